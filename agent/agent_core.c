@@ -1,0 +1,546 @@
+/* The agent thread: tick, census fan-out, history, accept, viewer commands. */
+#define _GNU_SOURCE
+#include "agent_core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "leaktop/mem.h"
+#include "leaktop/sockpath.h"
+#include "leaktop/version.h"
+#include "proc_self.h"
+
+#define BYE_FLUSH_MS 200 /* how long a stopping agent tries to hand viewers their last frames */
+#define HISTORY_MAX_BYTES (6u << 20)
+
+uint64_t
+lt_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+lt_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void
+lt_agent_config_default(lt_agent_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->interval_ms = 1000;
+    cfg->history_seconds = 600;
+    cfg->history_rows = 128;
+    cfg->max_clients = 64;
+}
+
+lt_census *
+lt_agent_census(lt_agent *a)
+{
+    return &a->census;
+}
+
+/* Queue bytes for every live viewer. */
+static void
+broadcast(lt_agent *a, const uint8_t *p, size_t len, int droppable)
+{
+    for (uint32_t i = 0; i < a->nclients; i++)
+        lt_client_queue(&a->clients[i], p, len, droppable);
+}
+
+uint32_t
+lt_agent_intern(lt_agent *a, const char *s, size_t n)
+{
+    int added;
+    uint32_t id = lt_strtab_intern(&a->strings, s, n, &added);
+    if (added)
+        lt_encode_string(&a->announce, id, s, n);
+    return id;
+}
+
+/* ---- one tick ------------------------------------------------------------------------- */
+
+static void
+take_sample(lt_agent *a)
+{
+    lt_sample s;
+    memset(&s, 0, sizeof s);
+    a->announce.len = 0;
+    if (a->ops.sample(a->ops.ctx, a, &s) < 0) {
+        /* Strings announced before the skip are real: send them. */
+        broadcast(a, a->announce.data, a->announce.len, 0);
+        return;
+    }
+    s.seq = a->seq++;
+    s.wall_ns = lt_wall_ns();
+    s.mono_ns = lt_mono_ns();
+    lt_proc_self_rss(&s.rss_bytes, &s.rss_peak_bytes);
+    s.types = a->census.rows;
+    s.ntypes = a->census.nrows;
+    s.types_total = a->census.nrows;
+    s.types_complete = !a->census.failed;
+    if (s.census_ns > a->census_ns_max)
+        a->census_ns_max = s.census_ns;
+    s.agent_bytes = lt_mem_in_use();
+
+    broadcast(a, a->announce.data, a->announce.len, 0);
+    a->scratch.len = 0;
+    a->scratch.failed = 0;
+    if (lt_encode_sample(&a->scratch, &s, 0, 0) == 0)
+        broadcast(a, a->scratch.data, a->scratch.len, 1);
+
+    /* History keeps a trimmed copy: the rows that matter for curves and growth. */
+    s.ntypes = lt_census_rank_history(&a->census, a->history_rows, a->cfg.history_rows);
+    s.types = a->history_rows;
+    s.types_complete = s.ntypes == s.types_total && !a->census.failed;
+    a->scratch.len = 0;
+    if (lt_encode_sample(&a->scratch, &s, LT_FLAG_HISTORY, 0) == 0)
+        lt_history_push(&a->history, a->scratch.data, (uint32_t)a->scratch.len);
+}
+
+/* ---- viewers ---------------------------------------------------------------------------- */
+
+/* Everything a new viewer needs before live frames: who we are, every string, the history. */
+static int
+greet(lt_agent *a, lt_client *c)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    lt_hello h = {
+        .major = LT_PROTO_MAJOR,
+        .minor = LT_PROTO_MINOR,
+        .pid = (uint32_t)getpid(),
+        .interval_ms = a->cfg.interval_ms,
+        .start_wall_ns = a->start_wall_ns,
+        .history_capacity = a->history.cap,
+        .python_version = a->python_version,
+        .agent_version = LEAKTOP_VERSION,
+        .executable = a->executable,
+        .argc = a->argc,
+        .argv = (const char **)a->argv,
+    };
+    lt_encode_hello(&b, &h);
+    for (uint32_t id = 0; id < a->strings.n; id++)
+        lt_encode_string(&b, id, a->strings.text[id], a->strings.len[id]);
+    int ok = !b.failed && lt_client_queue(c, b.data, b.len, 0) > 0;
+    lt_buf_free(&b);
+    for (uint32_t i = 0; ok && i < a->history.n; i++) {
+        const lt_history_entry *e = lt_history_at(&a->history, i);
+        ok = lt_client_queue(c, e->frame, e->len, 0) > 0;
+    }
+    lt_buf_init(&b);
+    lt_encode_empty(&b, LT_FRAME_HISTORY_END);
+    ok = ok && !b.failed && lt_client_queue(c, b.data, b.len, 0) > 0;
+    lt_buf_free(&b);
+    return ok ? 0 : -1;
+}
+
+static void
+accept_clients(lt_agent *a)
+{
+    for (;;) {
+        int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a transient error: poll tells us again */
+        uid_t uid = (uid_t)-1;
+        if (lt_sock_peer_allowed(fd, &uid) != 1) {
+            a->refused_peers++;
+            close(fd);
+            continue;
+        }
+        if (a->nclients >= a->cfg.max_clients) {
+            a->refused_full++;
+            close(fd);
+            continue;
+        }
+        lt_client *c = &a->clients[a->nclients];
+        lt_client_init(c, fd, uid);
+        if (greet(a, c) < 0) {
+            lt_client_close(c);
+            continue;
+        }
+        a->nclients++;
+        lt_client_flush(c);
+    }
+}
+
+static void
+reply(lt_client *c, uint16_t code, int32_t status, int64_t value, const char *msg)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    lt_reply r = {.code = code, .status = status, .value = value, .message = msg};
+    if (lt_encode_reply(&b, &r) == 0)
+        lt_client_queue(c, b.data, b.len, 0);
+    lt_buf_free(&b);
+}
+
+/* A frame from a viewer. Only fixed commands exist; anything else ends the connection. */
+static void
+handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uint8_t *p,
+             uint32_t len)
+{
+    lt_msg m;
+    memset(&m, 0, sizeof m);
+    int rc = lt_decode(&m, type, flags, p, len);
+    if (!c->said_hello) {
+        if (rc != 0 || type != LT_FRAME_CLIENT_HELLO ||
+            m.u.client_hello.major != LT_PROTO_MAJOR)
+            c->dead = 1;
+        else
+            c->said_hello = 1;
+    } else if (rc == 1) {
+        /* An unknown frame from a newer client: skip it. */
+    } else if (rc != 0 || type != LT_FRAME_COMMAND) {
+        c->dead = 1;
+    } else {
+        uint16_t code = m.u.command.code;
+        if (code == LT_CMD_PING) {
+            reply(c, code, 0, 0, "pong");
+        } else if (code == LT_CMD_STOP) {
+            reply(c, code, 0, 0, "stopping");
+            __atomic_store_n(&a->bye_reason, LT_BYE_STOPPED, __ATOMIC_RELAXED);
+            __atomic_store_n(&a->stop_flag, 2, __ATOMIC_RELEASE);
+        } else if (code == LT_CMD_GC_COLLECT && a->ops.command != NULL) {
+            int64_t value = 0;
+            char msg[256] = "";
+            int st = a->ops.command(a->ops.ctx, code, &value, msg, sizeof msg);
+            reply(c, code, st, value, msg);
+        } else {
+            reply(c, code, -1, 0, "unknown command");
+        }
+    }
+    lt_msg_clear(&m);
+}
+
+static void
+read_client(lt_agent *a, lt_client *c)
+{
+    uint8_t buf[4096];
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        c->dead = 1;
+        return;
+    }
+    if (n < 0)
+        return;
+    if (lt_framer_feed(&c->in, buf, (size_t)n) < 0) {
+        c->dead = 1;
+        return;
+    }
+    uint16_t type, flags;
+    const uint8_t *p;
+    uint32_t len;
+    int rc;
+    while (!c->dead && (rc = lt_framer_next(&c->in, &type, &flags, &p, &len)) == 1) {
+        if (len > LT_CLIENT_IN_MAX) {
+            c->dead = 1;
+            break;
+        }
+        handle_frame(a, c, type, flags, p, len);
+    }
+    /* Viewers send small frames: a large pending one is an attack or a bug. */
+    if (rc < 0 || lt_framer_pending(&c->in) > LT_CLIENT_IN_MAX + LT_FRAME_HEADER)
+        c->dead = 1;
+}
+
+static void
+reap_clients(lt_agent *a)
+{
+    uint32_t out = 0;
+    for (uint32_t i = 0; i < a->nclients; i++) {
+        lt_client *c = &a->clients[i];
+        if (c->dead) {
+            lt_client_close(c);
+            continue;
+        }
+        /* Tell a viewer that it missed frames, once per change. */
+        if (c->dropped != c->dropped_reported) {
+            lt_buf b;
+            lt_buf_init(&b);
+            if (lt_encode_drops(&b, c->dropped) == 0 && lt_client_queue(c, b.data, b.len, 0) > 0)
+                c->dropped_reported = c->dropped;
+            lt_buf_free(&b);
+        }
+        a->clients[out++] = *c;
+    }
+    a->nclients = out;
+}
+
+/* ---- the thread ------------------------------------------------------------------------- */
+
+static void
+say_goodbye(lt_agent *a)
+{
+    int reason = __atomic_load_n(&a->bye_reason, __ATOMIC_RELAXED);
+    lt_buf b;
+    lt_buf_init(&b);
+    lt_encode_bye(&b, (uint8_t)(reason ? reason : LT_BYE_STOPPED),
+                  reason == LT_BYE_EXITING ? "the process is exiting" : "the agent was stopped");
+    broadcast(a, b.data, b.len, 0);
+    lt_buf_free(&b);
+    /* Best effort, bounded: a viewer that does not read gets cut off. */
+    uint64_t deadline = lt_mono_ns() + BYE_FLUSH_MS * 1000000ull;
+    for (;;) {
+        struct pollfd pfd[64];
+        nfds_t n = 0;
+        for (uint32_t i = 0; i < a->nclients && n < 64; i++) {
+            lt_client_flush(&a->clients[i]);
+            if (!a->clients[i].dead && lt_client_pending(&a->clients[i]) > 0)
+                pfd[n++] = (struct pollfd){.fd = a->clients[i].fd, .events = POLLOUT};
+        }
+        uint64_t now = lt_mono_ns();
+        if (n == 0 || now >= deadline)
+            break;
+        poll(pfd, n, (int)((deadline - now) / 1000000u) + 1);
+    }
+}
+
+static void *
+agent_main(void *arg)
+{
+    lt_agent *a = arg;
+    uint64_t interval = (uint64_t)a->cfg.interval_ms * 1000000ull;
+    uint64_t next = lt_mono_ns();
+    struct pollfd *pfd = lt_calloc(a->cfg.max_clients + 2, sizeof *pfd);
+    while (pfd != NULL && __atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 0) {
+        uint64_t now = lt_mono_ns();
+        if (now >= next) {
+            take_sample(a);
+            next += interval;
+            now = lt_mono_ns();
+            if (next <= now) /* fell behind (a long census, a stopped process): do not catch up */
+                next = now + interval;
+            for (uint32_t i = 0; i < a->nclients; i++)
+                lt_client_flush(&a->clients[i]);
+            reap_clients(a);
+        }
+        nfds_t n = 0;
+        pfd[n++] = (struct pollfd){.fd = a->wake_rd, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
+        for (uint32_t i = 0; i < a->nclients; i++) {
+            short ev = POLLIN;
+            if (lt_client_pending(&a->clients[i]) > 0)
+                ev |= POLLOUT;
+            pfd[n++] = (struct pollfd){.fd = a->clients[i].fd, .events = ev};
+        }
+        int timeout = (int)((next - now + 999999u) / 1000000u);
+        int rc = poll(pfd, n, timeout);
+        if (rc <= 0)
+            continue;
+        if (pfd[0].revents) {
+            char junk[64];
+            while (read(a->wake_rd, junk, sizeof junk) > 0) {
+            }
+        }
+        uint32_t before = a->nclients;
+        for (uint32_t i = 0; i < before; i++) {
+            short re = pfd[i + 2].revents;
+            lt_client *c = &a->clients[i];
+            if (re & (POLLIN | POLLHUP | POLLERR))
+                read_client(a, c);
+            if (!c->dead && (re & POLLOUT))
+                lt_client_flush(c);
+        }
+        if (pfd[1].revents & POLLIN)
+            accept_clients(a);
+        reap_clients(a);
+    }
+    lt_free(pfd);
+    if (__atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 2 && a->ops.stopping != NULL)
+        a->ops.stopping(a->ops.ctx);
+    say_goodbye(a);
+    for (uint32_t i = 0; i < a->nclients; i++)
+        lt_client_close(&a->clients[i]);
+    a->nclients = 0;
+    /* The socket goes as soon as the agent stops serving, so nobody connects to a dead one. */
+    if (a->listen_fd >= 0) {
+        close(a->listen_fd);
+        a->listen_fd = -1;
+        unlink(a->socket_path);
+    }
+    __atomic_store_n(&a->finished, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void
+agent_free(lt_agent *a)
+{
+    for (uint32_t i = 0; i < a->nclients; i++)
+        lt_client_close(&a->clients[i]);
+    lt_free(a->clients);
+    if (a->listen_fd >= 0) {
+        close(a->listen_fd);
+        unlink(a->socket_path);
+    }
+    if (a->wake_rd >= 0)
+        close(a->wake_rd);
+    if (a->wake_wr >= 0)
+        close(a->wake_wr);
+    lt_strtab_free(&a->strings);
+    lt_census_free(&a->census);
+    lt_history_free(&a->history);
+    lt_free(a->history_rows);
+    lt_buf_free(&a->scratch);
+    lt_buf_free(&a->announce);
+    for (uint32_t i = 0; i < a->argc; i++)
+        lt_free(a->argv[i]);
+    lt_free(a->argv);
+    lt_free(a->socket_path);
+    lt_free(a->python_version);
+    lt_free(a->executable);
+    lt_free(a);
+}
+
+lt_agent *
+lt_agent_start(const lt_agent_config *cfg, const lt_agent_ops *ops, const lt_agent_identity *id,
+               char **cause)
+{
+    *cause = NULL;
+    lt_agent *a = lt_calloc(1, sizeof *a);
+    if (a == NULL) {
+        *cause = lt_asprintf("out of memory");
+        return NULL;
+    }
+    a->cfg = *cfg;
+    if (a->cfg.interval_ms == 0)
+        a->cfg.interval_ms = 1000;
+    if (a->cfg.max_clients == 0)
+        a->cfg.max_clients = 64;
+    if (a->cfg.history_rows == 0)
+        a->cfg.history_rows = 128;
+    a->ops = *ops;
+    a->listen_fd = a->wake_rd = a->wake_wr = -1;
+    a->start_wall_ns = lt_wall_ns();
+
+    uint32_t hist = (uint32_t)((uint64_t)a->cfg.history_seconds * 1000u / a->cfg.interval_ms);
+    if (hist < 2)
+        hist = 2;
+    if (hist > 36000)
+        hist = 36000;
+    uint32_t ref_period = 60000u / a->cfg.interval_ms;
+
+    char path[4096];
+    if (cfg->socket_path == NULL) {
+        char dir[4096];
+        if (lt_sock_dir(dir, sizeof dir, cause) < 0 || lt_sock_dir_prepare(dir, cause) < 0 ||
+            lt_sock_path(getpid(), path, sizeof path, cause) < 0)
+            goto fail;
+    } else {
+        snprintf(path, sizeof path, "%s", cfg->socket_path);
+    }
+
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+        *cause = lt_asprintf("pipe: %s", strerror(errno));
+        goto fail;
+    }
+    a->wake_rd = pipefd[0];
+    a->wake_wr = pipefd[1];
+
+    a->socket_path = lt_strdup(path);
+    a->python_version = lt_strdup(id->python_version ? id->python_version : "");
+    a->executable = lt_strdup(id->executable ? id->executable : "");
+    a->argv = lt_calloc(id->argc ? id->argc : 1, sizeof *a->argv);
+    a->clients = lt_calloc(a->cfg.max_clients, sizeof *a->clients);
+    a->history_rows = lt_calloc(a->cfg.history_rows, sizeof *a->history_rows);
+    if (!a->socket_path || !a->python_version || !a->executable || !a->argv || !a->clients ||
+        !a->history_rows || lt_strtab_init(&a->strings) < 0 ||
+        lt_census_init(&a->census, ref_period) < 0 ||
+        lt_history_init(&a->history, hist, HISTORY_MAX_BYTES) < 0) {
+        *cause = lt_asprintf("out of memory");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < id->argc; i++) {
+        a->argv[i] = lt_strdup(id->argv[i] ? id->argv[i] : "");
+        if (a->argv[i] == NULL) {
+            *cause = lt_asprintf("out of memory");
+            goto fail;
+        }
+        a->argc++;
+    }
+    lt_buf_init(&a->scratch);
+    lt_buf_init(&a->announce);
+
+    a->listen_fd = lt_sock_listen(a->socket_path, cause);
+    if (a->listen_fd < 0)
+        goto fail;
+
+    /* The thread takes no signal: the host's handlers stay on the host's threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&a->thread, NULL, agent_main, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        *cause = lt_asprintf("cannot start the agent thread: %s", strerror(rc));
+        goto fail;
+    }
+    a->thread_started = 1;
+    return a;
+
+fail:
+    if (*cause == NULL)
+        *cause = lt_asprintf("out of memory");
+    agent_free(a);
+    return NULL;
+}
+
+int
+lt_agent_finished(const lt_agent *a)
+{
+    return a != NULL && __atomic_load_n(&a->finished, __ATOMIC_ACQUIRE);
+}
+
+void
+lt_agent_stop(lt_agent *a, int bye_reason)
+{
+    if (a == NULL)
+        return;
+    if (__atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 0) {
+        __atomic_store_n(&a->bye_reason, bye_reason, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->stop_flag, 1, __ATOMIC_RELEASE);
+    }
+    char one = 1;
+    ssize_t w = write(a->wake_wr, &one, 1);
+    (void)w;
+    if (a->thread_started)
+        pthread_join(a->thread, NULL);
+    a->thread_started = 0;
+    agent_free(a);
+}
+
+/* Parent agents abandoned in forked children stay reachable here: the memory is the parent's
+ * copy-on-write pages, and keeping the pointer says it was left on purpose. */
+static lt_agent *abandoned_after_fork;
+
+void
+lt_agent_abandon_after_fork(lt_agent *a)
+{
+    if (a == NULL)
+        return;
+    for (uint32_t i = 0; i < a->nclients; i++)
+        if (a->clients[i].fd >= 0)
+            close(a->clients[i].fd);
+    if (a->listen_fd >= 0)
+        close(a->listen_fd);
+    if (a->wake_rd >= 0)
+        close(a->wake_rd);
+    if (a->wake_wr >= 0)
+        close(a->wake_wr);
+    abandoned_after_fork = a;
+}

@@ -1,0 +1,114 @@
+/*
+ * The agent's core: a native thread that takes a sample every interval, keeps a bounded history,
+ * and serves it to every viewer on the Unix socket of the contracts. Plain C with no Python in
+ * it: the binding (leaktop_module.c) supplies the census and the commands through lt_agent_ops,
+ * and tests drive it with fakes.
+ *
+ * Threads: lt_agent_start/stop are called by one controlling thread (the host's, under its own
+ * lock such as the GIL); everything else runs on the agent thread. They communicate through
+ * atomics and a wake-up pipe, never a lock, so a fork at any moment leaves nothing locked.
+ */
+#ifndef LEAKTOP_AGENT_CORE_H
+#define LEAKTOP_AGENT_CORE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client_conn.h"
+#include "history.h"
+#include "leaktop/proto.h"
+#include "strtab.h"
+#include "type_census.h"
+
+typedef struct lt_agent lt_agent;
+
+typedef struct lt_agent_config {
+    uint32_t interval_ms;     /* census period; default 1000 */
+    uint32_t history_seconds; /* how far back late joiners see; default 600 */
+    uint32_t history_rows;    /* type rows kept per history sample; default 128 */
+    uint32_t max_clients;     /* viewers at once; default 64; more are refused */
+    const char *socket_path;  /* NULL: the contracts' path for getpid() */
+} lt_agent_config;
+
+typedef struct lt_agent_ops {
+    void *ctx;
+    /* Take one sample on the agent thread: fill s's scalar fields and run the census into
+     * lt_agent_census(a), naming types with lt_agent_intern. Returns 0, or -1 to skip this tick
+     * (the host was busy, e.g. in the middle of a garbage collection). */
+    int (*sample)(void *ctx, lt_agent *a, lt_sample *s);
+    /* Run a host command (LT_CMD_GC_COLLECT). Returns 0 with *value set, or -1 with msg. */
+    int (*command)(void *ctx, uint16_t code, int64_t *value, char *msg, size_t msglen);
+    /* A viewer asked the agent to stop: undo whatever the host side installed. Called on the
+     * agent thread just before it exits. */
+    void (*stopping)(void *ctx);
+} lt_agent_ops;
+
+/* Identity sent to every viewer in HELLO. Strings are copied. */
+typedef struct lt_agent_identity {
+    const char *python_version;
+    const char *executable;
+    uint32_t argc;
+    const char *const *argv;
+} lt_agent_identity;
+
+struct lt_agent {
+    lt_agent_config cfg;
+    lt_agent_ops ops;
+    char *socket_path;
+    char *python_version, *executable;
+    char **argv;
+    uint32_t argc;
+    uint64_t start_wall_ns;
+    int listen_fd, wake_rd, wake_wr;
+    pthread_t thread;
+    int thread_started; /* pthread_create succeeded and not yet joined */
+    int stop_flag;      /* atomic: 1 when the controller asks the thread to end */
+    int bye_reason;     /* atomic: LT_BYE_* sent to viewers when ending */
+    int finished;       /* atomic: the thread has left its loop */
+    lt_client *clients;
+    uint32_t nclients;
+    uint64_t refused_peers, refused_full;
+    lt_strtab strings;
+    lt_census census;
+    lt_history history;
+    lt_type_row *history_rows;
+    uint32_t seq;
+    lt_buf scratch;   /* frame encoding */
+    lt_buf announce;  /* STRING frames made during a sample, sent before it */
+    uint64_t census_ns_max;
+};
+
+/* Default configuration. */
+void lt_agent_config_default(lt_agent_config *cfg);
+
+/* Create the socket (directory checked, stale socket replaced) and start the thread. Returns the
+ * agent, or NULL with *cause (free with lt_free) when the directory is unsafe, the path too long,
+ * or memory or threads run out; nothing is left behind then. */
+lt_agent *lt_agent_start(const lt_agent_config *cfg, const lt_agent_ops *ops,
+                         const lt_agent_identity *id, char **cause);
+
+/* Ask the thread to end (viewers get BYE with reason), join it, remove the socket, free
+ * everything. Blocks until the thread is gone: a caller holding a lock the sample callback takes
+ * (the GIL) must release it around this call. NULL is a no-op. */
+void lt_agent_stop(lt_agent *a, int bye_reason);
+
+/* Has the thread ended by itself (a viewer's STOP)? lt_agent_stop must still be called. */
+int lt_agent_finished(const lt_agent *a);
+
+/* In a forked child: the thread does not exist there. Close the parent's descriptors without
+ * touching its socket file, and abandon the parent's memory (the thread may have been changing
+ * it at the fork). The pointer is dead after this call. */
+void lt_agent_abandon_after_fork(lt_agent *a);
+
+/* For the sample callback, on the agent thread: */
+lt_census *lt_agent_census(lt_agent *a);
+/* The id of a string, announcing it to viewers first if it is new. */
+uint32_t lt_agent_intern(lt_agent *a, const char *s, size_t n);
+
+/* Milliseconds of CLOCK_MONOTONIC and nanoseconds of both clocks. */
+uint64_t lt_mono_ns(void);
+uint64_t lt_wall_ns(void);
+
+#endif

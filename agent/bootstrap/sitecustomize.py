@@ -1,0 +1,102 @@
+"""leaktop's bootstrap: loads the agent into a program started by `leaktop run/check/record`.
+
+Those commands put this file's directory first on PYTHONPATH, so Python's `site` imports this
+module at startup, before the program's own code. It:
+  1. imports the agent built for this interpreter (beside this file) and starts it with the
+     options in LEAKTOP_OPTIONS ("interval=0.5,history=600");
+  2. tells the waiting leaktop which pid serves the socket (or why it could not) through the pipe
+     named by LEAKTOP_READY_FD, then closes it so the program's children never see it;
+  3. hands over to the program's own sitecustomize, if it has one, exactly as if this file were
+     not here.
+Python children started by the program (multiprocessing's spawn, subprocess) inherit PYTHONPATH
+and get their own agent too; only the first process answers leaktop.
+"""
+import os
+import sys
+
+
+def _leaktop_report(fd, line):
+    try:
+        os.write(fd, (line + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def _leaktop_options(text):
+    opts = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key in ("interval", "history"):
+            opts[key] = float(value)
+        elif key in ("max_clients",):
+            opts[key] = int(value)
+    return opts
+
+
+def _leaktop_boot():
+    here = os.path.dirname(os.path.abspath(__file__))
+    fd_text = os.environ.pop("LEAKTOP_READY_FD", None)
+    fd = -1
+    if fd_text is not None:
+        try:
+            fd = int(fd_text)
+            os.set_inheritable(fd, False)
+        except (ValueError, OSError):
+            fd = -1
+    try:
+        try:
+            import leaktop  # the extension module beside this file
+        except ImportError as e:
+            version = "%d.%d" % sys.version_info[:2]
+            msg = ("no leaktop agent built for Python %s (%s); build one with: "
+                   "meson configure build -Dpythons=%s && ninja -C build"
+                   % (version, sys.executable, sys.executable))
+            if fd < 0:
+                sys.stderr.write("leaktop: %s (%s)\n" % (msg, e))
+            _leaktop_report(fd, "E " + msg)
+            return
+        try:
+            leaktop.start(**_leaktop_options(os.environ.get("LEAKTOP_OPTIONS", "")))
+        except Exception as e:  # never stop the program because of leaktop
+            if fd < 0:
+                sys.stderr.write("leaktop: agent not started: %s\n" % e)
+            _leaktop_report(fd, "E agent not started: %s" % e)
+            return
+        _leaktop_report(fd, "R %d" % os.getpid())
+    finally:
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _leaktop_chain(here)
+
+
+def _leaktop_chain(here):
+    """Import the program's own sitecustomize, which ours shadows."""
+    mine = sys.modules.pop("sitecustomize", None)
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    try:
+        import importlib
+        importlib.import_module("sitecustomize")
+    except ImportError as e:
+        if getattr(e, "name", None) != "sitecustomize":
+            _leaktop_print_error()
+    except Exception:
+        _leaktop_print_error()
+    finally:
+        sys.path[:] = [p for p in saved if os.path.abspath(p or ".") != here]
+        if "sitecustomize" not in sys.modules and mine is not None:
+            sys.modules["sitecustomize"] = mine
+
+
+def _leaktop_print_error():
+    # What site.py does for a failing sitecustomize: report and go on.
+    import traceback
+    sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n")
+    traceback.print_exc()
+
+
+_leaktop_boot()

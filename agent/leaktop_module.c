@@ -1,0 +1,394 @@
+/*
+ * The `leaktop` Python module: a thin binding over the plain-C agent core (agent_core.h).
+ * It supplies the census walk (py_census.c), type names, GC figures and the garbage-collection
+ * command, and ties the agent's life to the interpreter's: atexit stops it, a forked child gets
+ * its own agent and socket.
+ *
+ * Every global below is protected by the GIL.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_core.h"
+#include "leaktop/mem.h"
+#include "leaktop/version.h"
+#include "py_census.h"
+
+static lt_agent *agent;         /* the running agent, or NULL */
+static lt_agent_config agent_cfg; /* what it was started with, to restart it in a forked child */
+static int exiting;             /* atexit has run: never start again */
+static PyObject *gc_module;     /* strong reference */
+static PyObject *module_key;    /* interned "__module__" */
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+/* The name a person would write: "dict" for builtins, "module.QualName" for the rest. */
+static uint32_t
+type_name_id(void *ctx, const void *type)
+{
+    lt_agent *a = ctx;
+    PyTypeObject *tp = (PyTypeObject *)type;
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE))
+        return lt_agent_intern(a, tp->tp_name, strlen(tp->tp_name));
+
+    Py_ssize_t qlen = 0, mlen = 0;
+    const char *qual = NULL, *mod = NULL;
+    PyHeapTypeObject *ht = (PyHeapTypeObject *)tp;
+    if (ht->ht_qualname != NULL && PyUnicode_Check(ht->ht_qualname))
+        qual = PyUnicode_AsUTF8AndSize(ht->ht_qualname, &qlen);
+    if (qual == NULL) {
+        PyErr_Clear();
+        qual = tp->tp_name;
+        qlen = (Py_ssize_t)strlen(qual);
+    }
+    PyObject *m = tp->tp_dict ? PyDict_GetItemWithError(tp->tp_dict, module_key) : NULL;
+    if (m != NULL && PyUnicode_Check(m))
+        mod = PyUnicode_AsUTF8AndSize(m, &mlen);
+    if (mod == NULL)
+        PyErr_Clear();
+    if (mod == NULL || strcmp(mod, "builtins") == 0)
+        return lt_agent_intern(a, qual, (size_t)qlen);
+
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "%.*s.%.*s", (int)mlen, mod, (int)qlen, qual);
+    if (n < 0)
+        return LT_STRTAB_OVERFLOW_ID;
+    return lt_agent_intern(a, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* ---- callbacks from the agent thread ---------------------------------------------------- */
+
+static uint64_t
+as_u64(PyObject *o)
+{
+    unsigned long long v = o ? PyLong_AsUnsignedLongLong(o) : 0;
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return v;
+}
+
+/* gc.isenabled(), gc.get_stats(), len(gc.garbage). Errors leave zeros. */
+static void
+read_gc_state(lt_sample *s)
+{
+    PyObject *r = PyObject_CallMethod(gc_module, "isenabled", NULL);
+    s->gc_enabled = r != NULL && PyObject_IsTrue(r) == 1;
+    Py_XDECREF(r);
+    PyObject *stats = PyObject_CallMethod(gc_module, "get_stats", NULL);
+    if (stats != NULL && PyList_Check(stats)) {
+        for (Py_ssize_t g = 0; g < PyList_GET_SIZE(stats) && g < LT_GENERATIONS; g++) {
+            PyObject *d = PyList_GET_ITEM(stats, g);
+            if (!PyDict_Check(d))
+                continue;
+            s->gc_collections[g] = as_u64(PyDict_GetItemString(d, "collections"));
+            s->gc_collected[g] = as_u64(PyDict_GetItemString(d, "collected"));
+            s->gc_uncollectable[g] = as_u64(PyDict_GetItemString(d, "uncollectable"));
+        }
+    }
+    Py_XDECREF(stats);
+    PyObject *garbage = PyObject_GetAttrString(gc_module, "garbage");
+    if (garbage != NULL && PyList_Check(garbage))
+        s->gc_garbage = (uint64_t)PyList_GET_SIZE(garbage);
+    Py_XDECREF(garbage);
+    PyErr_Clear();
+}
+
+static int
+sample_cb(void *ctx, lt_agent *a, lt_sample *s)
+{
+    (void)ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    lt_census *c = lt_agent_census(a);
+    uint64_t t0 = lt_mono_ns();
+    lt_census_reset(c);
+    int rc = lt_py_census_walk(c);
+    if (rc == 0) {
+        lt_census_merge(c, type_name_id, a);
+        s->census_ns = lt_mono_ns() - t0;
+        s->tracked_objects = c->objects;
+        for (uint32_t i = 0; i < c->nrows; i++)
+            s->heap_bytes += c->rows[i].bytes;
+        read_gc_state(s);
+    }
+    PyGILState_Release(g);
+    return rc;
+}
+
+static int
+command_cb(void *ctx, uint16_t code, int64_t *value, char *msg, size_t msglen)
+{
+    (void)ctx;
+    if (code != LT_CMD_GC_COLLECT) {
+        snprintf(msg, msglen, "unsupported command %u", code);
+        return -1;
+    }
+    PyGILState_STATE g = PyGILState_Ensure();
+    /* gc.collect() rather than PyGC_Collect(): the latter does nothing while gc is disabled,
+     * and a person pressing "collect now" means it. */
+    PyObject *r = PyObject_CallMethod(gc_module, "collect", NULL);
+    int rc = 0;
+    if (r == NULL) {
+        PyErr_Clear();
+        snprintf(msg, msglen, "gc.collect() raised");
+        rc = -1;
+    } else {
+        *value = PyLong_AsLongLong(r);
+        PyErr_Clear();
+        snprintf(msg, msglen, "collected %lld objects", (long long)*value);
+    }
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return rc;
+}
+
+static void
+stopping_cb(void *ctx)
+{
+    (void)ctx; /* nothing is hooked into the host yet besides the thread itself */
+}
+
+/* ---- start / stop ----------------------------------------------------------------------- */
+
+/* The command line as the kernel has it: the real interpreter and its arguments. */
+static int
+read_cmdline(char *buf, size_t cap, const char **argv, uint32_t max)
+{
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    uint32_t argc = 0;
+    for (ssize_t i = 0; i < n && argc < max; i += (ssize_t)strlen(buf + i) + 1)
+        argv[argc++] = buf + i;
+    return (int)argc;
+}
+
+/* Start with agent_cfg. Returns 0, or -1 with a Python exception set. */
+static int
+start_agent(void)
+{
+    char cmdline[8192];
+    const char *argv[128];
+    uint32_t argc = (uint32_t)read_cmdline(cmdline, sizeof cmdline, argv, 128);
+    char version[32];
+    snprintf(version, sizeof version, "%d.%d.%d", PY_MAJOR_VERSION, PY_MINOR_VERSION,
+             PY_MICRO_VERSION);
+    lt_agent_identity id = {
+        .python_version = version,
+        .executable = argc > 0 ? argv[0] : "",
+        .argc = argc,
+        .argv = argv,
+    };
+    lt_agent_ops ops = {.ctx = NULL, .sample = sample_cb, .command = command_cb,
+                        .stopping = stopping_cb};
+    char *cause = NULL;
+    lt_agent *a = lt_agent_start(&agent_cfg, &ops, &id, &cause);
+    if (a == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "leaktop: %s", cause ? cause : "cannot start");
+        lt_free(cause);
+        return -1;
+    }
+    agent = a;
+    return 0;
+}
+
+/* Join and free the agent, releasing the GIL meanwhile: its thread may be waiting for it. */
+static void
+stop_agent(int reason)
+{
+    lt_agent *a = agent;
+    agent = NULL;
+    if (a == NULL)
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    lt_agent_stop(a, reason);
+    Py_END_ALLOW_THREADS
+}
+
+static PyObject *
+leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *kwlist[] = {(char *)"interval", (char *)"history", (char *)"max_clients", NULL};
+    double interval = 1.0, history = 600.0;
+    int max_clients = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddi:start", kwlist, &interval, &history,
+                                     &max_clients))
+        return NULL;
+    if (!(interval >= 0.01 && interval <= 3600.0)) {
+        PyErr_SetString(PyExc_ValueError, "interval must be between 0.01 and 3600 seconds");
+        return NULL;
+    }
+    if (!(history >= 0.0 && history <= 86400.0)) {
+        PyErr_SetString(PyExc_ValueError, "history must be between 0 and 86400 seconds");
+        return NULL;
+    }
+    if (max_clients < 1 || max_clients > 1024) {
+        PyErr_SetString(PyExc_ValueError, "max_clients must be between 1 and 1024");
+        return NULL;
+    }
+    if (exiting) {
+        PyErr_SetString(PyExc_RuntimeError, "leaktop: the interpreter is exiting");
+        return NULL;
+    }
+    if (agent != NULL && lt_agent_finished(agent))
+        stop_agent(LT_BYE_STOPPED); /* a viewer stopped it: clean up, then start anew */
+    if (agent != NULL)
+        Py_RETURN_NONE; /* start twice is a no-op */
+    lt_agent_config_default(&agent_cfg);
+    agent_cfg.interval_ms = (uint32_t)(interval * 1000.0 + 0.5);
+    agent_cfg.history_seconds = (uint32_t)history;
+    agent_cfg.max_clients = (uint32_t)max_clients;
+    if (start_agent() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+leaktop_stop(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    stop_agent(LT_BYE_STOPPED);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+leaktop_is_running(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(agent != NULL && !lt_agent_finished(agent));
+}
+
+static PyObject *
+leaktop_socket_path(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (agent == NULL || lt_agent_finished(agent))
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeFSDefault(agent->socket_path);
+}
+
+/* atexit: stop before the interpreter finalizes, while the GIL can still be handed over. */
+static PyObject *
+leaktop_atexit(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    exiting = 1;
+    stop_agent(LT_BYE_EXITING);
+    Py_RETURN_NONE;
+}
+
+/* os.register_at_fork(after_in_child=...): the child has no agent thread. Forget the parent's
+ * agent (its socket file stays the parent's) and, if one ran, start a new one for this pid. */
+static PyObject *
+leaktop_after_fork_child(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (agent == NULL)
+        Py_RETURN_NONE;
+    int was_running = !lt_agent_finished(agent);
+    lt_agent_abandon_after_fork(agent);
+    agent = NULL;
+    lt_mem_reset_after_fork();
+    if (was_running && !exiting && start_agent() < 0) {
+        /* The child goes on without an agent; say why once. */
+        PyErr_WriteUnraisable(NULL);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"start", (PyCFunction)(void (*)(void))leaktop_start, METH_VARARGS | METH_KEYWORDS,
+     "start(*, interval=1.0, history=600.0, max_clients=64)\n--\n\n"
+     "Start the agent: a census every `interval` seconds, served on this process's leaktop\n"
+     "socket, with `history` seconds kept for viewers that connect later. Starting twice is a\n"
+     "no-op."},
+    {"stop", leaktop_stop, METH_NOARGS,
+     "stop()\n--\n\nStop the agent: viewers are told, the socket is removed. No-op if stopped."},
+    {"is_running", leaktop_is_running, METH_NOARGS, "is_running()\n--\n\nIs the agent running?"},
+    {"socket_path", leaktop_socket_path, METH_NOARGS,
+     "socket_path()\n--\n\nThe agent's socket path, or None when it is not running."},
+    {"_atexit", leaktop_atexit, METH_NOARGS, NULL},
+    {"_after_fork_child", leaktop_after_fork_child, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "leaktop",
+    "leaktop's in-process agent: live object census streamed to the leaktop viewer.", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+/* Call module.attr(*args) and drop the result. Returns 0 or -1 with an exception. */
+static int
+call_and_drop(const char *module, const char *attr, PyObject *args, PyObject *kw)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (m == NULL)
+        return -1;
+    PyObject *f = PyObject_GetAttrString(m, attr);
+    Py_DECREF(m);
+    if (f == NULL)
+        return -1;
+    PyObject *r = PyObject_Call(f, args, kw);
+    Py_DECREF(f);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* Exported explicitly: the module is built with -fvisibility=hidden, and 3.13's PyMODINIT_FUNC
+ * no longer marks the symbol visible by itself. */
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit_leaktop(void);
+
+PyMODINIT_FUNC
+PyInit_leaktop(void)
+{
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL)
+        return NULL;
+    gc_module = PyImport_ImportModule("gc");
+    module_key = PyUnicode_InternFromString("__module__");
+    if (gc_module == NULL || module_key == NULL ||
+        PyModule_AddStringConstant(m, "__version__", LEAKTOP_VERSION) < 0)
+        goto fail;
+
+    PyObject *args = NULL, *kw = NULL;
+    PyObject *exit_fn = PyObject_GetAttrString(m, "_atexit");
+    PyObject *fork_fn = PyObject_GetAttrString(m, "_after_fork_child");
+    int rc = -1;
+    if (exit_fn && fork_fn && (args = PyTuple_Pack(1, exit_fn)) != NULL &&
+        call_and_drop("atexit", "register", args, NULL) == 0) {
+        Py_CLEAR(args);
+        args = PyTuple_New(0);
+        kw = Py_BuildValue("{sO}", "after_in_child", fork_fn);
+        if (args && kw && call_and_drop("os", "register_at_fork", args, kw) == 0)
+            rc = 0;
+    }
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+    Py_XDECREF(exit_fn);
+    Py_XDECREF(fork_fn);
+    if (rc < 0)
+        goto fail;
+    return m;
+
+fail:
+    Py_DECREF(m);
+    return NULL;
+}

@@ -1,0 +1,16 @@
+/*
+ * The census walk over the host's garbage-collected objects, per CPython version. Needs the GIL.
+ * It never allocates a Python object and never calls Python code, so no collection can start
+ * while it runs.
+ */
+#ifndef LEAKTOP_PY_CENSUS_H
+#define LEAKTOP_PY_CENSUS_H
+
+#include "type_census.h"
+
+/* Add every GC-tracked object to c (reset first by the caller). Returns 0, or -1 without walking
+ * when a garbage collection is in progress (finalizers running Python code can hand the GIL to
+ * us mid-collection, when the generation lists are being rearranged). */
+int lt_py_census_walk(lt_census *c);
+
+#endif

@@ -1,0 +1,591 @@
+/* The wire protocol's encoder, framer and decoder (see include/leaktop/proto.h). */
+#include "leaktop/proto.h"
+
+#include <string.h>
+
+#include "leaktop/mem.h"
+
+/* ---- buffer ----------------------------------------------------------------------------- */
+
+void
+lt_buf_init(lt_buf *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void
+lt_buf_free(lt_buf *b)
+{
+    lt_free(b->data);
+    lt_buf_init(b);
+}
+
+int
+lt_buf_reserve(lt_buf *b, size_t n)
+{
+    if (b->failed)
+        return -1;
+    if (n <= b->cap - b->len)
+        return 0;
+    size_t want = b->cap ? b->cap : 256;
+    while (want - b->len < n) {
+        if (want > SIZE_MAX / 2) {
+            b->failed = 1;
+            return -1;
+        }
+        want *= 2;
+    }
+    uint8_t *p = lt_realloc(b->data, want);
+    if (p == NULL) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = p;
+    b->cap = want;
+    return 0;
+}
+
+void
+lt_buf_put(lt_buf *b, const void *p, size_t n)
+{
+    if (n == 0 || lt_buf_reserve(b, n) < 0)
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void
+lt_put_u8(lt_buf *b, uint8_t v)
+{
+    lt_buf_put(b, &v, 1);
+}
+
+void
+lt_put_u16(lt_buf *b, uint16_t v)
+{
+    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    lt_buf_put(b, x, 2);
+}
+
+void
+lt_put_u32(lt_buf *b, uint32_t v)
+{
+    uint8_t x[4];
+    for (int i = 0; i < 4; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    lt_buf_put(b, x, 4);
+}
+
+void
+lt_put_u64(lt_buf *b, uint64_t v)
+{
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    lt_buf_put(b, x, 8);
+}
+
+void
+lt_put_strn(lt_buf *b, const char *s, size_t n)
+{
+    if (s == NULL)
+        n = 0;
+    if (n > LT_STRING_MAX)
+        n = LT_STRING_MAX;
+    lt_put_u32(b, (uint32_t)n);
+    lt_buf_put(b, s, n);
+}
+
+void
+lt_put_str(lt_buf *b, const char *s)
+{
+    lt_put_strn(b, s, s ? strlen(s) : 0);
+}
+
+static void
+poke_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+size_t
+lt_frame_begin(lt_buf *b, uint16_t type, uint16_t flags)
+{
+    size_t off = b->len;
+    lt_put_u32(b, 0);
+    lt_put_u16(b, type);
+    lt_put_u16(b, flags);
+    return off;
+}
+
+int
+lt_frame_end(lt_buf *b, size_t off)
+{
+    if (b->failed || b->len < off + LT_FRAME_HEADER ||
+        b->len - off - LT_FRAME_HEADER > LT_FRAME_MAX) {
+        if (b->len > off)
+            b->len = off;
+        return -1;
+    }
+    poke_u32(b->data + off, (uint32_t)(b->len - off - LT_FRAME_HEADER));
+    return 0;
+}
+
+/* The frame encoders. Each appends a whole frame or nothing. */
+
+static void
+put_magic(lt_buf *b, uint16_t major, uint16_t minor)
+{
+    lt_buf_put(b, LT_PROTO_MAGIC, 4);
+    lt_put_u16(b, major);
+    lt_put_u16(b, minor);
+}
+
+int
+lt_encode_hello(lt_buf *b, const lt_hello *h)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_HELLO, 0);
+    put_magic(b, h->major, h->minor);
+    lt_put_u32(b, h->pid);
+    lt_put_u32(b, h->interval_ms);
+    lt_put_u64(b, h->start_wall_ns);
+    lt_put_u32(b, h->history_capacity);
+    lt_put_str(b, h->python_version);
+    lt_put_str(b, h->agent_version);
+    lt_put_str(b, h->executable);
+    lt_put_u32(b, h->argc);
+    for (uint32_t i = 0; i < h->argc; i++)
+        lt_put_str(b, h->argv[i]);
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_client_hello(lt_buf *b, const lt_client_hello *h)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_CLIENT_HELLO, 0);
+    put_magic(b, h->major, h->minor);
+    lt_put_str(b, h->client);
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_string(lt_buf *b, uint32_t id, const char *text, size_t len)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_STRING, 0);
+    lt_put_u32(b, id);
+    lt_put_strn(b, text, len);
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_sample(lt_buf *b, const lt_sample *s, uint16_t flags, uint32_t max_rows)
+{
+    uint32_t n = s->ntypes;
+    uint8_t complete = s->types_complete;
+    if (max_rows != 0 && n > max_rows) {
+        n = max_rows;
+        complete = 0;
+    }
+    size_t off = lt_frame_begin(b, LT_FRAME_SAMPLE, flags);
+    lt_put_u32(b, s->seq);
+    lt_put_u64(b, s->wall_ns);
+    lt_put_u64(b, s->mono_ns);
+    lt_put_u64(b, s->rss_bytes);
+    lt_put_u64(b, s->rss_peak_bytes);
+    lt_put_u64(b, s->heap_bytes);
+    lt_put_u64(b, s->census_ns);
+    lt_put_u64(b, s->tracked_objects);
+    lt_put_u64(b, s->agent_bytes);
+    lt_put_u8(b, s->gc_enabled);
+    for (int g = 0; g < LT_GENERATIONS; g++) {
+        lt_put_u64(b, s->gc_collections[g]);
+        lt_put_u64(b, s->gc_collected[g]);
+        lt_put_u64(b, s->gc_uncollectable[g]);
+    }
+    lt_put_u64(b, s->gc_garbage);
+    lt_put_u32(b, s->types_total);
+    lt_put_u8(b, complete);
+    lt_put_u32(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        lt_put_u32(b, s->types[i].name_id);
+        lt_put_u64(b, s->types[i].count);
+        lt_put_u64(b, s->types[i].bytes);
+    }
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_drops(lt_buf *b, uint64_t drops)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_DROPS, 0);
+    lt_put_u64(b, drops);
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_command(lt_buf *b, uint16_t code, uint32_t arg)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_COMMAND, 0);
+    lt_put_u16(b, code);
+    lt_put_u32(b, arg);
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_reply(lt_buf *b, const lt_reply *r)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_REPLY, 0);
+    lt_put_u16(b, r->code);
+    lt_put_u32(b, (uint32_t)r->status);
+    lt_put_u64(b, (uint64_t)r->value);
+    lt_put_str(b, r->message);
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_bye(lt_buf *b, uint8_t reason, const char *message)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_BYE, 0);
+    lt_put_u8(b, reason);
+    lt_put_str(b, message);
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_empty(lt_buf *b, uint16_t type)
+{
+    return lt_frame_end(b, lt_frame_begin(b, type, 0));
+}
+
+/* ---- framer ----------------------------------------------------------------------------- */
+
+void
+lt_framer_init(lt_framer *f)
+{
+    memset(f, 0, sizeof *f);
+}
+
+void
+lt_framer_free(lt_framer *f)
+{
+    lt_buf_free(&f->in);
+    lt_framer_init(f);
+}
+
+int
+lt_framer_feed(lt_framer *f, const void *p, size_t n)
+{
+    if (f->error)
+        return -1;
+    /* Drop consumed bytes before growing, so the buffer holds at most one frame plus input. */
+    if (f->off > 0) {
+        memmove(f->in.data, f->in.data + f->off, f->in.len - f->off);
+        f->in.len -= f->off;
+        f->off = 0;
+    }
+    lt_buf_put(&f->in, p, n);
+    if (f->in.failed) {
+        f->error = LT_FRAMER_NOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+static uint32_t
+get_u32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int
+lt_framer_next(lt_framer *f, uint16_t *type, uint16_t *flags, const uint8_t **payload,
+               uint32_t *len)
+{
+    if (f->error)
+        return -1;
+    size_t avail = f->in.len - f->off;
+    if (avail < LT_FRAME_HEADER)
+        return 0;
+    const uint8_t *h = f->in.data + f->off;
+    uint32_t n = get_u32_at(h);
+    if (n > LT_FRAME_MAX) {
+        f->error = LT_FRAMER_TOO_BIG;
+        return -1;
+    }
+    if (avail - LT_FRAME_HEADER < n)
+        return 0;
+    *type = (uint16_t)(h[4] | h[5] << 8);
+    *flags = (uint16_t)(h[6] | h[7] << 8);
+    *payload = h + LT_FRAME_HEADER;
+    *len = n;
+    f->off += LT_FRAME_HEADER + n;
+    return 1;
+}
+
+size_t
+lt_framer_pending(const lt_framer *f)
+{
+    return f->in.len - f->off;
+}
+
+/* ---- decoder ---------------------------------------------------------------------------- */
+
+typedef struct reader {
+    const uint8_t *p;
+    uint32_t len, pos;
+    int bad;
+    lt_msg *m;
+} reader;
+
+/* Memory owned by a message: a chain of blocks freed by lt_msg_clear. */
+typedef struct arena_block {
+    struct arena_block *next;
+} arena_block;
+
+static void *
+msg_alloc(lt_msg *m, size_t n)
+{
+    arena_block *blk = lt_malloc(sizeof(arena_block) + n);
+    if (blk == NULL)
+        return NULL;
+    blk->next = m->arena;
+    m->arena = blk;
+    return blk + 1;
+}
+
+void
+lt_msg_clear(lt_msg *m)
+{
+    arena_block *b = m->arena;
+    while (b != NULL) {
+        arena_block *next = b->next;
+        lt_free(b);
+        b = next;
+    }
+    memset(m, 0, sizeof *m);
+}
+
+static int
+need(reader *r, uint32_t n)
+{
+    if (r->bad || r->len - r->pos < n) {
+        r->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static uint8_t
+get_u8(reader *r)
+{
+    if (!need(r, 1))
+        return 0;
+    return r->p[r->pos++];
+}
+
+static uint16_t
+get_u16(reader *r)
+{
+    if (!need(r, 2))
+        return 0;
+    uint16_t v = (uint16_t)(r->p[r->pos] | r->p[r->pos + 1] << 8);
+    r->pos += 2;
+    return v;
+}
+
+static uint32_t
+get_u32(reader *r)
+{
+    if (!need(r, 4))
+        return 0;
+    uint32_t v = get_u32_at(r->p + r->pos);
+    r->pos += 4;
+    return v;
+}
+
+static uint64_t
+get_u64(reader *r)
+{
+    uint64_t lo = get_u32(r);
+    uint64_t hi = get_u32(r);
+    return lo | hi << 32;
+}
+
+/* A string field, copied NUL-terminated into the message's arena. Embedded NULs are refused:
+ * every string on the wire is a name, a path or a message. */
+static const char *
+get_str(reader *r, uint32_t *out_len)
+{
+    uint32_t n = get_u32(r);
+    if (r->bad || n > LT_STRING_MAX || !need(r, n)) {
+        r->bad = 1;
+        return "";
+    }
+    if (memchr(r->p + r->pos, '\0', n) != NULL) {
+        r->bad = 1;
+        return "";
+    }
+    char *s = msg_alloc(r->m, (size_t)n + 1);
+    if (s == NULL) {
+        r->bad = 1;
+        return "";
+    }
+    memcpy(s, r->p + r->pos, n);
+    s[n] = '\0';
+    r->pos += n;
+    if (out_len)
+        *out_len = n;
+    return s;
+}
+
+static int
+get_magic(reader *r, uint16_t *major, uint16_t *minor)
+{
+    if (!need(r, 4) || memcmp(r->p + r->pos, LT_PROTO_MAGIC, 4) != 0) {
+        r->bad = 1;
+        return -1;
+    }
+    r->pos += 4;
+    *major = get_u16(r);
+    *minor = get_u16(r);
+    return r->bad ? -1 : 0;
+}
+
+static void
+decode_hello(reader *r, lt_hello *h)
+{
+    if (get_magic(r, &h->major, &h->minor) < 0)
+        return;
+    h->pid = get_u32(r);
+    h->interval_ms = get_u32(r);
+    h->start_wall_ns = get_u64(r);
+    h->history_capacity = get_u32(r);
+    h->python_version = get_str(r, NULL);
+    h->agent_version = get_str(r, NULL);
+    h->executable = get_str(r, NULL);
+    h->argc = get_u32(r);
+    /* Every argument takes at least 4 bytes: a count beyond that is a lie, refuse before
+     * allocating for it. */
+    if (r->bad || h->argc > (r->len - r->pos) / 4) {
+        r->bad = 1;
+        h->argc = 0;
+        return;
+    }
+    h->argv = msg_alloc(r->m, sizeof(char *) * (h->argc ? h->argc : 1));
+    if (h->argv == NULL) {
+        r->bad = 1;
+        h->argc = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < h->argc; i++)
+        h->argv[i] = get_str(r, NULL);
+}
+
+#define TYPE_ROW_WIRE 20u
+
+static void
+decode_sample(reader *r, lt_sample *s)
+{
+    s->seq = get_u32(r);
+    s->wall_ns = get_u64(r);
+    s->mono_ns = get_u64(r);
+    s->rss_bytes = get_u64(r);
+    s->rss_peak_bytes = get_u64(r);
+    s->heap_bytes = get_u64(r);
+    s->census_ns = get_u64(r);
+    s->tracked_objects = get_u64(r);
+    s->agent_bytes = get_u64(r);
+    s->gc_enabled = get_u8(r);
+    for (int g = 0; g < LT_GENERATIONS; g++) {
+        s->gc_collections[g] = get_u64(r);
+        s->gc_collected[g] = get_u64(r);
+        s->gc_uncollectable[g] = get_u64(r);
+    }
+    s->gc_garbage = get_u64(r);
+    s->types_total = get_u32(r);
+    s->types_complete = get_u8(r);
+    s->ntypes = get_u32(r);
+    if (r->bad || s->ntypes > (r->len - r->pos) / TYPE_ROW_WIRE) {
+        r->bad = 1;
+        s->ntypes = 0;
+        return;
+    }
+    s->types = msg_alloc(r->m, sizeof(lt_type_row) * (s->ntypes ? s->ntypes : 1));
+    if (s->types == NULL) {
+        r->bad = 1;
+        s->ntypes = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < s->ntypes; i++) {
+        s->types[i].name_id = get_u32(r);
+        s->types[i].count = get_u64(r);
+        s->types[i].bytes = get_u64(r);
+    }
+}
+
+int
+lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint32_t len)
+{
+    lt_msg_clear(m);
+    m->type = type;
+    m->flags = flags;
+    if (len > LT_FRAME_MAX)
+        return -1;
+    reader r = {.p = payload, .len = len, .pos = 0, .bad = 0, .m = m};
+    switch (type) {
+    case LT_FRAME_HELLO:
+        decode_hello(&r, &m->u.hello);
+        break;
+    case LT_FRAME_CLIENT_HELLO:
+        get_magic(&r, &m->u.client_hello.major, &m->u.client_hello.minor);
+        m->u.client_hello.client = get_str(&r, NULL);
+        break;
+    case LT_FRAME_STRING:
+        m->u.string.id = get_u32(&r);
+        m->u.string.text = get_str(&r, &m->u.string.len);
+        break;
+    case LT_FRAME_SAMPLE:
+        decode_sample(&r, &m->u.sample);
+        break;
+    case LT_FRAME_DROPS:
+        m->u.drops = get_u64(&r);
+        break;
+    case LT_FRAME_COMMAND:
+        m->u.command.code = get_u16(&r);
+        m->u.command.arg = get_u32(&r);
+        break;
+    case LT_FRAME_REPLY:
+        m->u.reply.code = get_u16(&r);
+        m->u.reply.status = (int32_t)get_u32(&r);
+        m->u.reply.value = (int64_t)get_u64(&r);
+        m->u.reply.message = get_str(&r, NULL);
+        break;
+    case LT_FRAME_BYE:
+        m->u.bye.reason = get_u8(&r);
+        m->u.bye.message = get_str(&r, NULL);
+        break;
+    case LT_FRAME_HISTORY_END:
+        break;
+    default:
+        return 1;
+    }
+    return r.bad ? -1 : 0;
+}
+
+const char *
+lt_frame_name(uint16_t type)
+{
+    switch (type) {
+    case LT_FRAME_HELLO: return "hello";
+    case LT_FRAME_CLIENT_HELLO: return "client-hello";
+    case LT_FRAME_STRING: return "string";
+    case LT_FRAME_SAMPLE: return "sample";
+    case LT_FRAME_DROPS: return "drops";
+    case LT_FRAME_COMMAND: return "command";
+    case LT_FRAME_REPLY: return "reply";
+    case LT_FRAME_BYE: return "bye";
+    case LT_FRAME_HISTORY_END: return "history-end";
+    default: return "unknown";
+    }
+}

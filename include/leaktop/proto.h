@@ -1,0 +1,220 @@
+/*
+ * leaktop wire protocol: the one definition both the agent and every client use.
+ *
+ * A connection carries frames in both directions. Every frame is an 8-byte header followed by
+ * its payload, all integers little-endian:
+ *
+ *     u32 length   payload bytes after the header, at most LT_FRAME_MAX
+ *     u16 type     enum lt_frame_type; a reader skips types it does not know
+ *     u16 flags    LT_FLAG_*; unknown bits are ignored
+ *
+ * Payloads are sequences of fixed-size integers and strings (u32 length + bytes, no NUL).
+ * A newer sender may append fields at the end of a payload; a reader ignores trailing bytes it
+ * does not understand. Removing or reordering fields needs a new LT_PROTO_MAJOR.
+ * docs/protocol.md describes every frame; keep the two in step.
+ */
+#ifndef LEAKTOP_PROTO_H
+#define LEAKTOP_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LT_PROTO_MAGIC "LKTP"
+#define LT_PROTO_MAJOR 1
+#define LT_PROTO_MINOR 0
+
+#define LT_FRAME_HEADER 8u
+#define LT_FRAME_MAX (8u * 1024u * 1024u) /* payload bytes; larger frames are a protocol error */
+#define LT_STRING_MAX 65535u              /* bytes in one string field */
+#define LT_GENERATIONS 3
+#define LT_STRTAB_LIMIT (1u << 20) /* string ids are below this */
+
+enum lt_frame_type {
+    LT_FRAME_HELLO = 1,        /* agent -> client, first frame of a connection */
+    LT_FRAME_CLIENT_HELLO = 2, /* client -> agent, first frame the client sends */
+    LT_FRAME_STRING = 3,       /* agent -> client: interned string id -> text, before any use */
+    LT_FRAME_SAMPLE = 4,       /* agent -> client: one census sample */
+    LT_FRAME_DROPS = 5,        /* agent -> client: frames dropped for this client so far */
+    LT_FRAME_COMMAND = 6,      /* client -> agent: a fixed command */
+    LT_FRAME_REPLY = 7,        /* agent -> client: result of a command */
+    LT_FRAME_BYE = 8,          /* agent -> client: the agent stops; the connection closes next */
+    LT_FRAME_HISTORY_END = 9,  /* agent -> client: every history sample has been sent */
+};
+
+enum lt_frame_flag {
+    LT_FLAG_HISTORY = 1u << 0, /* a SAMPLE taken before this client connected */
+};
+
+enum lt_command_code {
+    LT_CMD_PING = 1,       /* reply only; proves the agent answers */
+    LT_CMD_GC_COLLECT = 2, /* run gc.collect() in the host; reply carries objects collected */
+    LT_CMD_STOP = 3,       /* stop the agent; the host goes on */
+};
+
+enum lt_bye_reason {
+    LT_BYE_STOPPED = 1, /* leaktop.stop() or LT_CMD_STOP */
+    LT_BYE_EXITING = 2, /* the interpreter is exiting */
+};
+
+/* HELLO: who is on the other end of the socket. */
+typedef struct lt_hello {
+    uint16_t major, minor;
+    uint32_t pid;
+    uint32_t interval_ms;       /* census period */
+    uint64_t start_wall_ns;     /* agent start, CLOCK_REALTIME */
+    uint32_t history_capacity;  /* samples the agent keeps for late joiners */
+    const char *python_version; /* "3.11.7" */
+    const char *agent_version;
+    const char *executable;
+    uint32_t argc;
+    const char **argv; /* argc strings */
+} lt_hello;
+
+/* CLIENT_HELLO */
+typedef struct lt_client_hello {
+    uint16_t major, minor;
+    const char *client; /* "leaktop check 0.1.0" */
+} lt_client_hello;
+
+/* One row of a census: the objects of one type name. */
+typedef struct lt_type_row {
+    uint32_t name_id; /* STRING id of "module.QualName" or the bare builtin name */
+    uint64_t count;   /* live GC-tracked objects */
+    uint64_t bytes;   /* their shallow size */
+} lt_type_row;
+
+/* SAMPLE: one census. types[] is every type when types_complete, otherwise the top rows only
+ * (history samples are trimmed to keep the agent's memory bounded). */
+typedef struct lt_sample {
+    uint32_t seq;
+    uint64_t wall_ns, mono_ns;
+    uint64_t rss_bytes, rss_peak_bytes;
+    uint64_t heap_bytes;      /* Python heap estimate */
+    uint64_t census_ns;       /* time the census held the GIL */
+    uint64_t tracked_objects; /* objects the census saw */
+    uint64_t agent_bytes;     /* memory the agent itself holds */
+    uint8_t gc_enabled;
+    uint64_t gc_collections[LT_GENERATIONS];
+    uint64_t gc_collected[LT_GENERATIONS];
+    uint64_t gc_uncollectable[LT_GENERATIONS];
+    uint64_t gc_garbage; /* len(gc.garbage) */
+    uint32_t types_total; /* distinct type names in the census */
+    uint8_t types_complete;
+    uint32_t ntypes;
+    lt_type_row *types;
+} lt_sample;
+
+typedef struct lt_command {
+    uint16_t code;
+    uint32_t arg;
+} lt_command;
+
+typedef struct lt_reply {
+    uint16_t code;
+    int32_t status; /* 0 ok, negative error */
+    int64_t value;  /* command-specific result */
+    const char *message;
+} lt_reply;
+
+typedef struct lt_bye {
+    uint8_t reason;
+    const char *message;
+} lt_bye;
+
+/* A decoded frame. Strings and arrays point into decoder-owned memory that stays valid until
+ * the next lt_msg_clear() on the same message. */
+typedef struct lt_msg {
+    uint16_t type, flags;
+    union {
+        lt_hello hello;
+        lt_client_hello client_hello;
+        struct {
+            uint32_t id;
+            const char *text;
+            uint32_t len;
+        } string;
+        lt_sample sample;
+        uint64_t drops;
+        lt_command command;
+        lt_reply reply;
+        lt_bye bye;
+    } u;
+    void *arena; /* owned allocations, freed by lt_msg_clear */
+} lt_msg;
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+/* A growable byte buffer. alloc/free let the agent count its own memory. */
+typedef struct lt_buf {
+    uint8_t *data;
+    size_t len, cap;
+    int failed; /* set once an allocation failed; every later put is ignored */
+} lt_buf;
+
+void lt_buf_init(lt_buf *b);
+void lt_buf_free(lt_buf *b);
+/* Make room for n more bytes. Returns 0, or -1 (and sets b->failed) when memory runs out. */
+int lt_buf_reserve(lt_buf *b, size_t n);
+void lt_buf_put(lt_buf *b, const void *p, size_t n);
+void lt_put_u8(lt_buf *b, uint8_t v);
+void lt_put_u16(lt_buf *b, uint16_t v);
+void lt_put_u32(lt_buf *b, uint32_t v);
+void lt_put_u64(lt_buf *b, uint64_t v);
+/* A string field; text longer than LT_STRING_MAX is cut there. NULL is sent as "". */
+void lt_put_str(lt_buf *b, const char *s);
+void lt_put_strn(lt_buf *b, const char *s, size_t n);
+
+/* Start a frame: writes a header whose length lt_frame_end() fills in. Returns the offset of the
+ * frame within b, to pass to lt_frame_end. */
+size_t lt_frame_begin(lt_buf *b, uint16_t type, uint16_t flags);
+/* Finish the frame begun at off. Returns 0, or -1 when the payload exceeds LT_FRAME_MAX or an
+ * allocation failed; the frame is then removed from b. */
+int lt_frame_end(lt_buf *b, size_t off);
+
+/* Whole-frame encoders: append one complete frame to b. Return 0 or -1 (frame not appended). */
+int lt_encode_hello(lt_buf *b, const lt_hello *h);
+int lt_encode_client_hello(lt_buf *b, const lt_client_hello *h);
+int lt_encode_string(lt_buf *b, uint32_t id, const char *text, size_t len);
+/* Encodes at most max_rows of s->types (all when max_rows is 0); types_complete is sent as given
+ * unless rows are cut, then as 0. */
+int lt_encode_sample(lt_buf *b, const lt_sample *s, uint16_t flags, uint32_t max_rows);
+int lt_encode_drops(lt_buf *b, uint64_t drops);
+int lt_encode_command(lt_buf *b, uint16_t code, uint32_t arg);
+int lt_encode_reply(lt_buf *b, const lt_reply *r);
+int lt_encode_bye(lt_buf *b, uint8_t reason, const char *message);
+int lt_encode_empty(lt_buf *b, uint16_t type);
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+/* Splits a byte stream into frames. Feed it whatever arrived; take frames out with
+ * lt_framer_next. It never trusts a length it has not checked against LT_FRAME_MAX. */
+typedef struct lt_framer {
+    lt_buf in;
+    size_t off; /* start of the unconsumed bytes in in.data */
+    int error;  /* sticky: LT_FRAMER_* */
+} lt_framer;
+
+enum { LT_FRAMER_OK = 0, LT_FRAMER_TOO_BIG = 1, LT_FRAMER_NOMEM = 2 };
+
+void lt_framer_init(lt_framer *f);
+void lt_framer_free(lt_framer *f);
+/* Append received bytes. Returns 0, or -1 when out of memory (f->error set). */
+int lt_framer_feed(lt_framer *f, const void *p, size_t n);
+/* Next complete frame: returns 1 and sets *type, *flags, *payload (valid until the next feed or
+ * next call), *len; 0 when more bytes are needed; -1 on a fatal stream error (f->error says
+ * which). */
+int lt_framer_next(lt_framer *f, uint16_t *type, uint16_t *flags, const uint8_t **payload,
+                   uint32_t *len);
+/* Bytes held that do not yet form a complete frame. */
+size_t lt_framer_pending(const lt_framer *f);
+
+/* Decode one payload of a known type into m. Returns 0 on success; 1 when the type is unknown
+ * (m->type set, nothing else: skip it); -1 when the payload is malformed (truncated, bad
+ * magic, oversized counts). m must be lt_msg_clear()ed after any return. */
+int lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint32_t len);
+void lt_msg_clear(lt_msg *m);
+
+/* Human name of a frame type, "unknown" for others. */
+const char *lt_frame_name(uint16_t type);
+
+#endif

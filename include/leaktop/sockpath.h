@@ -1,0 +1,47 @@
+/*
+ * Where an agent's socket lives and who may use it (../shared/spec/contracts.md, "Socket"):
+ * $XDG_RUNTIME_DIR/leaktop/<pid>.sock, or /tmp/leaktop-<uid>/<pid>.sock when XDG_RUNTIME_DIR is
+ * unset. The directory is 0700 and owned by the user, the socket 0600, and both sides verify
+ * ownership before trusting anything.
+ *
+ * Errors follow tmux's convention: -1 is returned and *cause gets a message the caller frees with
+ * lt_free().
+ */
+#ifndef LEAKTOP_SOCKPATH_H
+#define LEAKTOP_SOCKPATH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The socket directory for the current user into out. Returns 0, or -1 with *cause when the path
+ * does not fit. Reads XDG_RUNTIME_DIR; an empty value counts as unset. */
+int lt_sock_dir(char *out, size_t outlen, char **cause);
+
+/* The socket path of pid into out. Returns 0, or -1 with *cause when the path would not fit in
+ * a sockaddr_un (the kernel's limit is 107 bytes). */
+int lt_sock_path(pid_t pid, char *out, size_t outlen, char **cause);
+
+/* Create the socket directory if missing, then verify it: a real directory (not a symlink),
+ * owned by this user, no access for group or others; its parent is not a symlink and not
+ * writable by others unless sticky. Returns 0, or -1 with *cause (nothing is chmod-ed to "fix"
+ * a directory someone else prepared). */
+int lt_sock_dir_prepare(const char *dir, char **cause);
+
+/* Bind and listen on path (a stale file there is removed first), mode 0600, non-blocking,
+ * close-on-exec. Returns the listening fd, or -1 with *cause. */
+int lt_sock_listen(const char *path, char **cause);
+
+/* Is the peer of a connected socket allowed? Same effective uid, or root. Returns 1 allowed,
+ * 0 refused, -1 when SO_PEERCRED fails. *peer_uid gets the peer's uid when known. */
+int lt_sock_peer_allowed(int fd, uid_t *peer_uid);
+
+/* Connect to the agent of pid as a client: the socket must exist, be a socket, and be owned by
+ * this user (or this user is root). Returns a blocking, close-on-exec fd, or -1 with *cause, and
+ * *err_kind set to one of LT_SOCK_E*. */
+enum { LT_SOCK_ENOENT = 1, LT_SOCK_EPERM = 2, LT_SOCK_ESTALE = 3, LT_SOCK_EOTHER = 4 };
+int lt_sock_connect(pid_t pid, int *err_kind, char **cause);
+
+/* malloc'ed printf, counted by lt_mem; NULL when out of memory. */
+char *lt_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,222 @@
+/* Parsing the command line. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+lt_cli_usage(FILE *f)
+{
+    fputs("usage: leaktop [PID] | run [--keep] -- CMD... | attach PID | check [--duration S] "
+          "[--json] (-- CMD... | --pid PID) | record -o FILE [--duration S] (-- CMD... | --pid "
+          "PID) | replay FILE | --help | --version\n",
+          f);
+}
+
+void
+lt_cli_help(FILE *f)
+{
+    fputs("leaktop " LEAKTOP_VERSION " - a live memory monitor for Python programs\n"
+          "\n"
+          "Watching live (terminal UI):\n"
+          "  leaktop                      pick one of your Python processes\n"
+          "  leaktop PID                  watch PID (its agent must be running)\n"
+          "  leaktop run [--keep] [--interval S] -- CMD [ARGS...]\n"
+          "                               start CMD with the agent loaded and watch it\n"
+          "  leaktop attach PID           load the agent into a running process, then watch\n"
+          "\n"
+          "Headless:\n"
+          "  leaktop check [--duration S] [--json] [--top N] [--interval S] [--keep]\n"
+          "                (-- CMD [ARGS...] | --pid PID)\n"
+          "                               watch for S seconds (default 30), print a report;\n"
+          "                               exit 0: no leak suspects, 1: suspects, 2: error\n"
+          "  leaktop record -o FILE [--duration S] [--interval S] [--keep]\n"
+          "                (-- CMD [ARGS...] | --pid PID)\n"
+          "                               write the stream to FILE until CMD exits or S pass\n"
+          "  leaktop replay FILE          the terminal UI on a recording\n"
+          "\n"
+          "Examples:\n"
+          "  leaktop run -- python3 app.py\n"
+          "  leaktop check --duration 60 --json -- python3 -m myservice > report.json\n"
+          "  leaktop record -o incident.lktp --pid 4242\n"
+          "\n"
+          "A program started by leaktop is ended when leaktop is done (SIGTERM, then SIGKILL),\n"
+          "unless --keep. With --pid, leaktop only disconnects.\n"
+          "Environment: XDG_RUNTIME_DIR (where agent sockets live), NO_COLOR.\n",
+          f);
+}
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Say what is wrong with the command line, then how it is used. Returns 2, the exit status. */
+static int
+bad(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("leaktop: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    lt_cli_usage(stderr);
+    return 2;
+}
+
+static int
+parse_pid(const char *s, pid_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v <= 0 || v > 4194304)
+        return -1;
+    *out = (pid_t)v;
+    return 0;
+}
+
+static int
+parse_seconds(const char *s, double *out, double min)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v >= min) || v > 1e7)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum { OPT_PID = 256, OPT_KEEP, OPT_JSON, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_QUIET };
+
+/* Options of the headless and run modes. Stops at the first non-option (CMD). */
+static int
+parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, OPT_PID},
+        {"keep", no_argument, NULL, OPT_KEEP},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"top", required_argument, NULL, OPT_TOP},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_PID:
+            if (parse_pid(optarg, &cli->pid) < 0)
+                return bad("--pid needs a process id, not '%s'", optarg);
+            break;
+        case OPT_KEEP: cli->keep = 1; break;
+        case OPT_JSON: cli->json = 1; break;
+        case OPT_QUIET: cli->quiet = 1; break;
+        case OPT_DURATION:
+            if (parse_seconds(optarg, &cli->duration, 0.0) < 0)
+                return bad("--duration needs a number of seconds, not '%s'", optarg);
+            break;
+        case OPT_INTERVAL:
+            if (parse_seconds(optarg, &cli->interval, 0.01) < 0 || cli->interval > 3600)
+                return bad("--interval needs seconds between 0.01 and 3600, not '%s'", optarg);
+            break;
+        case OPT_TOP: {
+            double v;
+            if (parse_seconds(optarg, &v, 1.0) < 0)
+                return bad("--top needs a positive count, not '%s'", optarg);
+            cli->top = (unsigned)v;
+            break;
+        }
+        case 'o': cli->output = optarg; break;
+        case 'h': cli->mode = LT_MODE_HELP; return 0;
+        default:
+            if (optopt != 0 && optopt < 256) {
+                char o[2] = {(char)optopt, 0};
+                return bad("unknown or incomplete option -%s", o);
+            }
+            return bad("unknown or incomplete option %s", argv[optind - 1]);
+        }
+    }
+    /* getopt stops at "--" (and consumes it) or at CMD's first word. */
+    if (optind < argc)
+        cli->cmd = argv + optind;
+    (void)mode;
+    return 0;
+}
+
+int
+lt_cli_parse(lt_cli *cli, int argc, char **argv)
+{
+    memset(cli, 0, sizeof *cli);
+    cli->duration = -1;
+    cli->top = 50;
+    if (argc < 2) {
+        cli->mode = LT_MODE_PICKER;
+        return 0;
+    }
+    const char *m = argv[1];
+    if (strcmp(m, "--help") == 0 || strcmp(m, "-h") == 0 || strcmp(m, "help") == 0) {
+        cli->mode = LT_MODE_HELP;
+        return 0;
+    }
+    if (strcmp(m, "--version") == 0 || strcmp(m, "-V") == 0) {
+        cli->mode = LT_MODE_VERSION;
+        return 0;
+    }
+    int rest = argc - 1;
+    char **rargv = argv + 1;
+    if (parse_pid(m, &cli->pid) == 0) {
+        cli->mode = LT_MODE_PID;
+        return argc == 2 ? 0 : bad("unexpected argument '%s' after the PID", argv[2]);
+    }
+    if (strcmp(m, "attach") == 0) {
+        cli->mode = LT_MODE_ATTACH;
+        if (argc != 3 || parse_pid(argv[2], &cli->pid) < 0)
+            return bad("attach needs one process id%s", "");
+        return 0;
+    }
+    if (strcmp(m, "replay") == 0) {
+        cli->mode = LT_MODE_REPLAY;
+        if (argc != 3)
+            return bad("replay needs one recording file%s", "");
+        cli->file = argv[2];
+        return 0;
+    }
+    if (strcmp(m, "run") == 0)
+        cli->mode = LT_MODE_RUN;
+    else if (strcmp(m, "check") == 0)
+        cli->mode = LT_MODE_CHECK;
+    else if (strcmp(m, "record") == 0)
+        cli->mode = LT_MODE_RECORD;
+    else
+        return bad("unknown command '%s'", m);
+
+    int rc = parse_mode_options(cli, rest, rargv, m);
+    if (rc != 0 || cli->mode == LT_MODE_HELP)
+        return rc;
+    if (cli->mode == LT_MODE_CHECK && cli->duration < 0)
+        cli->duration = 30;
+    if (cli->mode == LT_MODE_RUN) {
+        if (cli->cmd == NULL)
+            return bad("run needs a program: leaktop run -- CMD [ARGS...]%s", "");
+        if (cli->pid != 0)
+            return bad("run starts a program; to watch a running one use: leaktop %s", "PID");
+        return 0;
+    }
+    if (cli->cmd == NULL && cli->pid == 0)
+        return bad("%s needs a program (-- CMD ...) or --pid PID", m);
+    if (cli->cmd != NULL && cli->pid != 0)
+        return bad("%s takes either a program (-- CMD ...) or --pid PID, not both", m);
+    if (cli->mode == LT_MODE_RECORD && cli->output == NULL)
+        return bad("record needs -o FILE%s", "");
+    if (cli->mode == LT_MODE_CHECK && cli->output != NULL)
+        return bad("check writes its report to stdout; -o is for record%s", "");
+    return 0;
+}

@@ -1,0 +1,238 @@
+/* The viewer's model of one process. */
+#include "model.h"
+
+#include <string.h>
+
+#include "leaktop/mem.h"
+#include "leaktop/sockpath.h"
+
+int
+lt_model_init(lt_model *m, uint32_t cap)
+{
+    memset(m, 0, sizeof *m);
+    m->cap = cap ? cap : 1;
+    m->points = lt_calloc(m->cap, sizeof *m->points);
+    return m->points ? 0 : -1;
+}
+
+static void
+free_hello(lt_model *m)
+{
+    lt_free(m->python_version);
+    lt_free(m->agent_version);
+    lt_free(m->executable);
+    for (uint32_t i = 0; i < m->argc; i++)
+        lt_free(m->argv[i]);
+    lt_free(m->argv);
+    m->python_version = m->agent_version = m->executable = NULL;
+    m->argv = NULL;
+    m->argc = 0;
+}
+
+void
+lt_model_free(lt_model *m)
+{
+    free_hello(m);
+    for (uint32_t i = 0; i < m->nstrings; i++)
+        lt_free(m->strings[i]);
+    lt_free(m->strings);
+    for (uint32_t i = 0; i < m->ntypes; i++) {
+        lt_free(m->types[i].count);
+        lt_free(m->types[i].bytes);
+    }
+    lt_free(m->types);
+    lt_free(m->index);
+    lt_free(m->points);
+    lt_free(m->bye_message);
+    memset(m, 0, sizeof *m);
+}
+
+const lt_point *
+lt_model_point(const lt_model *m, uint32_t i)
+{
+    return &m->points[lt_model_slot(m, i)];
+}
+
+uint32_t
+lt_model_slot(const lt_model *m, uint32_t i)
+{
+    return (m->head + i) % m->cap;
+}
+
+const char *
+lt_model_string(const lt_model *m, uint32_t id)
+{
+    return id < m->nstrings && m->strings[id] ? m->strings[id] : "?";
+}
+
+static int
+set_string(lt_model *m, uint32_t id, const char *text)
+{
+    if (id >= LT_STRTAB_LIMIT)
+        return -1;
+    if (id >= m->nstrings) {
+        uint32_t n = m->nstrings ? m->nstrings : 256;
+        while (n <= id)
+            n *= 2;
+        char **s = lt_realloc(m->strings, n * sizeof *s);
+        if (s == NULL)
+            return -1;
+        memset(s + m->nstrings, 0, (n - m->nstrings) * sizeof *s);
+        m->strings = s;
+        m->nstrings = n;
+    }
+    char *copy = lt_strdup(text);
+    if (copy == NULL)
+        return -1;
+    lt_free(m->strings[id]);
+    m->strings[id] = copy;
+    return 0;
+}
+
+/* The series of name_id, created on first sight. NULL when full or out of memory. */
+static lt_type_series *
+series_of(lt_model *m, uint32_t name_id)
+{
+    if (name_id >= LT_STRTAB_LIMIT)
+        return NULL;
+    if (name_id >= m->index_cap) {
+        uint32_t n = m->index_cap ? m->index_cap : 1024;
+        while (n <= name_id)
+            n *= 2;
+        uint32_t *ix = lt_realloc(m->index, n * sizeof *ix);
+        if (ix == NULL)
+            return NULL;
+        memset(ix + m->index_cap, 0, (n - m->index_cap) * sizeof *ix);
+        m->index = ix;
+        m->index_cap = n;
+    }
+    if (m->index[name_id] != 0)
+        return &m->types[m->index[name_id] - 1];
+    if (m->ntypes >= LT_MODEL_MAX_TYPES) {
+        m->types_refused++;
+        return NULL;
+    }
+    lt_type_series *t = lt_realloc(m->types, (m->ntypes + 1) * sizeof *t);
+    if (t == NULL)
+        return NULL;
+    m->types = t;
+    lt_type_series *s = &m->types[m->ntypes];
+    s->name_id = name_id;
+    s->count = lt_malloc(m->cap * sizeof *s->count);
+    s->bytes = lt_malloc(m->cap * sizeof *s->bytes);
+    if (s->count == NULL || s->bytes == NULL) {
+        lt_free(s->count);
+        lt_free(s->bytes);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < m->cap; i++)
+        s->count[i] = s->bytes[i] = LT_UNKNOWN;
+    m->ntypes++;
+    m->index[name_id] = m->ntypes;
+    return s;
+}
+
+static void
+apply_sample(lt_model *m, const lt_sample *s, int history)
+{
+    uint32_t slot;
+    if (m->n == m->cap) {
+        slot = m->head;
+        m->head = (m->head + 1) % m->cap;
+    } else {
+        slot = (m->head + m->n) % m->cap;
+        m->n++;
+    }
+    lt_point *p = &m->points[slot];
+    memset(p, 0, sizeof *p);
+    p->seq = s->seq;
+    p->history = history;
+    p->types_complete = s->types_complete;
+    p->wall_ns = s->wall_ns;
+    p->mono_ns = s->mono_ns;
+    p->rss = s->rss_bytes;
+    p->rss_peak = s->rss_peak_bytes;
+    p->heap = s->heap_bytes;
+    p->census_ns = s->census_ns;
+    p->tracked = s->tracked_objects;
+    p->agent_bytes = s->agent_bytes;
+    p->gc_enabled = s->gc_enabled;
+    for (int g = 0; g < LT_GENERATIONS; g++) {
+        p->gc_collections[g] = s->gc_collections[g];
+        p->gc_collected[g] = s->gc_collected[g];
+        p->gc_uncollectable[g] = s->gc_uncollectable[g];
+    }
+    p->gc_garbage = s->gc_garbage;
+    p->types_total = s->types_total;
+    /* A complete census says every type not listed has no objects; a trimmed one says nothing
+     * about them. */
+    uint64_t absent = s->types_complete ? 0 : LT_UNKNOWN;
+    for (uint32_t i = 0; i < m->ntypes; i++)
+        m->types[i].count[slot] = m->types[i].bytes[slot] = absent;
+    for (uint32_t i = 0; i < s->ntypes; i++) {
+        lt_type_series *t = series_of(m, s->types[i].name_id);
+        if (t == NULL)
+            continue;
+        t->count[slot] = s->types[i].count;
+        t->bytes[slot] = s->types[i].bytes;
+    }
+}
+
+int
+lt_model_apply(lt_model *m, const lt_msg *msg, char **cause)
+{
+    if (!m->have_hello && msg->type != LT_FRAME_HELLO) {
+        *cause = lt_asprintf("the agent sent a %s frame before saying hello",
+                             lt_frame_name(msg->type));
+        return -1;
+    }
+    switch (msg->type) {
+    case LT_FRAME_HELLO: {
+        const lt_hello *h = &msg->u.hello;
+        if (h->major != LT_PROTO_MAJOR) {
+            *cause = lt_asprintf("the agent speaks protocol %u.%u, this leaktop speaks %u.%u: "
+                                 "use a leaktop of the agent's version",
+                                 h->major, h->minor, LT_PROTO_MAJOR, LT_PROTO_MINOR);
+            return -1;
+        }
+        free_hello(m);
+        m->have_hello = 1;
+        m->major = h->major;
+        m->minor = h->minor;
+        m->pid = h->pid;
+        m->interval_ms = h->interval_ms;
+        m->python_version = lt_strdup(h->python_version);
+        m->agent_version = lt_strdup(h->agent_version);
+        m->executable = lt_strdup(h->executable);
+        m->argv = lt_calloc(h->argc ? h->argc : 1, sizeof *m->argv);
+        if (m->argv != NULL)
+            for (uint32_t i = 0; i < h->argc; i++)
+                if ((m->argv[m->argc] = lt_strdup(h->argv[i])) != NULL)
+                    m->argc++;
+        break;
+    }
+    case LT_FRAME_STRING:
+        if (set_string(m, msg->u.string.id, msg->u.string.text) < 0) {
+            *cause = lt_asprintf("string id %u out of range", msg->u.string.id);
+            return -1;
+        }
+        break;
+    case LT_FRAME_SAMPLE:
+        apply_sample(m, &msg->u.sample, (msg->flags & LT_FLAG_HISTORY) != 0);
+        break;
+    case LT_FRAME_HISTORY_END:
+        m->history_done = 1;
+        break;
+    case LT_FRAME_DROPS:
+        m->drops = msg->u.drops;
+        break;
+    case LT_FRAME_BYE:
+        m->bye = msg->u.bye.reason ? msg->u.bye.reason : LT_BYE_STOPPED;
+        lt_free(m->bye_message);
+        m->bye_message = lt_strdup(msg->u.bye.message);
+        break;
+    default:
+        break; /* replies are the connection's business; unknown frames are skipped */
+    }
+    return 0;
+}

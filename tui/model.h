@@ -1,0 +1,75 @@
+/*
+ * What a viewer knows about one monitored process, built from the stream: its identity, the
+ * interned strings, and a bounded series of samples with per-type counts aligned to them.
+ * Collected here, drawn elsewhere (check's report now, the TUI later). Not thread-safe.
+ */
+#ifndef LEAKTOP_MODEL_H
+#define LEAKTOP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "leaktop/proto.h"
+
+#define LT_MODEL_MAX_TYPES 8192u
+#define LT_UNKNOWN UINT64_MAX /* a type's value in a sample that did not list it */
+
+/* Scalars of one sample. */
+typedef struct lt_point {
+    uint32_t seq;
+    int history; /* taken before this viewer connected */
+    int types_complete;
+    uint64_t wall_ns, mono_ns;
+    uint64_t rss, rss_peak, heap, census_ns, tracked, agent_bytes;
+    int gc_enabled;
+    uint64_t gc_collections[LT_GENERATIONS], gc_collected[LT_GENERATIONS];
+    uint64_t gc_uncollectable[LT_GENERATIONS], gc_garbage;
+    uint32_t types_total;
+} lt_point;
+
+/* One type name's values, aligned with the model's ring of points. */
+typedef struct lt_type_series {
+    uint32_t name_id;
+    uint64_t *count, *bytes; /* [cap], LT_UNKNOWN where the sample did not list the type */
+} lt_type_series;
+
+typedef struct lt_model {
+    /* HELLO */
+    int have_hello;
+    uint32_t pid, interval_ms;
+    uint16_t major, minor;
+    char *python_version, *agent_version, *executable;
+    char **argv;
+    uint32_t argc;
+    /* strings by id */
+    char **strings;
+    uint32_t nstrings;
+    /* the ring of points: index (head + i) % cap for the i-th oldest */
+    lt_point *points;
+    uint32_t cap, head, n;
+    lt_type_series *types;
+    uint32_t ntypes;
+    uint32_t *index, index_cap; /* name id -> series index + 1, 0 none */
+    uint64_t types_refused; /* names beyond LT_MODEL_MAX_TYPES */
+    int history_done;       /* HISTORY_END seen */
+    uint64_t drops;         /* frames the agent dropped for us */
+    int bye;                /* BYE reason, 0 while connected */
+    char *bye_message;
+} lt_model;
+
+/* cap: samples kept (the oldest go first). Returns 0, or -1 when out of memory. */
+int lt_model_init(lt_model *m, uint32_t cap);
+void lt_model_free(lt_model *m);
+
+/* Apply one decoded frame. Returns 0, or -1 with *cause (lt_free it) when the frame makes no
+ * sense in this stream (a protocol error: version mismatch, a sample before HELLO). */
+int lt_model_apply(lt_model *m, const lt_msg *msg, char **cause);
+
+/* The i-th oldest point, i < m->n. */
+const lt_point *lt_model_point(const lt_model *m, uint32_t i);
+/* Ring slot of the i-th oldest point, to index a series' arrays. */
+uint32_t lt_model_slot(const lt_model *m, uint32_t i);
+/* The text of a string id, "?" when unknown. */
+const char *lt_model_string(const lt_model *m, uint32_t id);
+
+#endif

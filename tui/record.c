@@ -1,0 +1,85 @@
+/* `leaktop record`: the stream, frame by frame, into a file. */
+#include "record.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "leaktop/mem.h"
+#include "leaktop/recording.h"
+#include "watch.h"
+
+typedef struct recorder {
+    FILE *f;
+    const char *path;
+    int err; /* errno of the first failed write */
+    uint64_t frames;
+} recorder;
+
+static void
+tap(void *ctx, const uint8_t *frame, size_t len)
+{
+    recorder *r = ctx;
+    if (r->err)
+        return;
+    if (fwrite(frame, 1, len, r->f) != len) {
+        r->err = errno ? errno : EIO;
+        return;
+    }
+    r->frames++;
+    /* Samples come once an interval: flushing each keeps a killed recorder's file useful. */
+    if (len > 6 && (frame[4] | frame[5] << 8) == LT_FRAME_SAMPLE && fflush(r->f) != 0)
+        r->err = errno ? errno : EIO;
+}
+
+int
+lt_record_main(const lt_cli *cli)
+{
+    recorder rec = {.path = cli->output};
+    rec.f = fopen(cli->output, "wb");
+    if (rec.f == NULL) {
+        fprintf(stderr, "leaktop: cannot write %s: %s\n", cli->output, strerror(errno));
+        return 2;
+    }
+    uint8_t header[LT_REC_HEADER];
+    memcpy(header, LT_REC_MAGIC, LT_REC_MAGIC_LEN);
+    header[12] = LT_REC_VERSION & 0xff;
+    header[13] = header[14] = header[15] = 0;
+    if (fwrite(header, 1, sizeof header, rec.f) != sizeof header || fflush(rec.f) != 0) {
+        fprintf(stderr, "leaktop: cannot write %s: %s\n", cli->output, strerror(errno));
+        fclose(rec.f);
+        return 2;
+    }
+
+    lt_watch_signals();
+    lt_watch w;
+    lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .interval_s = cli->interval,
+                       .keep = cli->keep, .client = "leaktop record " LEAKTOP_VERSION,
+                       .tap = tap, .tap_ctx = &rec};
+    char *cause = NULL;
+    int status = 0;
+    if (lt_watch_open(&w, &o, &cause) < 0) {
+        fprintf(stderr, "leaktop: %s\n", cause ? cause : "cannot start");
+        lt_free(cause);
+        fclose(rec.f);
+        return 2;
+    }
+    if (lt_watch_run(&w, cli->duration, &cause) < 0) {
+        fprintf(stderr, "leaktop: %s\n", cause);
+        lt_free(cause);
+        status = 2;
+    }
+    lt_watch_close(&w);
+    if (fclose(rec.f) != 0 && !rec.err)
+        rec.err = errno ? errno : EIO;
+    if (rec.err) {
+        fprintf(stderr, "leaktop: writing %s: %s; what was written before stays replayable\n",
+                cli->output, strerror(rec.err));
+        return 2;
+    }
+    if (!cli->quiet)
+        fprintf(stderr, "leaktop: recorded %llu frames of pid %ld to %s (%s)\n",
+                (unsigned long long)rec.frames, (long)w.pid, cli->output,
+                w.end_reason ? w.end_reason : "done");
+    return status;
+}

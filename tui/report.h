@@ -1,0 +1,59 @@
+/*
+ * The `check` report: what the stream says about a process over a watch, computed from the
+ * model (growth as least-squares slopes, deltas from the first sample that saw a type), then
+ * written as the contracts' JSON or as text for a person. Collecting and judging live here;
+ * writing is report_json.c and report_text.c.
+ */
+#ifndef LEAKTOP_REPORT_H
+#define LEAKTOP_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+
+typedef struct lt_type_report {
+    const char *name; /* points into the model */
+    uint64_t count, bytes;
+    int64_t delta;
+    double growth_per_s;
+} lt_type_report;
+
+typedef struct lt_report {
+    const char *const *command; /* what was run, or the process's own command line */
+    uint32_t argc;
+    uint32_t pid;
+    const char *python;
+    double duration_s;
+    uint32_t samples;
+    uint64_t rss, rss_peak;
+    double rss_growth;
+    uint64_t heap;
+    double heap_growth;
+    double census_ms_last, census_ms_max;
+    uint64_t tracked, agent_bytes, sample_interval_bytes;
+    int gc_enabled;
+    uint64_t gc_collections[3], gc_uncollectable;
+    lt_type_report *types;
+    uint32_t ntypes;
+    /* How the watch ended, for people: "the process exited with status 0" or NULL. */
+    const char *ended;
+    int have_exit;
+    int exit_code, exit_signal;
+} lt_report;
+
+/* Build a report over the model's points from index `first` on (earlier ones are history from
+ * before the watch), keeping the top_types types that grew most (then the largest). Returns 0,
+ * or -1 when out of memory or when there is no sample at all (then *cause says so). */
+int lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top_types,
+                    char **cause);
+void lt_report_free(lt_report *r);
+
+/* Least-squares slope of (x, y) over n points; 0 when fewer than 2 points or x is constant. */
+double lt_slope(const double *x, const double *y, uint32_t n);
+
+/* Write the report as the contracts' JSON object (pretty-printed), or as text. */
+void lt_report_write_json(const lt_report *r, FILE *f);
+void lt_report_write_text(const lt_report *r, FILE *f);
+
+#endif

@@ -1,0 +1,109 @@
+/* The check report as the JSON object of ../shared/spec/contracts.md ("leaktop_report": 1). */
+#include "json_writer.h"
+#include "report.h"
+
+void
+lt_report_write_json(const lt_report *r, FILE *f)
+{
+    lt_json j;
+    lt_json_init(&j, f, 1);
+    lt_json_object(&j);
+    lt_json_key(&j, "leaktop_report");
+    lt_json_u64(&j, 1);
+    lt_json_key(&j, "command");
+    lt_json_array(&j);
+    for (uint32_t i = 0; i < r->argc; i++)
+        lt_json_str(&j, r->command[i]);
+    lt_json_end_array(&j);
+    lt_json_key(&j, "pid");
+    lt_json_u64(&j, r->pid);
+    lt_json_key(&j, "python");
+    lt_json_str(&j, r->python ? r->python : "");
+    lt_json_key(&j, "duration_s");
+    lt_json_double(&j, r->duration_s);
+    lt_json_key(&j, "samples");
+    lt_json_u64(&j, r->samples);
+
+    lt_json_key(&j, "process");
+    lt_json_object(&j);
+    lt_json_key(&j, "rss_bytes");
+    lt_json_u64(&j, r->rss);
+    lt_json_key(&j, "rss_peak_bytes");
+    lt_json_u64(&j, r->rss_peak);
+    lt_json_key(&j, "rss_growth_bytes_per_s");
+    lt_json_double(&j, r->rss_growth);
+    if (r->have_exit) {
+        lt_json_key(&j, "exit_code");
+        if (r->exit_signal)
+            lt_json_null(&j);
+        else
+            lt_json_i64(&j, r->exit_code);
+        lt_json_key(&j, "exit_signal");
+        if (r->exit_signal)
+            lt_json_i64(&j, r->exit_signal);
+        else
+            lt_json_null(&j);
+    }
+    lt_json_end_object(&j);
+
+    lt_json_key(&j, "heap");
+    lt_json_object(&j);
+    lt_json_key(&j, "python_bytes_estimate");
+    lt_json_u64(&j, r->heap);
+    lt_json_key(&j, "growth_bytes_per_s");
+    lt_json_double(&j, r->heap_growth);
+    lt_json_end_object(&j);
+
+    lt_json_key(&j, "agent");
+    lt_json_object(&j);
+    lt_json_key(&j, "census_ms_last");
+    lt_json_double(&j, r->census_ms_last);
+    lt_json_key(&j, "census_ms_max");
+    lt_json_double(&j, r->census_ms_max);
+    lt_json_key(&j, "tracked_objects");
+    lt_json_u64(&j, r->tracked);
+    lt_json_key(&j, "agent_bytes");
+    lt_json_u64(&j, r->agent_bytes);
+    lt_json_key(&j, "sample_interval_bytes");
+    lt_json_u64(&j, r->sample_interval_bytes);
+    lt_json_end_object(&j);
+
+    lt_json_key(&j, "gc");
+    lt_json_object(&j);
+    lt_json_key(&j, "enabled");
+    lt_json_bool(&j, r->gc_enabled);
+    lt_json_key(&j, "collections");
+    lt_json_array(&j);
+    for (int g = 0; g < 3; g++)
+        lt_json_u64(&j, r->gc_collections[g]);
+    lt_json_end_array(&j);
+    lt_json_key(&j, "uncollectable");
+    lt_json_u64(&j, r->gc_uncollectable);
+    lt_json_end_object(&j);
+
+    lt_json_key(&j, "types");
+    lt_json_array(&j);
+    for (uint32_t i = 0; i < r->ntypes; i++) {
+        const lt_type_report *t = &r->types[i];
+        lt_json_object(&j);
+        lt_json_key(&j, "name");
+        lt_json_str(&j, t->name);
+        lt_json_key(&j, "count");
+        lt_json_u64(&j, t->count);
+        lt_json_key(&j, "delta");
+        lt_json_i64(&j, t->delta);
+        lt_json_key(&j, "growth_per_s");
+        lt_json_double(&j, t->growth_per_s);
+        lt_json_key(&j, "shallow_bytes");
+        lt_json_u64(&j, t->bytes);
+        lt_json_end_object(&j);
+    }
+    lt_json_end_array(&j);
+    lt_json_key(&j, "sites");
+    lt_json_array(&j);
+    lt_json_end_array(&j);
+    lt_json_key(&j, "suspects");
+    lt_json_array(&j);
+    lt_json_end_array(&j);
+    lt_json_end_object(&j);
+}

@@ -1,0 +1,53 @@
+/* The check report for a person reading a terminal or a CI log. */
+#include <string.h>
+
+#include "format.h"
+#include "report.h"
+
+void
+lt_report_write_text(const lt_report *r, FILE *f)
+{
+    char a[64], b[64], c[64], d[64];
+    fprintf(f, "leaktop check: pid %u,", r->pid);
+    for (uint32_t i = 0; i < r->argc && i < 8; i++)
+        fprintf(f, " %s", r->command[i]);
+    if (r->argc > 8)
+        fputs(" ...", f);
+    fprintf(f, "\n  Python %s, watched %.1f s, %u samples", r->python ? r->python : "?",
+            r->duration_s, r->samples);
+    if (r->ended)
+        fprintf(f, "; %s", r->ended);
+    fputs("\n\n", f);
+    fprintf(f, "  process   RSS %s (peak %s), %s\n", lt_fmt_bytes(a, sizeof a, r->rss),
+            lt_fmt_bytes(b, sizeof b, r->rss_peak), lt_fmt_byte_rate(c, sizeof c, r->rss_growth));
+    fprintf(f, "  heap      %s in GC-tracked objects, %s\n", lt_fmt_bytes(a, sizeof a, r->heap),
+            lt_fmt_byte_rate(b, sizeof b, r->heap_growth));
+    fprintf(f, "  gc        %s, collections %llu/%llu/%llu, uncollectable %llu\n",
+            r->gc_enabled ? "enabled" : "DISABLED", (unsigned long long)r->gc_collections[0],
+            (unsigned long long)r->gc_collections[1], (unsigned long long)r->gc_collections[2],
+            (unsigned long long)r->gc_uncollectable);
+    fprintf(f, "  agent     census %.2f ms (max %.2f ms) over %s objects, agent memory %s\n\n",
+            r->census_ms_last, r->census_ms_max, lt_fmt_count(a, sizeof a, r->tracked),
+            lt_fmt_bytes(b, sizeof b, r->agent_bytes));
+    if (r->ntypes == 0) {
+        fputs("  no GC-tracked objects reported\n", f);
+    } else {
+        fprintf(f, "  %-36s %12s %10s %10s %10s\n", "TYPE (by growth)", "COUNT", "DELTA", "PER S",
+                "BYTES");
+        for (uint32_t i = 0; i < r->ntypes && i < 15; i++) {
+            const lt_type_report *t = &r->types[i];
+            const char *name = t->name;
+            size_t len = strlen(name);
+            char shown[40];
+            if (len > 36) /* elide in the middle: both the module and the class matter */
+                snprintf(shown, sizeof shown, "%.17s~%s", name, name + len - 18);
+            else
+                snprintf(shown, sizeof shown, "%s", name);
+            fprintf(f, "  %-36s %12s %10s %10.1f %10s\n", shown,
+                    lt_fmt_count(a, sizeof a, t->count), lt_fmt_delta(b, sizeof b, t->delta),
+                    t->growth_per_s, lt_fmt_bytes(d, sizeof d, t->bytes));
+        }
+    }
+    (void)c;
+    fputs("\n  leak suspects: none found\n", f);
+}

@@ -1,0 +1,220 @@
+/* A headless watch of one process. */
+#define _GNU_SOURCE
+#include "watch.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "leaktop/mem.h"
+#include "leaktop/sockpath.h"
+
+#define MODEL_POINTS 4096
+#define TERM_GRACE_MS 3000
+#define HISTORY_WAIT_MS 5000
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+    interrupted = sig;
+}
+
+void
+lt_watch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns at once */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int
+lt_watch_interrupted(void)
+{
+    return interrupted;
+}
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Does pid look like a Python interpreter? Its executable or a mapped libpython says so. */
+static int
+is_python(pid_t pid)
+{
+    char path[64], exe[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/%ld/exe", (long)pid);
+    ssize_t n = readlink(path, exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        const char *base = strrchr(exe, '/');
+        base = base ? base + 1 : exe;
+        if (strncmp(base, "python", 6) == 0)
+            return 1;
+    }
+    snprintf(path, sizeof path, "/proc/%ld/maps", (long)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    char line[512];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "libpython3") != NULL;
+    fclose(f);
+    return found;
+}
+
+char *
+lt_watch_explain_pid(pid_t pid, int kind, const char *connect_cause)
+{
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return lt_asprintf("no process with pid %ld", (long)pid);
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%ld", (long)pid);
+    if (stat(path, &st) == 0 && st.st_uid != geteuid() && geteuid() != 0)
+        return lt_asprintf("pid %ld belongs to uid %u, not to you; leaktop only watches your own "
+                           "processes",
+                           (long)pid, (unsigned)st.st_uid);
+    if (kind == LT_SOCK_ENOENT) {
+        if (!is_python(pid))
+            return lt_asprintf("pid %ld is not a Python process", (long)pid);
+        return lt_asprintf("pid %ld runs Python but has no leaktop agent; start one in the "
+                           "program with `import leaktop; leaktop.start()`, or start the program "
+                           "with `leaktop run -- ...`",
+                           (long)pid);
+    }
+    return lt_strdup(connect_cause ? connect_cause : "cannot connect");
+}
+
+int
+lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
+{
+    memset(w, 0, sizeof *w);
+    w->o = *o;
+    if (lt_model_init(&w->model, MODEL_POINTS) < 0) {
+        *cause = lt_asprintf("out of memory");
+        return -1;
+    }
+    if (o->cmd != NULL) {
+        char opts[64] = "";
+        if (o->interval_s > 0)
+            snprintf(opts, sizeof opts, "interval=%g", o->interval_s);
+        lt_launch_opts lo = {.options = opts[0] ? opts : NULL,
+                             .stdout_to_stderr = o->stdout_to_stderr};
+        if (lt_launch(o->cmd, &lo, &w->child, &w->pid, cause) < 0)
+            return -1;
+        w->started = 1;
+    } else {
+        w->pid = o->pid;
+    }
+
+    int kind = 0;
+    char *why = NULL;
+    if (lt_conn_open(&w->conn, w->pid, o->client, &kind, &why) < 0) {
+        *cause = w->started ? why : lt_watch_explain_pid(w->pid, kind, why);
+        if (!w->started)
+            lt_free(why);
+        lt_watch_close(w);
+        return -1;
+    }
+    w->connected = 1;
+    w->conn.tap = o->tap;
+    w->conn.tap_ctx = o->tap_ctx;
+
+    /* History first: everything up to HISTORY_END was taken before we came. */
+    double deadline = now_s() + HISTORY_WAIT_MS / 1000.0;
+    while (!w->model.history_done && !interrupted) {
+        int rc = lt_conn_pump(&w->conn, &w->model, 100, cause);
+        if (rc < 0) {
+            lt_watch_close(w);
+            return -1;
+        }
+        if (rc == 2)
+            break;
+        if (now_s() > deadline) {
+            *cause = lt_asprintf("pid %ld accepted the connection but sent no leaktop stream",
+                                 (long)w->pid);
+            lt_watch_close(w);
+            return -1;
+        }
+    }
+    if (!w->model.have_hello) {
+        *cause = lt_asprintf("pid %ld closed the connection without a leaktop hello; another "
+                             "viewer may have stopped its agent, or it is not a leaktop socket",
+                             (long)w->pid);
+        lt_watch_close(w);
+        return -1;
+    }
+    /* A program we started is ours from its first sample; a running one is watched from now. */
+    w->first = w->started ? 0 : w->model.n;
+    return 0;
+}
+
+int
+lt_watch_run(lt_watch *w, double duration_s, char **cause)
+{
+    double end = duration_s >= 0 ? now_s() + duration_s : 0;
+    w->end_reason = NULL;
+    while (w->end_reason == NULL) {
+        if (interrupted) {
+            w->end_reason = "interrupted";
+            break;
+        }
+        double now = now_s();
+        if (duration_s >= 0 && now >= end) {
+            w->end_reason = "time is up";
+            break;
+        }
+        int wait = 200;
+        if (duration_s >= 0 && (end - now) * 1000 < wait)
+            wait = (int)((end - now) * 1000) + 1;
+        int rc = lt_conn_pump(&w->conn, &w->model, wait, cause);
+        if (rc < 0)
+            return -1;
+        if (rc == 2)
+            w->end_reason = w->model.bye == LT_BYE_EXITING ? "the process exited"
+                            : w->model.bye == LT_BYE_STOPPED ? "the agent was stopped"
+                                                             : "the connection was lost";
+        else if (w->started && lt_child_poll(&w->child))
+            w->end_reason = "the process exited";
+    }
+    /* Frames already queued (the agent's last sample and goodbye) are part of the watch. */
+    if (!w->conn.eof)
+        while (lt_conn_pump(&w->conn, &w->model, 0, cause) == 1) {
+        }
+    return 0;
+}
+
+void
+lt_watch_stop_target(lt_watch *w)
+{
+    if (w->connected)
+        lt_conn_close(&w->conn);
+    w->connected = 0;
+    if (w->started && !w->o.keep)
+        lt_child_terminate(&w->child, TERM_GRACE_MS);
+    else if (w->started)
+        lt_child_poll(&w->child);
+}
+
+void
+lt_watch_close(lt_watch *w)
+{
+    lt_watch_stop_target(w);
+    lt_model_free(&w->model);
+}

@@ -1,0 +1,60 @@
+/*
+ * A headless watch of one process, shared by `check` and `record`: get the target (start CMD
+ * with the agent, or find PID's agent), connect, read the stream into a model until the time is
+ * up, the agent goes away, the started program exits, or the user interrupts; then end what we
+ * started (unless keep). Errors are -1 with *cause (lt_free it): one line for the user.
+ */
+#ifndef LEAKTOP_WATCH_H
+#define LEAKTOP_WATCH_H
+
+#include <sys/types.h>
+
+#include "conn.h"
+#include "launch.h"
+#include "model.h"
+
+typedef struct lt_watch_opts {
+    char **cmd;            /* program to start, NULL-terminated; or NULL with pid */
+    pid_t pid;             /* process to watch when cmd is NULL */
+    double interval_s;     /* census period for a started program; 0: agent default */
+    int keep;              /* leave a started program running at the end */
+    int stdout_to_stderr;  /* the started program's stdout goes to our stderr */
+    const char *client;    /* name sent in CLIENT_HELLO */
+    lt_conn_tap tap;       /* raw frames as received, or NULL */
+    void *tap_ctx;
+} lt_watch_opts;
+
+typedef struct lt_watch {
+    lt_watch_opts o;
+    lt_child child;
+    int started; /* we started child */
+    pid_t pid;   /* the process serving the socket */
+    lt_conn conn;
+    int connected;
+    lt_model model;
+    uint32_t first; /* index of the first point of the watch (after history, for --pid) */
+    const char *end_reason; /* why the watch ended, static text */
+} lt_watch;
+
+/* Get the target and connect; wait for the agent's history. Returns 0 or -1 with *cause (a
+ * started program is ended then). */
+int lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause);
+/* Read until duration_s pass (forever when < 0), the stream ends, the started program exits or
+ * SIGINT/SIGTERM arrive. Returns 0, or -1 with *cause on a protocol error. */
+int lt_watch_run(lt_watch *w, double duration_s, char **cause);
+/* Disconnect and end a started program (unless keep); the model stays for the report.
+ * Idempotent. */
+void lt_watch_stop_target(lt_watch *w);
+/* lt_watch_stop_target, then free the model. */
+void lt_watch_close(lt_watch *w);
+
+/* Install SIGINT/SIGTERM/SIGHUP handlers that make lt_watch_run return; SIGPIPE ignored. */
+void lt_watch_signals(void);
+/* The signal that interrupted, or 0. */
+int lt_watch_interrupted(void);
+
+/* Explain why pid cannot be watched (gone, another user's, not Python, no agent) into a cause
+ * built from the connect error of kind (LT_SOCK_E*). */
+char *lt_watch_explain_pid(pid_t pid, int kind, const char *connect_cause);
+
+#endif
