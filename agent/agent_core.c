@@ -147,6 +147,24 @@ greet(lt_agent *a, lt_client *c)
     return ok ? 0 : -1;
 }
 
+/* Full house: make room by closing the oldest connection that has not said hello yet (junk, or
+ * a client too slow to be a viewer). Returns 1 when a slot was freed, 0 when every slot holds a
+ * real viewer. */
+static int
+evict_silent_client(lt_agent *a)
+{
+    uint32_t victim = UINT32_MAX;
+    for (uint32_t i = 0; i < a->nclients; i++)
+        if (!a->clients[i].said_hello &&
+            (victim == UINT32_MAX || a->clients[i].accepted_ns < a->clients[victim].accepted_ns))
+            victim = i;
+    if (victim == UINT32_MAX)
+        return 0;
+    lt_client_close(&a->clients[victim]);
+    a->clients[victim] = a->clients[--a->nclients];
+    return 1;
+}
+
 static void
 accept_clients(lt_agent *a)
 {
@@ -160,13 +178,14 @@ accept_clients(lt_agent *a)
             close(fd);
             continue;
         }
-        if (a->nclients >= a->cfg.max_clients) {
+        if (a->nclients >= a->cfg.max_clients && !evict_silent_client(a)) {
             a->refused_full++;
             close(fd);
             continue;
         }
         lt_client *c = &a->clients[a->nclients];
         lt_client_init(c, fd, uid);
+        c->accepted_ns = lt_mono_ns();
         if (greet(a, c) < 0) {
             lt_client_close(c);
             continue;
@@ -260,8 +279,12 @@ static void
 reap_clients(lt_agent *a)
 {
     uint32_t out = 0;
+    uint64_t now = lt_mono_ns();
     for (uint32_t i = 0; i < a->nclients; i++) {
         lt_client *c = &a->clients[i];
+        /* A slot held without a hello is a slot denied to a real viewer. */
+        if (!c->said_hello && now - c->accepted_ns > LT_CLIENT_HELLO_MS * 1000000ull)
+            c->dead = 1;
         if (c->dead) {
             lt_client_close(c);
             continue;
@@ -359,6 +382,9 @@ agent_main(void *arg)
         reap_clients(a);
     }
     lt_free(pfd);
+    /* The process is exiting: viewers get its last state, so even a short run has an end. */
+    if (__atomic_load_n(&a->bye_reason, __ATOMIC_RELAXED) == LT_BYE_EXITING)
+        take_sample(a);
     if (__atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 2 && a->ops.stopping != NULL)
         a->ops.stopping(a->ops.ctx);
     say_goodbye(a);

@@ -16,6 +16,7 @@
 #define LT_CLIENT_SOFT_MAX (4u << 20)
 #define LT_CLIENT_HARD_MAX (16u << 20)
 #define LT_CLIENT_IN_MAX 4096u /* the largest frame a client may send */
+#define LT_CLIENT_HELLO_MS 2000u /* a connection that has not said hello by then is dropped */
 
 typedef struct lt_client {
     int fd;
@@ -24,6 +25,7 @@ typedef struct lt_client {
     size_t sent;
     lt_framer in;
     int said_hello; /* a valid CLIENT_HELLO arrived */
+    uint64_t accepted_ns; /* CLOCK_MONOTONIC at accept */
     uint64_t dropped, dropped_reported;
     int dead;       /* to be closed by the owner */
 } lt_client;

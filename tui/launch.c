@@ -154,6 +154,7 @@ exec_child(char *const argv[], const lt_launch_opts *o, const char *pypath, int 
     snprintf(fdtext, sizeof fdtext, "%d", ready_wr);
     setenv("LEAKTOP_READY_FD", fdtext, 1);
     setenv("PYTHONPATH", pypath, 1);
+    setenv("LEAKTOP_AUTOSTART", "1", 1);
     if (o->options != NULL)
         setenv("LEAKTOP_OPTIONS", o->options, 1);
     execvp(argv[0], argv);

@@ -206,6 +206,13 @@ lt_watch_stop_target(lt_watch *w)
     if (w->connected)
         lt_conn_close(&w->conn);
     w->connected = 0;
+    if (w->started && w->model.bye == LT_BYE_EXITING) {
+        /* It said it is exiting: let it finish by itself, so its exit status is its own. */
+        for (int i = 0; i < TERM_GRACE_MS / 20 && !lt_child_poll(&w->child); i++) {
+            struct timespec ts = {0, 20 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
     if (w->started && !w->o.keep)
         lt_child_terminate(&w->child, TERM_GRACE_MS);
     else if (w->started)

@@ -1,7 +1,7 @@
 """leaktop's bootstrap: loads the agent into a program started by `leaktop run/check/record`.
 
-Those commands put this file's directory first on PYTHONPATH, so Python's `site` imports this
-module at startup, before the program's own code. It:
+Those commands put this file's directory first on PYTHONPATH and set LEAKTOP_AUTOSTART=1, so
+Python's `site` imports this module at startup, before the program's own code. It:
   1. imports the agent built for this interpreter (beside this file) and starts it with the
      options in LEAKTOP_OPTIONS ("interval=0.5,history=600");
   2. tells the waiting leaktop which pid serves the socket (or why it could not) through the pipe
@@ -36,6 +36,10 @@ def _leaktop_options(text):
 
 def _leaktop_boot():
     here = os.path.dirname(os.path.abspath(__file__))
+    if os.environ.get("LEAKTOP_AUTOSTART") != "1":
+        # On PYTHONPATH only to make `import leaktop` work: stay out of the way.
+        _leaktop_chain(here)
+        return
     fd_text = os.environ.pop("LEAKTOP_READY_FD", None)
     fd = -1
     if fd_text is not None:
@@ -87,7 +91,8 @@ def _leaktop_chain(here):
     except Exception:
         _leaktop_print_error()
     finally:
-        sys.path[:] = [p for p in saved if os.path.abspath(p or ".") != here]
+        # Our directory stays on sys.path: `import leaktop` must keep working in the program.
+        sys.path[:] = saved
         if "sitecustomize" not in sys.modules and mine is not None:
             sys.modules["sitecustomize"] = mine
 

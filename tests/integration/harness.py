@@ -1,0 +1,194 @@
+"""Shared helpers for leaktop's integration tests: the real binary against real Python processes.
+
+Standard library only. Every process a test starts is tracked and ended by pid in tearDown;
+every file lives in the test's own temporary directory (XDG_RUNTIME_DIR points there too, so
+agent sockets never touch the machine's real runtime directory).
+
+Environment (set by tests/integration/meson.build):
+  LEAKTOP_BIN       the leaktop binary under test
+  LEAKTOP_AGENT     the directory holding the agent modules and their bootstrap
+  LEAKTOP_PYTHONS   colon-separated interpreters the agent was built for
+"""
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+LEAKTOP = os.environ.get("LEAKTOP_BIN", os.path.join(ROOT, "build", "leaktop"))
+AGENT_DIR = os.environ.get("LEAKTOP_AGENT", os.path.join(os.path.dirname(LEAKTOP), "agent"))
+PYTHONS = [p for p in os.environ.get("LEAKTOP_PYTHONS", "python3").split(":") if p]
+
+# Wire protocol constants (include/leaktop/proto.h).
+HEADER = struct.Struct("<IHH")
+FRAME_HELLO, FRAME_CLIENT_HELLO, FRAME_STRING, FRAME_SAMPLE = 1, 2, 3, 4
+FRAME_DROPS, FRAME_COMMAND, FRAME_REPLY, FRAME_BYE, FRAME_HISTORY_END = 5, 6, 7, 8, 9
+CMD_PING, CMD_GC_COLLECT, CMD_STOP = 1, 2, 3
+
+
+def python_version(python):
+    out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def client_hello(name=b"test"):
+    payload = b"LKTP" + struct.pack("<HHI", 1, 0, len(name)) + name
+    return HEADER.pack(len(payload), FRAME_CLIENT_HELLO, 0) + payload
+
+
+def command(code, arg=0):
+    payload = struct.pack("<HI", code, arg)
+    return HEADER.pack(len(payload), FRAME_COMMAND, 0) + payload
+
+
+def split_frames(data):
+    """[(type, flags, payload)], and the number of trailing bytes that form no whole frame."""
+    frames, off = [], 0
+    while len(data) - off >= HEADER.size:
+        n, t, f = HEADER.unpack_from(data, off)
+        if len(data) - off - HEADER.size < n:
+            break
+        frames.append((t, f, data[off + HEADER.size: off + HEADER.size + n]))
+        off += HEADER.size + n
+    return frames, len(data) - off
+
+
+class LeaktopTestCase(unittest.TestCase):
+    """Temp dir, private XDG_RUNTIME_DIR, process bookkeeping."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="leaktop-test-")
+        self.runtime = os.path.join(self.tmp, "run")
+        os.mkdir(self.runtime, 0o700)
+        self.env = dict(os.environ)
+        self.env["XDG_RUNTIME_DIR"] = self.runtime
+        self.env.pop("LEAKTOP_READY_FD", None)
+        self.env.pop("LEAKTOP_OPTIONS", None)
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    p.kill()
+                p.wait()
+            for stream in (p.stdout, p.stderr):
+                if stream:
+                    stream.close()
+        subprocess.run(["rm", "-rf", self.tmp])
+
+    # -- files and processes --------------------------------------------------------------
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def spawn(self, argv, env=None, **kw):
+        """Start a process in its own group; it is killed in tearDown if still running."""
+        # Unbuffered: wait_line's readline must not keep bytes that communicate() then misses.
+        p = subprocess.Popen(argv, env=env or self.env, start_new_session=True, bufsize=0,
+                             stdout=kw.pop("stdout", subprocess.PIPE),
+                             stderr=kw.pop("stderr", subprocess.PIPE), **kw)
+        self.procs.append(p)
+        return p
+
+    def leaktop(self, *args, timeout=60, env=None, input=None):
+        """Run the leaktop binary to completion: CompletedProcess with text stdout/stderr."""
+        return subprocess.run([LEAKTOP] + list(args), env=env or self.env, capture_output=True,
+                              text=True, timeout=timeout, input=input)
+
+    def check_json(self, *args, **kw):
+        r = self.leaktop("check", "--json", *args, **kw)
+        self.assertIn(r.returncode, (0, 1), "leaktop check failed: %s" % r.stderr)
+        return json.loads(r.stdout), r
+
+    def socket_path(self, pid):
+        return os.path.join(self.runtime, "leaktop", "%d.sock" % pid)
+
+    def agent_env(self, **extra):
+        env = dict(self.env)
+        env["PYTHONPATH"] = AGENT_DIR
+        env.update(extra)
+        return env
+
+    def wait_for(self, predicate, timeout=20.0, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.02)
+        self.fail("timed out after %.0f s waiting for %s" % (timeout, what))
+
+    def wait_line(self, proc, prefix, timeout=30.0):
+        """Read proc's stdout until a line starting with prefix; return that line."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                if proc.poll() is not None:
+                    self.fail("process %d exited (%s) before printing %r; stderr: %s"
+                              % (proc.pid, proc.returncode, prefix, proc.stderr.read()))
+                continue
+            line = line.decode() if isinstance(line, bytes) else line
+            if line.startswith(prefix):
+                return line.strip()
+        self.fail("timed out waiting for %r from pid %d" % (prefix, proc.pid))
+
+    # -- raw protocol -----------------------------------------------------------------------
+    def connect(self, pid, hello=True):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        self.addCleanup(s.close)
+        s.connect(self.socket_path(pid))
+        if hello:
+            s.sendall(client_hello())
+        return s
+
+    def read_frames_until(self, sock, want_type, timeout=10.0):
+        """Read from sock until a frame of want_type arrives; return all frames so far."""
+        data, deadline = b"", time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frames, _ = split_frames(data)
+            if any(t == want_type for t, _, _ in frames):
+                return frames
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        frames, _ = split_frames(data)
+        return frames
+
+    def kill_pid(self, proc, sig=signal.SIGTERM):
+        if proc.poll() is None:
+            os.kill(proc.pid, sig)
+        return proc.wait(timeout=30)
+
+
+# A program that holds exactly N instances of one class, says "ready <pid>", and waits.
+HOLDER = r'''
+import os, sys, time
+class Session(object):
+    pass
+N = int(sys.argv[1])
+keep = [Session() for _ in range(N)]
+print("ready %d" % os.getpid(), flush=True)
+for _ in range(int(float(sys.argv[2]) * 10) if len(sys.argv) > 2 else 600):
+    time.sleep(0.1)
+'''
