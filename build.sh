@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# leaktop's two entry points (see README.md):
+#   ./build.sh demo   install what is missing, build, and watch the bundled leaking demo live
+#   ./build.sh test   install what is missing, build for every Python found, run every test suite
+# Other verbs: deps (install only), build (build only), asan (sanitizer suites only).
+# Works from a fresh clone on Debian/Ubuntu; as a normal user it asks sudo for the packages.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages by what needs them.
+BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurses-dev libproc2-dev"
+TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+install_missing() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null; then
+        say "missing packages (install them by hand): ${missing[*]}"
+        return 1
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    say "installing: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Every interpreter to build the agent for: python3 always, and in test mode every CPython
+# 3.8-3.13 that pyenv holds (the agent is built and tested against each).
+pythons_option() {
+    if [ "${1:-}" = all ]; then echo "python3,pyenv"; else echo "python3"; fi
+}
+
+setup() { # setup DIR PYTHONS [meson options...]
+    local dir=$1 pythons=$2
+    shift 2
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" -Dpythons="$pythons" "$@" >/dev/null
+    else
+        meson setup "$dir" -Dpythons="$pythons" "$@" >/dev/null
+    fi
+    ninja -C "$dir" >/dev/null
+}
+
+cmd=${1:-}
+case $cmd in
+deps)
+    install_missing $BUILD_PKGS $TEST_PKGS
+    ;;
+build)
+    install_missing $BUILD_PKGS
+    setup build "$(pythons_option)"
+    say "built build/leaktop"
+    ;;
+demo)
+    install_missing $BUILD_PKGS
+    setup build "$(pythons_option)"
+    say "watching examples/demo_leak.py (a leaking service); Ctrl-C to stop"
+    exec build/leaktop check --duration "${DEMO_SECONDS:-20}" --interval 0.5 -- python3 examples/demo_leak.py
+    ;;
+test)
+    install_missing $BUILD_PKGS $TEST_PKGS
+    werror=false
+    [ -n "${CI:-}" ] && werror=true
+    say "build: every Python found, -Werror=$werror"
+    setup build "$(pythons_option all)" -Dwerror=$werror
+    say "meson test: unit and integration suites"
+    meson test -C build --print-errorlogs --no-rebuild
+    "$0" asan
+    ;;
+asan)
+    install_missing $BUILD_PKGS $TEST_PKGS
+    say "build-asan: AddressSanitizer + UndefinedBehaviorSanitizer"
+    setup build-asan python3 -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
+        meson test -C build-asan --print-errorlogs --no-rebuild --suite unit
+    if [ -d tests/fuzz ] && [ -f tests/fuzz/meson.build ] && command -v clang >/dev/null; then
+        say "build-fuzz: libFuzzer targets, bounded runs on the corpus in tests/fuzz/corpus"
+        CC=clang setup build-fuzz python3 -Dfuzzing=true -Dtests=false \
+            -Db_sanitize=address,undefined -Db_lundef=false
+        meson test -C build-fuzz --print-errorlogs --no-rebuild --suite fuzz
+    fi
+    ;;
+*)
+    echo "usage: ./build.sh demo | test | deps | build | asan" >&2
+    exit 2
+    ;;
+esac
