@@ -219,7 +219,7 @@ handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uin
             m.u.client_hello.major != LT_PROTO_MAJOR)
             c->dead = 1;
         else
-            c->said_hello = 1;
+            c->said_hello = a->greeted = 1;
     } else if (rc == 1) {
         /* An unknown frame from a newer client: skip it. */
     } else if (rc != 0 || type != LT_FRAME_COMMAND) {
@@ -331,6 +331,32 @@ say_goodbye(lt_agent *a)
     }
 }
 
+/* The process exits before the viewer that launched it has connected (a short program): serve
+ * until that viewer has said hello, or the linger runs out. */
+static void
+linger_for_first_viewer(lt_agent *a)
+{
+    uint64_t deadline = lt_mono_ns() + (uint64_t)a->cfg.exit_linger_ms * 1000000ull;
+    while (!a->greeted) {
+        uint64_t now = lt_mono_ns();
+        if (now >= deadline)
+            break;
+        struct pollfd pfd[65];
+        nfds_t n = 0;
+        pfd[n++] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
+        for (uint32_t i = 0; i < a->nclients && n < 65; i++)
+            pfd[n++] = (struct pollfd){.fd = a->clients[i].fd, .events = POLLIN};
+        if (poll(pfd, n, (int)((deadline - now) / 1000000u) + 1) <= 0)
+            continue;
+        for (nfds_t i = 1; i < n; i++)
+            if (pfd[i].revents)
+                read_client(a, &a->clients[i - 1]);
+        if (pfd[0].revents & POLLIN)
+            accept_clients(a);
+        reap_clients(a);
+    }
+}
+
 static void *
 agent_main(void *arg)
 {
@@ -382,8 +408,13 @@ agent_main(void *arg)
         reap_clients(a);
     }
     lt_free(pfd);
+    int exiting = __atomic_load_n(&a->bye_reason, __ATOMIC_RELAXED) == LT_BYE_EXITING;
+    if (exiting && !a->greeted && a->cfg.exit_linger_ms > 0)
+        linger_for_first_viewer(a);
+    /* Connections still in the backlog are viewers too: greet them before the goodbye. */
+    accept_clients(a);
     /* The process is exiting: viewers get its last state, so even a short run has an end. */
-    if (__atomic_load_n(&a->bye_reason, __ATOMIC_RELAXED) == LT_BYE_EXITING)
+    if (exiting)
         take_sample(a);
     if (__atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 2 && a->ops.stopping != NULL)
         a->ops.stopping(a->ops.ctx);

@@ -30,6 +30,8 @@ typedef struct lt_agent_config {
     uint32_t history_rows;    /* type rows kept per history sample; default 128 */
     uint32_t max_clients;     /* viewers at once; default 64; more are refused */
     const char *socket_path;  /* NULL: the contracts' path for getpid() */
+    uint32_t exit_linger_ms;  /* at process exit, wait this long for a first viewer if none has
+                                 come yet (a launcher is connecting); 0: do not wait */
 } lt_agent_config;
 
 typedef struct lt_agent_ops {
@@ -70,6 +72,7 @@ struct lt_agent {
     lt_client *clients;
     uint32_t nclients;
     uint64_t refused_peers, refused_full;
+    int greeted; /* some viewer has said hello */
     lt_strtab strings;
     lt_census census;
     lt_history history;

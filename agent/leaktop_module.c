@@ -220,11 +220,12 @@ static PyObject *
 leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
-    static char *kwlist[] = {(char *)"interval", (char *)"history", (char *)"max_clients", NULL};
-    double interval = 1.0, history = 600.0;
+    static char *kwlist[] = {(char *)"interval", (char *)"history", (char *)"max_clients",
+                             (char *)"_exit_linger", NULL};
+    double interval = 1.0, history = 600.0, linger = 0.0;
     int max_clients = 64;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddi:start", kwlist, &interval, &history,
-                                     &max_clients))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddid:start", kwlist, &interval, &history,
+                                     &max_clients, &linger))
         return NULL;
     if (!(interval >= 0.01 && interval <= 3600.0)) {
         PyErr_SetString(PyExc_ValueError, "interval must be between 0.01 and 3600 seconds");
@@ -250,6 +251,8 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
     agent_cfg.interval_ms = (uint32_t)(interval * 1000.0 + 0.5);
     agent_cfg.history_seconds = (uint32_t)history;
     agent_cfg.max_clients = (uint32_t)max_clients;
+    /* Private to the bootstrap: leaktop launched us and is about to connect. */
+    agent_cfg.exit_linger_ms = linger > 0 && linger < 60 ? (uint32_t)(linger * 1000.0) : 0;
     if (start_agent() < 0)
         return NULL;
     Py_RETURN_NONE;

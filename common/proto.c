@@ -258,6 +258,55 @@ lt_encode_empty(lt_buf *b, uint16_t type)
     return lt_frame_end(b, lt_frame_begin(b, type, 0));
 }
 
+int
+lt_encode_trace(lt_buf *b, const lt_trace *t)
+{
+    uint32_t n = t->nframes > LT_TRACE_MAX_FRAMES ? LT_TRACE_MAX_FRAMES : t->nframes;
+    size_t off = lt_frame_begin(b, LT_FRAME_TRACE, 0);
+    lt_put_u32(b, t->id);
+    lt_put_u32(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        lt_put_u32(b, t->frames[i].file_id);
+        lt_put_u32(b, t->frames[i].func_id);
+        lt_put_u32(b, t->frames[i].line);
+    }
+    lt_put_u8(b, (uint8_t)(t->truncated || n < t->nframes));
+    return lt_frame_end(b, off);
+}
+
+int
+lt_encode_sites(lt_buf *b, const lt_sites *s, uint16_t flags, uint32_t max_sites,
+                uint32_t max_lines)
+{
+    uint32_t ns = max_sites && s->nsites > max_sites ? max_sites : s->nsites;
+    uint32_t nl = max_lines && s->nlines > max_lines ? max_lines : s->nlines;
+    size_t off = lt_frame_begin(b, LT_FRAME_SITES, flags);
+    lt_put_u32(b, s->seq);
+    lt_put_u64(b, s->sample_interval_bytes);
+    lt_put_u64(b, s->heap_live_bytes);
+    lt_put_u64(b, s->heap_live_count);
+    lt_put_u64(b, s->live_samples);
+    lt_put_u64(b, s->dropped_samples);
+    lt_put_u64(b, s->evicted_traces);
+    lt_put_u32(b, s->traces_total);
+    lt_put_u32(b, ns);
+    for (uint32_t i = 0; i < ns; i++) {
+        lt_put_u32(b, s->sites[i].trace_id);
+        lt_put_u64(b, s->sites[i].live_bytes);
+        lt_put_u64(b, s->sites[i].live_count);
+    }
+    lt_put_u32(b, nl);
+    for (uint32_t i = 0; i < nl; i++) {
+        lt_put_u32(b, s->lines[i].file_id);
+        lt_put_u32(b, s->lines[i].func_id);
+        lt_put_u32(b, s->lines[i].line);
+        lt_put_u32(b, s->lines[i].trace_id);
+        lt_put_u64(b, s->lines[i].live_bytes);
+        lt_put_u64(b, s->lines[i].live_count);
+    }
+    return lt_frame_end(b, off);
+}
+
 /* ---- framer ----------------------------------------------------------------------------- */
 
 void
@@ -524,6 +573,85 @@ decode_sample(reader *r, lt_sample *s)
     }
 }
 
+#define TRACE_FRAME_WIRE 12u
+#define SITE_ROW_WIRE 20u
+#define LINE_ROW_WIRE 32u
+
+static void
+decode_trace(reader *r, lt_trace *t)
+{
+    t->id = get_u32(r);
+    t->nframes = get_u32(r);
+    if (r->bad || t->nframes > LT_TRACE_MAX_FRAMES ||
+        t->nframes > (r->len - r->pos) / TRACE_FRAME_WIRE) {
+        r->bad = 1;
+        t->nframes = 0;
+        return;
+    }
+    t->frames = msg_alloc(r->m, sizeof *t->frames * (t->nframes ? t->nframes : 1));
+    if (t->frames == NULL) {
+        r->bad = 1;
+        t->nframes = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < t->nframes; i++) {
+        t->frames[i].file_id = get_u32(r);
+        t->frames[i].func_id = get_u32(r);
+        t->frames[i].line = get_u32(r);
+    }
+    t->truncated = get_u8(r);
+}
+
+static void
+decode_sites(reader *r, lt_sites *s)
+{
+    s->seq = get_u32(r);
+    s->sample_interval_bytes = get_u64(r);
+    s->heap_live_bytes = get_u64(r);
+    s->heap_live_count = get_u64(r);
+    s->live_samples = get_u64(r);
+    s->dropped_samples = get_u64(r);
+    s->evicted_traces = get_u64(r);
+    s->traces_total = get_u32(r);
+    s->nsites = get_u32(r);
+    if (r->bad || s->nsites > (r->len - r->pos) / SITE_ROW_WIRE) {
+        r->bad = 1;
+        s->nsites = 0;
+        return;
+    }
+    s->sites = msg_alloc(r->m, sizeof *s->sites * (s->nsites ? s->nsites : 1));
+    if (s->sites == NULL) {
+        r->bad = 1;
+        s->nsites = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < s->nsites; i++) {
+        s->sites[i].trace_id = get_u32(r);
+        s->sites[i].live_bytes = get_u64(r);
+        s->sites[i].live_count = get_u64(r);
+    }
+    s->nlines = get_u32(r);
+    if (r->bad || s->nlines > (r->len - r->pos) / LINE_ROW_WIRE) {
+        r->bad = 1;
+        s->nlines = 0;
+        return;
+    }
+    s->lines = msg_alloc(r->m, sizeof *s->lines * (s->nlines ? s->nlines : 1));
+    if (s->lines == NULL) {
+        r->bad = 1;
+        s->nlines = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < s->nlines; i++) {
+        s->lines[i].file_id = get_u32(r);
+        s->lines[i].func_id = get_u32(r);
+        s->lines[i].line = get_u32(r);
+        s->lines[i].trace_id = get_u32(r);
+        s->lines[i].live_bytes = get_u64(r);
+        s->lines[i].live_count = get_u64(r);
+    }
+}
+
 int
 lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint32_t len)
 {
@@ -567,6 +695,12 @@ lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint
         break;
     case LT_FRAME_HISTORY_END:
         break;
+    case LT_FRAME_TRACE:
+        decode_trace(&r, &m->u.trace);
+        break;
+    case LT_FRAME_SITES:
+        decode_sites(&r, &m->u.sites);
+        break;
     default:
         return 1;
     }
@@ -586,6 +720,8 @@ lt_frame_name(uint16_t type)
     case LT_FRAME_REPLY: return "reply";
     case LT_FRAME_BYE: return "bye";
     case LT_FRAME_HISTORY_END: return "history-end";
+    case LT_FRAME_TRACE: return "trace";
+    case LT_FRAME_SITES: return "sites";
     default: return "unknown";
     }
 }

@@ -12,7 +12,12 @@ lt_model_init(lt_model *m, uint32_t cap)
     memset(m, 0, sizeof *m);
     m->cap = cap ? cap : 1;
     m->points = lt_calloc(m->cap, sizeof *m->points);
-    return m->points ? 0 : -1;
+    if (m->points == NULL || lt_series_set_init(&m->sites, m->cap, LT_MODEL_MAX_SITES) < 0 ||
+        lt_series_set_init(&m->lines, m->cap, LT_MODEL_MAX_SITES) < 0) {
+        lt_model_free(m);
+        return -1;
+    }
+    return 0;
 }
 
 static void
@@ -44,6 +49,11 @@ lt_model_free(lt_model *m)
     lt_free(m->index);
     lt_free(m->points);
     lt_free(m->bye_message);
+    lt_series_set_free(&m->sites);
+    lt_series_set_free(&m->lines);
+    for (uint32_t i = 0; i < m->traces_cap; i++)
+        lt_free(m->traces[i].frames);
+    lt_free(m->traces);
     memset(m, 0, sizeof *m);
 }
 
@@ -132,6 +142,97 @@ series_of(lt_model *m, uint32_t name_id)
     return s;
 }
 
+/* ---- traces ---- */
+
+static lt_model_trace *
+trace_slot(lt_model_trace *t, uint32_t cap, uint32_t id)
+{
+    uint32_t i = (id * 2654435761u) & (cap - 1);
+    while (t[i].frames != NULL && t[i].id != id)
+        i = (i + 1) & (cap - 1);
+    return &t[i];
+}
+
+const lt_model_trace *
+lt_model_trace_get(const lt_model *m, uint32_t id)
+{
+    if (m->traces == NULL)
+        return NULL;
+    const lt_model_trace *t = trace_slot(m->traces, m->traces_cap, id);
+    return t->frames ? t : NULL;
+}
+
+static int
+add_trace(lt_model *m, const lt_trace *tr)
+{
+    if (m->traces != NULL) {
+        lt_model_trace *old = trace_slot(m->traces, m->traces_cap, tr->id);
+        if (old->frames != NULL)
+            return 0; /* ids are never reused for another traceback */
+    }
+    if (m->ntraces >= LT_MODEL_MAX_TRACES)
+        return 0; /* bounded: later tracebacks show as unknown */
+    if ((m->ntraces + 1) * 2 > m->traces_cap) {
+        uint32_t cap = m->traces_cap ? m->traces_cap * 2 : 1024;
+        lt_model_trace *t = lt_calloc(cap, sizeof *t);
+        if (t == NULL)
+            return -1;
+        for (uint32_t i = 0; i < m->traces_cap; i++)
+            if (m->traces[i].frames != NULL)
+                *trace_slot(t, cap, m->traces[i].id) = m->traces[i];
+        lt_free(m->traces);
+        m->traces = t;
+        m->traces_cap = cap;
+    }
+    lt_model_trace *t = trace_slot(m->traces, m->traces_cap, tr->id);
+    t->frames = lt_malloc(sizeof *t->frames * (tr->nframes ? tr->nframes : 1));
+    if (t->frames == NULL)
+        return -1;
+    memcpy(t->frames, tr->frames, sizeof *t->frames * tr->nframes);
+    t->id = tr->id;
+    t->nframes = tr->nframes;
+    t->truncated = tr->truncated;
+    m->ntraces++;
+    return 0;
+}
+
+/* SITES belongs to the newest point when their seq match (it follows its SAMPLE). */
+static void
+apply_sites(lt_model *m, const lt_sites *s)
+{
+    if (m->n == 0)
+        return;
+    uint32_t slot = lt_model_slot(m, m->n - 1);
+    lt_point *p = &m->points[slot];
+    if (p->seq != s->seq)
+        return;
+    p->have_sites = 1;
+    p->sample_interval = s->sample_interval_bytes;
+    p->heap_sampled = s->heap_live_bytes;
+    p->heap_sampled_count = s->heap_live_count;
+    p->live_samples = s->live_samples;
+    p->dropped_samples = s->dropped_samples;
+    p->evicted_traces = s->evicted_traces;
+    p->traces_total = s->traces_total;
+    /* Top-K lists: a site not listed is below the cut, not gone. */
+    for (uint32_t i = 0; i < s->nsites; i++) {
+        lt_series *x = lt_series_get(&m->sites, (lt_series_key){s->sites[i].trace_id, 0, 0});
+        if (x != NULL) {
+            x->bytes[slot] = s->sites[i].live_bytes;
+            x->count[slot] = s->sites[i].live_count;
+        }
+    }
+    for (uint32_t i = 0; i < s->nlines; i++) {
+        const lt_line_row *r = &s->lines[i];
+        lt_series *x = lt_series_get(&m->lines, (lt_series_key){r->file_id, r->func_id, r->line});
+        if (x != NULL) {
+            x->bytes[slot] = r->live_bytes;
+            x->count[slot] = r->live_count;
+            x->extra = r->trace_id;
+        }
+    }
+}
+
 static void
 apply_sample(lt_model *m, const lt_sample *s, int history)
 {
@@ -166,6 +267,8 @@ apply_sample(lt_model *m, const lt_sample *s, int history)
     p->types_total = s->types_total;
     /* A complete census says every type not listed has no objects; a trimmed one says nothing
      * about them. */
+    lt_series_clear_slot(&m->sites, slot, LT_UNKNOWN);
+    lt_series_clear_slot(&m->lines, slot, LT_UNKNOWN);
     uint64_t absent = s->types_complete ? 0 : LT_UNKNOWN;
     for (uint32_t i = 0; i < m->ntypes; i++)
         m->types[i].count[slot] = m->types[i].bytes[slot] = absent;
@@ -222,6 +325,15 @@ lt_model_apply(lt_model *m, const lt_msg *msg, char **cause)
         break;
     case LT_FRAME_HISTORY_END:
         m->history_done = 1;
+        break;
+    case LT_FRAME_TRACE:
+        if (add_trace(m, &msg->u.trace) < 0) {
+            *cause = lt_asprintf("out of memory");
+            return -1;
+        }
+        break;
+    case LT_FRAME_SITES:
+        apply_sites(m, &msg->u.sites);
         break;
     case LT_FRAME_DROPS:
         m->drops = msg->u.drops;

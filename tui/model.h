@@ -10,8 +10,11 @@
 #include <stdint.h>
 
 #include "leaktop/proto.h"
+#include "series_set.h"
 
 #define LT_MODEL_MAX_TYPES 8192u
+#define LT_MODEL_MAX_SITES 8192u
+#define LT_MODEL_MAX_TRACES 65536u
 #define LT_UNKNOWN UINT64_MAX /* a type's value in a sample that did not list it */
 
 /* Scalars of one sample. */
@@ -25,7 +28,20 @@ typedef struct lt_point {
     uint64_t gc_collections[LT_GENERATIONS], gc_collected[LT_GENERATIONS];
     uint64_t gc_uncollectable[LT_GENERATIONS], gc_garbage;
     uint32_t types_total;
+    /* From the SITES frame of the same census, when the sampler runs. */
+    int have_sites;
+    uint64_t sample_interval, heap_sampled, heap_sampled_count, live_samples;
+    uint64_t dropped_samples, evicted_traces;
+    uint32_t traces_total;
 } lt_point;
+
+/* An interned traceback, newest frame first. */
+typedef struct lt_model_trace {
+    uint32_t id;
+    uint32_t nframes;
+    lt_trace_frame *frames;
+    int truncated;
+} lt_model_trace;
 
 /* One type name's values, aligned with the model's ring of points. */
 typedef struct lt_type_series {
@@ -51,6 +67,11 @@ typedef struct lt_model {
     uint32_t ntypes;
     uint32_t *index, index_cap; /* name id -> series index + 1, 0 none */
     uint64_t types_refused; /* names beyond LT_MODEL_MAX_TYPES */
+    /* Allocation sites: by traceback (key a = trace id), by line (file, function, line; extra =
+     * the traceback with the most live bytes there). */
+    lt_series_set sites, lines;
+    lt_model_trace *traces; /* open addressing by id; nframes == 0 and frames NULL: empty */
+    uint32_t ntraces, traces_cap;
     int history_done;       /* HISTORY_END seen */
     uint64_t drops;         /* frames the agent dropped for us */
     int bye;                /* BYE reason, 0 while connected */
@@ -69,6 +90,8 @@ int lt_model_apply(lt_model *m, const lt_msg *msg, char **cause);
 const lt_point *lt_model_point(const lt_model *m, uint32_t i);
 /* Ring slot of the i-th oldest point, to index a series' arrays. */
 uint32_t lt_model_slot(const lt_model *m, uint32_t i);
+/* The traceback of id, or NULL when it was never announced. */
+const lt_model_trace *lt_model_trace_get(const lt_model *m, uint32_t id);
 /* The text of a string id, "?" when unknown. */
 const char *lt_model_string(const lt_model *m, uint32_t id);
 

@@ -61,7 +61,12 @@ def _leaktop_boot():
             _leaktop_report(fd, "E " + msg)
             return
         try:
-            leaktop.start(**_leaktop_options(os.environ.get("LEAKTOP_OPTIONS", "")))
+            opts = _leaktop_options(os.environ.get("LEAKTOP_OPTIONS", ""))
+            if fd >= 0:
+                # The launcher connects right after our answer: a program that exits sooner
+                # waits for it (3 s at most) so its last state is reported.
+                opts["_exit_linger"] = 3.0
+            leaktop.start(**opts)
         except Exception as e:  # never stop the program because of leaktop
             if fd < 0:
                 sys.stderr.write("leaktop: agent not started: %s\n" % e)

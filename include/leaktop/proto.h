@@ -39,6 +39,8 @@ enum lt_frame_type {
     LT_FRAME_REPLY = 7,        /* agent -> client: result of a command */
     LT_FRAME_BYE = 8,          /* agent -> client: the agent stops; the connection closes next */
     LT_FRAME_HISTORY_END = 9,  /* agent -> client: every history sample has been sent */
+    LT_FRAME_TRACE = 10,       /* agent -> client: interned traceback id -> frames, before use */
+    LT_FRAME_SITES = 11,       /* agent -> client: live allocation sites, after its SAMPLE */
 };
 
 enum lt_frame_flag {
@@ -49,6 +51,7 @@ enum lt_command_code {
     LT_CMD_PING = 1,       /* reply only; proves the agent answers */
     LT_CMD_GC_COLLECT = 2, /* run gc.collect() in the host; reply carries objects collected */
     LT_CMD_STOP = 3,       /* stop the agent; the host goes on */
+    LT_CMD_GET_TRACE = 4,  /* arg: trace id; the agent sends that TRACE frame again */
 };
 
 enum lt_bye_reason {
@@ -104,6 +107,53 @@ typedef struct lt_sample {
     lt_type_row *types;
 } lt_sample;
 
+/* One frame of a traceback: where Python code was when it allocated. */
+typedef struct lt_trace_frame {
+    uint32_t file_id, func_id; /* STRING ids */
+    uint32_t line;
+} lt_trace_frame;
+
+#define LT_TRACE_MAX_FRAMES 256u
+
+/* TRACE: an interned traceback, newest frame first. */
+typedef struct lt_trace {
+    uint32_t id;
+    uint32_t nframes;
+    lt_trace_frame *frames;
+    uint8_t truncated; /* the stack was deeper than the agent's frame limit */
+} lt_trace;
+
+/* A live allocation site aggregated by whole traceback. Estimates are unbiased: each sampled
+ * block stands for the bytes and blocks the sampling interval implies. */
+typedef struct lt_site_row {
+    uint32_t trace_id;
+    uint64_t live_bytes, live_count;
+} lt_site_row;
+
+/* The same, aggregated by the top frame (file:line in function). trace_id names the traceback
+ * holding the most live bytes at that line, for drill-down. */
+typedef struct lt_line_row {
+    uint32_t file_id, func_id, line;
+    uint32_t trace_id;
+    uint64_t live_bytes, live_count;
+} lt_line_row;
+
+/* SITES: the sampler's view at one census, sent right after the SAMPLE with the same seq. */
+typedef struct lt_sites {
+    uint32_t seq;
+    uint64_t sample_interval_bytes; /* mean bytes between samples */
+    uint64_t heap_live_bytes;       /* estimated live bytes of all sampled allocations */
+    uint64_t heap_live_count;       /* estimated live blocks */
+    uint64_t live_samples;          /* sampled blocks being tracked */
+    uint64_t dropped_samples;       /* samples not tracked: table full (counted, not hidden) */
+    uint64_t evicted_traces;        /* tracebacks evicted from the agent's bounded table */
+    uint32_t traces_total;          /* distinct live tracebacks */
+    uint32_t nsites;
+    lt_site_row *sites;  /* top by live bytes */
+    uint32_t nlines;
+    lt_line_row *lines;  /* top by live bytes */
+} lt_sites;
+
 typedef struct lt_command {
     uint16_t code;
     uint32_t arg;
@@ -138,6 +188,8 @@ typedef struct lt_msg {
         lt_command command;
         lt_reply reply;
         lt_bye bye;
+        lt_trace trace;
+        lt_sites sites;
     } u;
     void *arena; /* owned allocations, freed by lt_msg_clear */
 } lt_msg;
@@ -183,6 +235,10 @@ int lt_encode_command(lt_buf *b, uint16_t code, uint32_t arg);
 int lt_encode_reply(lt_buf *b, const lt_reply *r);
 int lt_encode_bye(lt_buf *b, uint8_t reason, const char *message);
 int lt_encode_empty(lt_buf *b, uint16_t type);
+int lt_encode_trace(lt_buf *b, const lt_trace *t);
+/* At most max_sites / max_lines rows of each list (all when 0). */
+int lt_encode_sites(lt_buf *b, const lt_sites *s, uint16_t flags, uint32_t max_sites,
+                    uint32_t max_lines);
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
