@@ -89,7 +89,20 @@ parse_seconds(const char *s, double *out, double min)
     return 0;
 }
 
-enum { OPT_PID = 256, OPT_KEEP, OPT_JSON, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_QUIET };
+enum { OPT_PID = 256, OPT_KEEP, OPT_JSON, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_QUIET,
+       OPT_REFRESHES };
+
+static int
+parse_count(const char *s, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v == 0 || v > 1000000000ul || s[0] == '-')
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
 
 /* Options of the headless and run modes. Stops at the first non-option (CMD). */
 static int
@@ -103,6 +116,7 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         {"interval", required_argument, NULL, OPT_INTERVAL},
         {"top", required_argument, NULL, OPT_TOP},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"refreshes", required_argument, NULL, 'n'},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -110,7 +124,7 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+o:hn:", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_PID:
             if (parse_pid(optarg, &cli->pid) < 0)
@@ -135,6 +149,10 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
             break;
         }
         case 'o': cli->output = optarg; break;
+        case 'n':
+            if (parse_count(optarg, &cli->refreshes) < 0)
+                return bad("-n needs a positive number of screen refreshes, not '%s'", optarg);
+            break;
         case 'h': cli->mode = LT_MODE_HELP; return 0;
         default:
             if (optopt != 0 && optopt < 256) {
@@ -160,6 +178,22 @@ lt_cli_parse(lt_cli *cli, int argc, char **argv)
     if (argc < 2) {
         cli->mode = LT_MODE_PICKER;
         return 0;
+    }
+    /* Options of the TUI forms come first: leaktop -n 5 PID, leaktop -n 5 replay FILE. */
+    int first = 1;
+    while (first < argc && (strcmp(argv[first], "-n") == 0 || strcmp(argv[first], "--refreshes") == 0)) {
+        if (first + 1 >= argc || parse_count(argv[first + 1], &cli->refreshes) < 0)
+            return bad("-n needs a positive number of screen refreshes%s", "");
+        first += 2;
+    }
+    if (first > 1) {
+        argv[first - 1] = argv[0];
+        argv += first - 1;
+        argc -= first - 1;
+        if (argc < 2) {
+            cli->mode = LT_MODE_PICKER;
+            return 0;
+        }
     }
     const char *m = argv[1];
     if (strcmp(m, "--help") == 0 || strcmp(m, "-h") == 0 || strcmp(m, "help") == 0) {

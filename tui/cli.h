@@ -23,6 +23,7 @@ typedef struct lt_cli {
     double interval;  /* census period for a started program, 0 default */
     int json, keep, quiet;
     unsigned top;     /* types in a check report */
+    unsigned refreshes; /* TUI: quit after this many screen updates (0: never), for CI */
     const char *output, *file;
 } lt_cli;
 

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 char *
 lt_fmt_bytes(char *out, size_t outlen, uint64_t bytes)
@@ -65,5 +66,67 @@ lt_fmt_delta(char *out, size_t outlen, int64_t n)
     uint64_t mag = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
     lt_fmt_count(num, sizeof num, mag);
     snprintf(out, outlen, "%s%s", n > 0 ? "+" : n < 0 ? "-" : "", num);
+    return out;
+}
+
+/* Byte offset of the k-th code point of s (or its end). */
+static size_t
+cp_offset(const char *s, size_t k)
+{
+    size_t i = 0;
+    while (s[i] && k > 0) {
+        i++;
+        while ((s[i] & 0xC0) == 0x80)
+            i++;
+        k--;
+    }
+    return i;
+}
+
+static size_t
+cp_count(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += (*s & 0xC0) != 0x80;
+    return n;
+}
+
+char *
+lt_fmt_elide(char *out, size_t outlen, const char *s, int width, int utf8)
+{
+    size_t n = cp_count(s);
+    if (width <= 0 || outlen == 0) {
+        if (outlen)
+            out[0] = '\0';
+        return out;
+    }
+    if (n <= (size_t)width) {
+        snprintf(out, outlen, "%s", s);
+        return out;
+    }
+    const char *mark = utf8 ? "\xe2\x80\xa6" : "~";
+    size_t keep = (size_t)width - 1;
+    size_t head = keep / 2, tail = keep - head;
+    size_t head_end = cp_offset(s, head);
+    size_t tail_start = cp_offset(s, n - tail);
+    snprintf(out, outlen, "%.*s%s%s", (int)head_end, s, mark, s + tail_start);
+    return out;
+}
+
+char *
+lt_fmt_duration(char *out, size_t outlen, double seconds)
+{
+    if (!(seconds >= 0))
+        seconds = 0;
+    unsigned long long s = (unsigned long long)(seconds + 0.5);
+    if (s < 60)
+        snprintf(out, outlen, "%llu s", s);
+    else if (s < 3600)
+        snprintf(out, outlen, "%llu min", s / 60);
+    else if (s < 86400)
+        snprintf(out, outlen, "%llu h %llu min", s / 3600, (s % 3600) / 60);
+    else
+        snprintf(out, outlen, "%llu d %llu h", s / 86400, (s % 86400) / 3600);
     return out;
 }

@@ -14,4 +14,11 @@ char *lt_fmt_count(char *out, size_t outlen, uint64_t n);
 /* A signed count: "+12,000", "-3", "0". */
 char *lt_fmt_delta(char *out, size_t outlen, int64_t n);
 
+/* s shortened to at most width display columns by replacing its middle with one "~" (ASCII) or
+ * "…" (utf8), so both the module and the class, or the directory and the file, stay readable.
+ * Columns count UTF-8 code points. Returns out. */
+char *lt_fmt_elide(char *out, size_t outlen, const char *s, int width, int utf8);
+/* A duration for people: "42 s", "12 min", "3 h 10 min", "2 d 4 h". */
+char *lt_fmt_duration(char *out, size_t outlen, double seconds);
+
 #endif

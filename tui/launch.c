@@ -148,8 +148,12 @@ exec_child(char *const argv[], const lt_launch_opts *o, const char *pypath, int 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (o->stdout_to_stderr)
+    if (o->output_fd > 0) {
+        dup2(o->output_fd, 1);
+        dup2(o->output_fd, 2);
+    } else if (o->stdout_to_stderr) {
         dup2(2, 1);
+    }
     char fdtext[16];
     snprintf(fdtext, sizeof fdtext, "%d", ready_wr);
     setenv("LEAKTOP_READY_FD", fdtext, 1);

@@ -20,6 +20,7 @@ typedef struct lt_launch_opts {
     const char *options;  /* LEAKTOP_OPTIONS for the agent, "interval=0.5" */
     int stdout_to_stderr; /* keep our stdout clean for a report */
     int timeout_ms;       /* how long to wait for the agent; 0: 15 s */
+    int output_fd;        /* > 0: the program's stdout and stderr go there */
 } lt_launch_opts;
 
 /* Directory holding the agent modules and their bootstrap: $LEAKTOP_AGENT_DIR, else `agent/`

@@ -1,6 +1,7 @@
 /* leaktop: dispatch the command line to its mode. */
 #include <stdio.h>
 
+#include "app.h"
 #include "check.h"
 #include "cli.h"
 #include "record.h"
@@ -23,9 +24,19 @@ main(int argc, char **argv)
         return lt_check_main(&cli);
     case LT_MODE_RECORD:
         return lt_record_main(&cli);
-    default:
-        fprintf(stderr, "leaktop: the terminal UI is not in this build yet; use check or "
-                        "record\n");
+    case LT_MODE_PID:
+        return lt_app_pid(cli.pid, cli.refreshes);
+    case LT_MODE_RUN:
+        return lt_app_run(cli.cmd, cli.interval, cli.keep, cli.refreshes);
+    case LT_MODE_REPLAY:
+        return lt_app_replay(cli.file, cli.refreshes);
+    case LT_MODE_PICKER:
+        return lt_app_picker(cli.refreshes);
+    case LT_MODE_ATTACH:
+        fprintf(stderr, "leaktop: attaching to a running process is not in this version yet; "
+                        "start the program with `leaktop run -- ...` or call leaktop.start() "
+                        "in it\n");
         return 2;
     }
+    return 2;
 }

@@ -42,9 +42,7 @@ lt_record_main(const lt_cli *cli)
         return 2;
     }
     uint8_t header[LT_REC_HEADER];
-    memcpy(header, LT_REC_MAGIC, LT_REC_MAGIC_LEN);
-    header[12] = LT_REC_VERSION & 0xff;
-    header[13] = header[14] = header[15] = 0;
+    lt_rec_header(header);
     if (fwrite(header, 1, sizeof header, rec.f) != sizeof header || fflush(rec.f) != 0) {
         fprintf(stderr, "leaktop: cannot write %s: %s\n", cli->output, strerror(errno));
         fclose(rec.f);

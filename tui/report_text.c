@@ -36,13 +36,8 @@ lt_report_write_text(const lt_report *r, FILE *f)
                 "BYTES");
         for (uint32_t i = 0; i < r->ntypes && i < 15; i++) {
             const lt_type_report *t = &r->types[i];
-            const char *name = t->name;
-            size_t len = strlen(name);
-            char shown[40];
-            if (len > 36) /* elide in the middle: both the module and the class matter */
-                snprintf(shown, sizeof shown, "%.17s~%s", name, name + len - 18);
-            else
-                snprintf(shown, sizeof shown, "%s", name);
+            char shown[160];
+            lt_fmt_elide(shown, sizeof shown, t->name, 36, 0);
             fprintf(f, "  %-36s %12s %10s %10.1f %10s\n", shown,
                     lt_fmt_count(a, sizeof a, t->count), lt_fmt_delta(b, sizeof b, t->delta),
                     t->growth_per_s, lt_fmt_bytes(d, sizeof d, t->bytes));

@@ -1,0 +1,551 @@
+/* The terminal UI's loop: a live agent, a program we started, or a recording, drawn by ui.c. */
+#define _GNU_SOURCE
+#include "app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "leaktop/version.h"
+#include "crt.h"
+#include "launch.h"
+#include "leaktop/mem.h"
+#include "leaktop/sockpath.h"
+#include "proc_stats.h"
+#include "replay.h"
+#include "ui.h"
+#include "watch.h"
+
+#define MODEL_POINTS 4096
+#define PROC_PERIOD_MS 1000
+
+typedef struct app {
+    lt_ui ui;
+    lt_model model;
+    char label[160];
+    /* live */
+    pid_t pid;
+    lt_conn conn;
+    int connected;
+    lt_proc_reader *proc;
+    /* run */
+    int started, keep;
+    lt_child child;
+    char log_path[256];
+    /* replay */
+    int replay;
+    lt_replay rep;
+    int playing;
+    double play_due; /* monotonic second when the next sample is due */
+    char replay_info[96];
+    /* loop */
+    unsigned refreshes, max_refreshes;
+    int dirty;
+} app;
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+status(app *a, int bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+status(app *a, int bad, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->ui.status, sizeof a->ui.status, fmt, ap);
+    va_end(ap);
+    a->ui.status_bad = bad;
+    a->dirty = 1;
+}
+
+/* ---- live ------------------------------------------------------------------------------ */
+
+/* Connect to a->pid with a fresh model. Returns 0, or -1 with *cause. */
+static int
+connect_live(app *a, char **cause)
+{
+    int kind = 0;
+    char *why = NULL;
+    if (lt_conn_open(&a->conn, a->pid, "leaktop tui " LEAKTOP_VERSION, &kind, &why) < 0) {
+        *cause = a->started ? why : lt_watch_explain_pid(a->pid, kind, why);
+        if (!a->started)
+            lt_free(why);
+        return -1;
+    }
+    lt_model_free(&a->model);
+    if (lt_model_init(&a->model, MODEL_POINTS) < 0) {
+        lt_conn_close(&a->conn);
+        *cause = lt_asprintf("out of memory");
+        return -1;
+    }
+    a->connected = 1;
+    a->ui.live = 1;
+    a->ui.model = &a->model;
+    a->ui.have_baseline = 0;
+    a->ui.paused = 0;
+    return 0;
+}
+
+static void
+lost_connection(app *a)
+{
+    lt_conn_close(&a->conn);
+    a->connected = 0;
+    a->ui.live = 0;
+    if (a->started && lt_child_poll(&a->child)) {
+        char how[128];
+        lt_child_describe(&a->child, how, sizeof how);
+        status(a, 1, "the program %s; its last data stays on screen. q quits", how);
+    } else if (a->model.bye == LT_BYE_EXITING) {
+        status(a, 1, "pid %ld exited; its last data stays on screen. r reconnects, q quits",
+               (long)a->pid);
+    } else if (a->model.bye == LT_BYE_STOPPED) {
+        status(a, 1, "the agent in pid %ld was stopped. r reconnects, q quits", (long)a->pid);
+    } else {
+        status(a, 1, "lost the connection to pid %ld. r reconnects, q quits", (long)a->pid);
+    }
+}
+
+static void
+pump_live(app *a)
+{
+    char *cause = NULL;
+    uint32_t before = a->model.n ? lt_model_point(&a->model, a->model.n - 1)->seq : 0;
+    uint32_t n_before = a->model.n;
+    int rc = lt_conn_pump(&a->conn, &a->model, 0, &cause);
+    if (rc < 0) {
+        lt_conn_close(&a->conn);
+        a->connected = 0;
+        a->ui.live = 0;
+        status(a, 1, "%s. r reconnects, q quits", cause);
+        lt_free(cause);
+        return;
+    }
+    if (a->conn.have_reply) {
+        a->conn.have_reply = 0;
+        if (a->conn.reply_code == LT_CMD_GC_COLLECT)
+            status(a, a->conn.reply_status != 0, "gc.collect() in pid %ld: %s", (long)a->pid,
+                   a->conn.reply_message ? a->conn.reply_message : "");
+    }
+    if (a->model.n != n_before ||
+        (a->model.n && lt_model_point(&a->model, a->model.n - 1)->seq != before))
+        a->dirty = 1;
+    if (rc == 2)
+        lost_connection(a);
+}
+
+/* ---- replay ---------------------------------------------------------------------------- */
+
+static void
+replay_show(app *a, long k)
+{
+    char *cause = NULL;
+    if (k < 1)
+        k = 1;
+    if (k > (long)a->rep.nsamples)
+        k = (long)a->rep.nsamples;
+    if (lt_replay_seek(&a->rep, (uint32_t)k, &cause) < 0) {
+        status(a, 1, "%s", cause);
+        lt_free(cause);
+    }
+    a->ui.model = &a->model;
+    snprintf(a->replay_info, sizeof a->replay_info, "sample %u/%u %s", a->rep.shown,
+             a->rep.nsamples, a->playing ? "playing" : "paused");
+    a->ui.replay_info = a->replay_info;
+    if (a->rep.shown == a->rep.nsamples && a->rep.stop_reason != NULL)
+        status(a, 1, "%s; what came before is shown", a->rep.stop_reason);
+    a->dirty = 1;
+}
+
+static void
+replay_tick(app *a)
+{
+    if (!a->playing || now_s() < a->play_due)
+        return;
+    if (a->rep.shown >= a->rep.nsamples) {
+        a->playing = 0;
+        replay_show(a, a->rep.shown);
+        return;
+    }
+    replay_show(a, a->rep.shown + 1);
+    double gap = lt_replay_gap(&a->rep, a->rep.shown);
+    a->play_due = now_s() + (gap > 0 && gap < 1.0 ? gap : 1.0);
+}
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+static int
+page(void)
+{
+    int h = lt_crt_rows() - lt_header_height() - 3;
+    return h > 1 ? h : 1;
+}
+
+/* Handle one key. Returns 1 to quit. */
+static int
+handle_key(app *a, int key)
+{
+    lt_ui *ui = &a->ui;
+    lt_table *t = &ui->tables[ui->view];
+    a->dirty = 1;
+    if (ui->filter_editing) {
+        size_t len = strlen(ui->filter);
+        if (key == LT_KEY_ENTER)
+            ui->filter_editing = 0;
+        else if (key == LT_KEY_ESC) {
+            ui->filter_editing = 0;
+            ui->filter[0] = '\0';
+        } else if (key == LT_KEY_BACKSPACE && len > 0)
+            ui->filter[len - 1] = '\0';
+        else if (key >= 0x20 && key < 0x7f && len + 1 < sizeof ui->filter) {
+            ui->filter[len] = (char)key;
+            ui->filter[len + 1] = '\0';
+        }
+        lt_ui_rebuild(ui);
+        return 0;
+    }
+    if (ui->help) {
+        ui->help = 0;
+        return key == 'q';
+    }
+    ui->status[0] = '\0';
+    switch (key) {
+    case 'q': case 'Q':
+        return 1;
+    case '?': case 'h': case LT_KEY_F1:
+        ui->help = 1;
+        break;
+    case LT_KEY_ESC: case LT_KEY_BACKSPACE:
+        if (ui->detail != LT_DETAIL_NONE)
+            ui->detail = LT_DETAIL_NONE;
+        else if (ui->filter[0]) {
+            ui->filter[0] = '\0';
+            lt_ui_rebuild(ui);
+        }
+        break;
+    case LT_KEY_TAB: case LT_KEY_RIGHT:
+        ui->detail = LT_DETAIL_NONE;
+        ui->view = (lt_view)((ui->view + 1) % LT_VIEW_COUNT);
+        break;
+    case LT_KEY_BTAB: case LT_KEY_LEFT:
+        ui->detail = LT_DETAIL_NONE;
+        ui->view = (lt_view)((ui->view + LT_VIEW_COUNT - 1) % LT_VIEW_COUNT);
+        break;
+    case '1': case '2': case '3': case '4':
+        ui->detail = LT_DETAIL_NONE;
+        ui->view = (lt_view)(key - '1');
+        break;
+    case LT_KEY_UP:
+        if (ui->detail) ui->detail_top = ui->detail_top > 0 ? ui->detail_top - 1 : 0;
+        else lt_table_move(t, -1);
+        break;
+    case LT_KEY_DOWN:
+        if (ui->detail) ui->detail_top++;
+        else lt_table_move(t, 1);
+        break;
+    case LT_KEY_PGUP:
+        if (ui->detail) ui->detail_top = ui->detail_top > page() ? ui->detail_top - page() : 0;
+        else lt_table_move(t, -page());
+        break;
+    case LT_KEY_PGDN:
+        if (ui->detail) ui->detail_top += page();
+        else lt_table_move(t, page());
+        break;
+    case LT_KEY_HOME:
+        if (ui->detail) ui->detail_top = 0;
+        else lt_table_move(t, -t->nrows);
+        break;
+    case LT_KEY_END:
+        lt_table_move(t, t->nrows);
+        break;
+    case LT_KEY_ENTER:
+        if (ui->detail == LT_DETAIL_NONE && lt_ui_open_detail(ui) < 0)
+            status(a, 0, "nothing to open here");
+        break;
+    case 's': {
+        if (t->ncols <= 1)
+            break;
+        int col = ui->sort[ui->view] + 1;
+        if (col >= t->ncols || col == t->spark_col)
+            col = 0;
+        ui->sort[ui->view] = col;
+        lt_table_sort(t, col);
+        lt_table_reselect(t);
+        status(a, 0, "sorted by %s", t->cols[col].title);
+        break;
+    }
+    case '/':
+        ui->filter_editing = 1;
+        break;
+    case 'b': {
+        uint32_t first, end;
+        lt_ui_window(ui, &first, &end);
+        if (ui->have_baseline) {
+            ui->have_baseline = 0;
+            status(a, 0, "baseline: the first sample");
+        } else if (end > 0) {
+            ui->have_baseline = 1;
+            ui->baseline_seq = lt_model_point(ui->model, end - 1)->seq;
+            status(a, 0, "baseline set: CHANGE counts from sample #%u", ui->baseline_seq);
+        }
+        lt_ui_rebuild(ui);
+        break;
+    }
+    case 'g': {
+        char *cause = NULL;
+        if (!a->connected)
+            status(a, 1, "not connected to a live process");
+        else if (lt_conn_command(&a->conn, LT_CMD_GC_COLLECT, 0, &cause) < 0) {
+            status(a, 1, "%s", cause);
+            lt_free(cause);
+        } else
+            status(a, 0, "gc.collect() requested...");
+        break;
+    }
+    case 'p': case ' ':
+        if (a->replay) {
+            a->playing = !a->playing;
+            if (a->playing && a->rep.shown >= a->rep.nsamples)
+                replay_show(a, 1);
+            a->play_due = now_s();
+            replay_show(a, a->rep.shown);
+        } else {
+            ui->paused = !ui->paused;
+            if (ui->paused && ui->model->n)
+                ui->paused_seq = lt_model_point(ui->model, ui->model->n - 1)->seq;
+            status(a, 0, ui->paused ? "display paused; collection goes on (p resumes)"
+                                    : "display resumed");
+            lt_ui_rebuild(ui);
+        }
+        break;
+    case ',': case '.': case '<': case '>': case '[': case ']':
+        if (!a->replay) {
+            status(a, 0, "stepping through time is for replay; p pauses a live view");
+            break;
+        }
+        a->playing = 0;
+        replay_show(a, key == '[' ? 1 : key == ']' ? (long)a->rep.nsamples
+                     : (long)a->rep.shown + (key == ',' ? -1 : key == '.' ? 1 : key == '<' ? -10 : 10));
+        break;
+    case 'm':
+        status(a, 0, "markers need an agent that keeps them; not in this version yet");
+        break;
+    case 'r':
+        if (a->replay || a->connected)
+            break;
+        if (a->started) {
+            status(a, 1, "the program leaktop started has ended; nothing to reconnect to");
+            break;
+        } else {
+            char *cause = NULL;
+            if (connect_live(a, &cause) < 0) {
+                status(a, 1, "%s", cause);
+                lt_free(cause);
+            } else
+                status(a, 0, "reconnected to pid %ld", (long)a->pid);
+        }
+        break;
+    case LT_KEY_RESIZE:
+        break;
+    default:
+        a->dirty = 0;
+        break;
+    }
+    return 0;
+}
+
+/* ---- the loop -------------------------------------------------------------------------- */
+
+static int
+loop(app *a)
+{
+    double next_proc = 0;
+    int quit = 0;
+    a->dirty = 1;
+    while (!quit && !lt_crt_quit_signal()) {
+        double now = now_s();
+        if (a->proc != NULL && now >= next_proc) {
+            a->ui.have_proc = lt_proc_reader_read(a->proc, &a->ui.proc) == 0;
+            next_proc = now + PROC_PERIOD_MS / 1000.0;
+            a->dirty = 1;
+        }
+        if (a->replay)
+            replay_tick(a);
+        if (a->started && !a->connected && !a->child.reaped && lt_child_poll(&a->child))
+            lost_connection(a);
+        if (a->dirty) {
+            if (!a->ui.paused || a->ui.model->n == 0)
+                lt_ui_rebuild(&a->ui);
+            lt_ui_draw(&a->ui);
+            a->dirty = 0;
+            if (a->max_refreshes && ++a->refreshes >= a->max_refreshes)
+                break;
+        }
+        struct pollfd pfd[2];
+        nfds_t n = 0;
+        pfd[n++] = (struct pollfd){.fd = lt_crt_input_fd(), .events = POLLIN};
+        if (a->connected)
+            pfd[n++] = (struct pollfd){.fd = a->conn.fd, .events = POLLIN};
+        int timeout = 200;
+        if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+            break;
+        if (a->connected && n > 1 && pfd[1].revents)
+            pump_live(a);
+        int key;
+        while (!quit && (key = lt_crt_key(0)) != LT_KEY_NONE)
+            quit = handle_key(a, key);
+    }
+    return 0;
+}
+
+static void
+app_free(app *a)
+{
+    if (a->connected)
+        lt_conn_close(&a->conn);
+    lt_proc_reader_free(a->proc);
+    if (a->replay)
+        lt_replay_close(&a->rep);
+    lt_ui_free(&a->ui);
+    lt_model_free(&a->model);
+}
+
+/* Start the UI on an initialised app. Returns the exit status. */
+static int
+run_ui(app *a)
+{
+    char *cause = NULL;
+    if (lt_crt_init(&cause) < 0) {
+        fprintf(stderr, "leaktop: %s\n", cause);
+        lt_free(cause);
+        return 2;
+    }
+    loop(a);
+    lt_crt_done();
+    int sig = lt_crt_quit_signal();
+    return sig ? 128 + sig : 0;
+}
+
+int
+lt_app_pid(pid_t pid, unsigned max_refreshes)
+{
+    app a;
+    memset(&a, 0, sizeof a);
+    lt_ui_init(&a.ui);
+    a.pid = pid;
+    a.max_refreshes = max_refreshes;
+    char *cause = NULL;
+    if (lt_model_init(&a.model, MODEL_POINTS) < 0 || connect_live(&a, &cause) < 0) {
+        fprintf(stderr, "leaktop: %s\n", cause ? cause : "out of memory");
+        lt_free(cause);
+        app_free(&a);
+        return 2;
+    }
+    snprintf(a.label, sizeof a.label, "pid %ld", (long)pid);
+    a.ui.source_label = a.label;
+    a.proc = lt_proc_reader_new(pid);
+    int rc = run_ui(&a);
+    app_free(&a);
+    return rc;
+}
+
+int
+lt_app_run(char **cmd, double interval, int keep, unsigned max_refreshes)
+{
+    app a;
+    memset(&a, 0, sizeof a);
+    lt_ui_init(&a.ui);
+    a.max_refreshes = max_refreshes;
+    a.keep = keep;
+    /* The program's output would smear the screen: it goes to a log file, named at the end. */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(a.log_path, sizeof a.log_path, "%s/leaktop-run-XXXXXX.log", tmp && *tmp ? tmp : "/tmp");
+    int log_fd = mkstemps(a.log_path, 4);
+    if (log_fd < 0) {
+        fprintf(stderr, "leaktop: cannot create a log file for the program: %s\n", strerror(errno));
+        return 2;
+    }
+    char opts[64] = "";
+    if (interval > 0)
+        snprintf(opts, sizeof opts, "interval=%g", interval);
+    lt_launch_opts lo = {.options = opts[0] ? opts : NULL, .output_fd = log_fd};
+    char *cause = NULL;
+    if (lt_model_init(&a.model, MODEL_POINTS) < 0 ||
+        lt_launch(cmd, &lo, &a.child, &a.pid, &cause) < 0) {
+        close(log_fd);
+        fprintf(stderr, "leaktop: %s (its output: %s)\n", cause ? cause : "out of memory",
+                a.log_path);
+        lt_free(cause);
+        app_free(&a);
+        return 2;
+    }
+    close(log_fd);
+    a.started = 1;
+    if (connect_live(&a, &cause) < 0) {
+        fprintf(stderr, "leaktop: %s\n", cause);
+        lt_free(cause);
+        lt_child_terminate(&a.child, 3000);
+        app_free(&a);
+        return 2;
+    }
+    snprintf(a.label, sizeof a.label, "pid %ld", (long)a.pid);
+    a.ui.source_label = a.label;
+    a.proc = lt_proc_reader_new(a.pid);
+    status(&a, 0, "the program's output goes to %s", a.log_path);
+    int rc = run_ui(&a);
+    if (a.connected) {
+        lt_conn_close(&a.conn);
+        a.connected = 0;
+    }
+    if (!keep)
+        lt_child_terminate(&a.child, 3000);
+    char how[128];
+    lt_child_poll(&a.child);
+    lt_child_describe(&a.child, how, sizeof how);
+    fprintf(stderr, "leaktop: pid %ld %s%s; its output is in %s\n", (long)a.pid, how,
+            keep && !a.child.reaped ? " (kept)" : "", a.log_path);
+    app_free(&a);
+    return rc;
+}
+
+int
+lt_app_replay(const char *path, unsigned max_refreshes)
+{
+    app a;
+    memset(&a, 0, sizeof a);
+    lt_ui_init(&a.ui);
+    a.max_refreshes = max_refreshes;
+    a.replay = 1;
+    char *cause = NULL;
+    if (lt_model_init(&a.model, MODEL_POINTS) < 0 ||
+        lt_replay_open(&a.rep, path, &a.model, &cause) < 0) {
+        fprintf(stderr, "leaktop: %s\n", cause ? cause : "out of memory");
+        lt_free(cause);
+        a.replay = 0;
+        app_free(&a);
+        return 2;
+    }
+    const char *base = strrchr(path, '/');
+    snprintf(a.label, sizeof a.label, "replay %s", base ? base + 1 : path);
+    a.ui.source_label = a.label;
+    a.ui.model = &a.model;
+    replay_show(&a, (long)a.rep.nsamples); /* start with the whole recording shown */
+    int rc = run_ui(&a);
+    app_free(&a);
+    return rc;
+}

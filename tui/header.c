@@ -1,0 +1,135 @@
+/* The header: who is watched, and its memory at a glance (three lines). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crt.h"
+#include "format.h"
+#include "leaktop/version.h"
+#include "sparkline.h"
+#include "ui.h"
+
+int
+lt_header_height(void)
+{
+    return 3;
+}
+
+/* A sparkline of one scalar of every point in the window, at most width cells. */
+static int
+spark_of(const lt_ui *ui, uint32_t first, uint32_t end, size_t field, int width, int y, int x)
+{
+    enum { MAXP = 512 };
+    double v[MAXP];
+    size_t per = lt_crt_utf8() ? 2 : 1;
+    uint32_t want = (uint32_t)((size_t)width * per);
+    if (want > MAXP)
+        want = MAXP;
+    uint32_t from = end > first + want ? end - want : first;
+    size_t n = 0;
+    for (uint32_t i = from; i < end; i++) {
+        const lt_point *p = lt_model_point(ui->model, i);
+        uint64_t val;
+        memcpy(&val, (const char *)p + field, sizeof val);
+        v[n++] = (double)val;
+    }
+    char buf[MAXP * 4];
+    lt_sparkline(v, n, width, lt_crt_utf8() ? LT_SPARK_BRAILLE : LT_SPARK_ASCII, buf, sizeof buf);
+    return lt_crt_text(y, x, LT_A_SPARK, buf, width);
+}
+
+static double
+rate_of(const lt_ui *ui, uint32_t first, uint32_t end, size_t field)
+{
+    uint64_t tmp[4096];
+    /* lt_ui_rate reads an array indexed by ring slot: build one for this scalar. */
+    const lt_model *m = ui->model;
+    if (m->cap > 4096)
+        return 0;
+    for (uint32_t i = 0; i < m->n; i++) {
+        const lt_point *p = lt_model_point(m, i);
+        memcpy(&tmp[lt_model_slot(m, i)], (const char *)p + field, sizeof tmp[0]);
+    }
+    return lt_ui_rate(ui, tmp, first, end);
+}
+
+void
+lt_header_draw(lt_ui *ui, int rows)
+{
+    (void)rows;
+    const lt_model *m = ui->model;
+    int cols = lt_crt_cols();
+    uint32_t first, end;
+    lt_ui_window(ui, &first, &end);
+    const lt_point *p = end > 0 ? lt_model_point(m, end - 1) : NULL;
+    char a[64], b[64], c[64];
+
+    /* Line 1: leaktop, what is watched, its Python and age. */
+    lt_crt_bar(0, LT_A_HEADER);
+    int x = lt_crt_text(0, 0, LT_A_HEADER, "leaktop ", 0);
+    x += lt_crt_text(0, x, LT_A_LABEL, ui->source_label ? ui->source_label : "", 0) + 1;
+    char cmd[512] = "";
+    size_t len = 0;
+    for (uint32_t i = 0; i < m->argc && len < sizeof cmd - 2; i++)
+        len += (size_t)snprintf(cmd + len, sizeof cmd - len, "%s%s", i ? " " : "", m->argv[i]);
+    char right[96];
+    double age = ui->have_proc ? ui->proc.elapsed_s
+                 : p ? (double)(p->wall_ns - (m->n ? lt_model_point(m, 0)->wall_ns : p->wall_ns)) / 1e9
+                     : 0;
+    snprintf(right, sizeof right, " Python %s  up %s", m->python_version ? m->python_version : "?",
+             lt_fmt_duration(a, sizeof a, age));
+    int rw = (int)strlen(right);
+    char shown[512];
+    lt_fmt_elide(shown, sizeof shown, cmd, cols - x - rw - 1, lt_crt_utf8());
+    lt_crt_text(0, x, LT_A_HEADER, shown, cols - x - rw - 1);
+    lt_crt_text(0, cols - rw > x ? cols - rw : x, LT_A_HEADER, right, 0);
+
+    if (p == NULL) {
+        lt_crt_text(1, 0, LT_A_DIM, "waiting for the first sample...", 0);
+        return;
+    }
+    /* Line 2: process memory (libproc2 when live, the samples otherwise) and its curve. */
+    uint64_t rss = ui->have_proc && ui->proc.valid ? ui->proc.rss : p->rss;
+    x = lt_crt_text(1, 0, LT_A_LABEL, "RSS ", 0);
+    x += lt_crt_text(1, x, LT_A_VALUE, lt_fmt_bytes(a, sizeof a, rss), 0) + 1;
+    int tailw = 0;
+    char tail[160];
+    if (ui->have_proc && ui->proc.valid)
+        snprintf(tail, sizeof tail, " %s peak %s swap %s flt %.0f/s thr %d CPU %.0f%%",
+                 lt_fmt_byte_rate(c, sizeof c, rate_of(ui, first, end, offsetof(lt_point, rss))),
+                 lt_fmt_bytes(a, sizeof a, p->rss_peak), lt_fmt_bytes(b, sizeof b, ui->proc.swap),
+                 ui->proc.maj_faults_per_s + ui->proc.min_faults_per_s, ui->proc.threads,
+                 ui->proc.cpu_percent);
+    else
+        snprintf(tail, sizeof tail, " %s peak %s",
+                 lt_fmt_byte_rate(c, sizeof c, rate_of(ui, first, end, offsetof(lt_point, rss))),
+                 lt_fmt_bytes(a, sizeof a, p->rss_peak));
+    tailw = (int)strlen(tail);
+    int sw = cols - x - tailw;
+    if (sw > 40)
+        sw = 40;
+    if (sw >= 6)
+        x += spark_of(ui, first, end, offsetof(lt_point, rss), sw, 1, x);
+    lt_crt_text(1, x, LT_A_NORMAL, tail, 0);
+
+    /* Line 3: the Python heap, GC and the agent's own cost. */
+    size_t heap_field = p->have_sites ? offsetof(lt_point, heap_sampled) : offsetof(lt_point, heap);
+    uint64_t heap = p->have_sites ? p->heap_sampled : p->heap;
+    x = lt_crt_text(2, 0, LT_A_LABEL, "Heap ", 0);
+    x += lt_crt_text(2, x, LT_A_VALUE, lt_fmt_bytes(a, sizeof a, heap), 0) + 1;
+    snprintf(tail, sizeof tail, " %s GC %s %llu/%llu/%llu unc %llu agent %.1fms %s drop %llu",
+             lt_fmt_byte_rate(c, sizeof c, rate_of(ui, first, end, heap_field)),
+             p->gc_enabled ? "on" : "OFF", (unsigned long long)p->gc_collections[0],
+             (unsigned long long)p->gc_collections[1], (unsigned long long)p->gc_collections[2],
+             (unsigned long long)(p->gc_uncollectable[0] + p->gc_uncollectable[1] +
+                                  p->gc_uncollectable[2]),
+             (double)p->census_ns / 1e6, lt_fmt_bytes(b, sizeof b, p->agent_bytes),
+             (unsigned long long)m->drops);
+    tailw = (int)strlen(tail);
+    sw = cols - x - tailw;
+    if (sw > 40)
+        sw = 40;
+    if (sw >= 6)
+        x += spark_of(ui, first, end, heap_field, sw, 2, x);
+    lt_crt_text(2, x, p->gc_enabled ? LT_A_NORMAL : LT_A_WARN, tail, 0);
+}

@@ -1,0 +1,32 @@
+/* The help screen: every key, as the footer abbreviates them. */
+#include "crt.h"
+#include "ui.h"
+
+void
+lt_help_draw(int y, int height)
+{
+    static const char *lines[] = {
+        "Views      Tab / Shift-Tab, or 1 Suspects  2 Types  3 Sites  4 GC",
+        "Move       Up/Down, PgUp/PgDn, Home/End",
+        "Enter      open: a site's or suspect's traceback with its source lines,",
+        "           a type's detail",
+        "Esc/Bksp   back (close the traceback, help, or the filter)",
+        "s          sort by the next column",
+        "/          filter rows by text (Enter keeps it, Esc clears it)",
+        "b          baseline: CHANGE columns count from now (b again: from the start)",
+        "g          run gc.collect() in the process now",
+        "p          pause the display (data keeps coming); in replay: play/pause",
+        "m          drop a marker every viewer of this process sees",
+        "r          reconnect after the process or agent went away",
+        ", .        replay: step one sample back / forward;  < >  ten samples",
+        "q          quit (a program leaktop started is ended, unless --keep)",
+        "",
+        "Suspects grow in most samples after warm-up, fit a rising line, and have not",
+        "levelled off. Types count objects the GC tracks, exactly; sites are sampled",
+        "estimates of live bytes by the line that allocated them.",
+    };
+    lt_crt_bar(y, LT_A_TITLE);
+    lt_crt_text(y, 1, LT_A_TITLE, "leaktop keys  (any key closes this help)", 0);
+    for (int i = 0; i < (int)(sizeof lines / sizeof lines[0]) && i + 1 < height; i++)
+        lt_crt_text(y + 1 + i, 2, LT_A_NORMAL, lines[i], 0);
+}

@@ -1,0 +1,250 @@
+/* Leak suspects from the model's series. */
+#include "suspects.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "leaktop/mem.h"
+#include "report.h"
+
+#define MIN_POINTS 6
+#define MIN_SECONDS 5.0
+
+const char *
+lt_suspect_kind_name(lt_suspect_kind k)
+{
+    return k == LT_SUSPECT_SITE ? "site" : k == LT_SUSPECT_TYPE ? "type" : "native";
+}
+
+static double
+r_squared(const double *x, const double *y, uint32_t n, double slope)
+{
+    double mx = 0, my = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        mx += x[i];
+        my += y[i];
+    }
+    mx /= n;
+    my /= n;
+    double ss_tot = 0, ss_res = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        double fit = my + slope * (x[i] - mx);
+        ss_res += (y[i] - fit) * (y[i] - fit);
+        ss_tot += (y[i] - my) * (y[i] - my);
+    }
+    return ss_tot > 0 ? 1.0 - ss_res / ss_tot : 0.0;
+}
+
+void
+lt_trend_judge(const double *t, const double *v, uint32_t n, double min_net, lt_trend *out)
+{
+    memset(out, 0, sizeof *out);
+    double *x = lt_malloc((n ? n : 1) * sizeof *x), *y = lt_malloc((n ? n : 1) * sizeof *y);
+    if (x == NULL || y == NULL)
+        goto done;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!isnan(v[i])) {
+            x[k] = t[i];
+            y[k] = v[i];
+            k++;
+        }
+    uint32_t warm = k / 5;
+    if (k - warm < MIN_POINTS - 1)
+        goto done;
+    const double *wx = x + warm, *wy = y + warm;
+    uint32_t m = k - warm;
+    if (wx[m - 1] - wx[0] < MIN_SECONDS * 0.8)
+        goto done;
+    for (uint32_t i = 1; i < m; i++) {
+        out->steps++;
+        if (wy[i] > wy[i - 1])
+            out->rising++;
+        else if (wy[i] < wy[i - 1])
+            out->falling++;
+    }
+    out->net = wy[m - 1] - wy[0];
+    out->slope = lt_slope(wx, wy, m);
+    out->r2 = r_squared(wx, wy, m, out->slope);
+    uint32_t tail = m / 3 < 3 ? 3 : m / 3;
+    out->last_slope = lt_slope(wx + m - tail, wy + m - tail, tail);
+    if (out->slope <= 0 || out->net < min_net || out->steps == 0)
+        goto done;
+    /* Rising in most steps; a step that stays level (growth below what one sample resolves)
+     * counts half, one that falls counts against. */
+    double level = (double)(out->steps - out->rising - out->falling);
+    double mostly_up = ((double)out->rising + 0.5 * level - (double)out->falling) / out->steps;
+    if (mostly_up < 0)
+        mostly_up = 0;
+    /* Still rising at the end: the last third keeps at least a third of the overall pace. */
+    double keep = out->last_slope / out->slope;
+    double no_plateau = keep >= 0.6 ? 1.0 : keep <= 0.2 ? 0.0 : (keep - 0.2) / 0.4;
+    double fit = out->r2 < 0 ? 0 : out->r2;
+    out->score = sqrt(mostly_up) * fit * no_plateau;
+done:
+    lt_free(x);
+    lt_free(y);
+}
+
+/* Gather (time, value) of one series over points [first, m->n). */
+typedef struct window {
+    double *t, *v;
+    uint32_t n;
+} window;
+
+static void
+fill_times(const lt_model *m, uint32_t first, window *w)
+{
+    const lt_point *p0 = lt_model_point(m, first);
+    for (uint32_t i = 0; i < w->n; i++)
+        w->t[i] = (double)(lt_model_point(m, first + i)->mono_ns - p0->mono_ns) / 1e9;
+}
+
+static void
+from_array(const lt_model *m, uint32_t first, const uint64_t *a, window *w)
+{
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint64_t x = a[lt_model_slot(m, first + i)];
+        w->v[i] = x == LT_UNKNOWN ? NAN : (double)x;
+    }
+}
+
+static void
+reason(lt_suspect *s, const lt_trend *tr, const char *what)
+{
+    char rate[48];
+    lt_fmt_byte_rate(rate, sizeof rate, s->growth_bytes_per_s);
+    snprintf(s->reason, sizeof s->reason, "%s grew in %u of the last %u samples, %s%s", what,
+             tr->rising, tr->steps, rate,
+             tr->last_slope >= 0.6 * tr->slope ? ", no plateau" : ", slowing");
+}
+
+static int
+cmp_suspects(const void *a, const void *b)
+{
+    const lt_suspect *x = a, *y = b;
+    /* Most likely first; among near-equal likelihoods, the one that costs most memory. */
+    double sx = floor(x->score * 20), sy = floor(y->score * 20);
+    if (sx != sy)
+        return sx < sy ? 1 : -1;
+    if (x->growth_bytes_per_s != y->growth_bytes_per_s)
+        return x->growth_bytes_per_s < y->growth_bytes_per_s ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+int
+lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
+{
+    if (first >= m->n || max <= 0)
+        return 0;
+    uint32_t n = m->n - first;
+    if (n < MIN_POINTS)
+        return 0;
+    window w = {lt_malloc(n * sizeof(double)), lt_malloc(n * sizeof(double)), n};
+    double *aux = lt_malloc(n * sizeof(double));
+    if (w.t == NULL || w.v == NULL || aux == NULL) {
+        lt_free(w.t);
+        lt_free(w.v);
+        lt_free(aux);
+        return 0;
+    }
+    fill_times(m, first, &w);
+    int count = 0, cap = 256;
+    lt_suspect *all = lt_calloc((size_t)cap, sizeof *all);
+    lt_trend tr;
+
+    /* Types: the count must grow; its bytes give the cost. */
+    for (uint32_t i = 0; all && i < m->ntypes && count < cap; i++) {
+        const lt_type_series *s = &m->types[i];
+        from_array(m, first, s->count, &w);
+        double start = isnan(w.v[0]) ? 0 : w.v[0];
+        lt_trend_judge(w.t, w.v, n, fmax(20.0, start * 0.02), &tr);
+        if (tr.score < LT_SUSPECT_THRESHOLD)
+            continue;
+        lt_suspect *x = &all[count++];
+        memset(x, 0, sizeof *x);
+        x->kind = LT_SUSPECT_TYPE;
+        snprintf(x->name, sizeof x->name, "%s", lt_model_string(m, s->name_id));
+        x->score = tr.score;
+        x->growth_count_per_s = tr.slope;
+        for (uint32_t k = 0; k < n; k++) {
+            uint64_t b = s->bytes[lt_model_slot(m, first + k)];
+            aux[k] = b == LT_UNKNOWN ? NAN : (double)b;
+        }
+        uint32_t kk = 0;
+        for (uint32_t k = 0; k < n; k++)
+            if (!isnan(aux[k])) {
+                w.v[kk] = aux[k];
+                aux[kk] = w.t[k];
+                kk++;
+            }
+        x->growth_bytes_per_s = lt_slope(aux, w.v, kk);
+        char what[64];
+        snprintf(what, sizeof what, "count (+%.0f/s)", tr.slope);
+        reason(x, &tr, what);
+    }
+
+    /* Sites by line: live bytes must grow by more than sampling noise (a few intervals). */
+    uint64_t interval = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (lt_model_point(m, first + i)->have_sites)
+            interval = lt_model_point(m, first + i)->sample_interval;
+    for (uint32_t i = 0; all && interval && i < m->lines.n && count < cap; i++) {
+        const lt_series *s = &m->lines.items[i];
+        from_array(m, first, s->bytes, &w);
+        lt_trend_judge(w.t, w.v, n, 4.0 * (double)interval, &tr);
+        if (tr.score < LT_SUSPECT_THRESHOLD)
+            continue;
+        lt_suspect *x = &all[count++];
+        memset(x, 0, sizeof *x);
+        x->kind = LT_SUSPECT_SITE;
+        x->file_id = s->key.a;
+        x->func_id = s->key.b;
+        x->line = s->key.c;
+        x->trace_id = s->extra;
+        snprintf(x->name, sizeof x->name, "%s:%u in %s", lt_model_string(m, s->key.a),
+                 s->key.c, lt_model_string(m, s->key.b));
+        x->score = tr.score;
+        x->growth_bytes_per_s = tr.slope;
+        reason(x, &tr, "live bytes");
+    }
+
+    /* Native: RSS grows while the Python heap does not account for it. */
+    for (uint32_t i = 0; i < n; i++)
+        w.v[i] = (double)lt_model_point(m, first + i)->rss;
+    lt_trend_judge(w.t, w.v, n, 4.0 * 1024 * 1024, &tr);
+    if (all && tr.score >= LT_SUSPECT_THRESHOLD && count < cap) {
+        for (uint32_t i = 0; i < n; i++) {
+            const lt_point *p = lt_model_point(m, first + i);
+            w.v[i] = (double)(p->have_sites ? p->heap_sampled : p->heap);
+        }
+        double heap_slope = lt_slope(w.t, w.v, n);
+        if (heap_slope < 0.25 * tr.slope) {
+            lt_suspect *x = &all[count++];
+            memset(x, 0, sizeof *x);
+            x->kind = LT_SUSPECT_NATIVE;
+            snprintf(x->name, sizeof x->name, "native memory (outside Python's allocators)");
+            x->score = tr.score;
+            x->growth_bytes_per_s = tr.slope - (heap_slope > 0 ? heap_slope : 0);
+            char heap[48];
+            lt_fmt_byte_rate(heap, sizeof heap, heap_slope);
+            reason(x, &tr, "RSS");
+            size_t len = strlen(x->reason);
+            snprintf(x->reason + len, sizeof x->reason - len, "; the Python heap: %s", heap);
+        }
+    }
+    lt_free(w.t);
+    lt_free(w.v);
+    lt_free(aux);
+    if (all == NULL)
+        return 0;
+    qsort(all, (size_t)count, sizeof *all, cmp_suspects);
+    if (count > max)
+        count = max;
+    memcpy(out, all, (size_t)count * sizeof *out);
+    lt_free(all);
+    return count;
+}

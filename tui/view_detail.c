@@ -1,0 +1,118 @@
+/* The drill-down: a traceback with its source lines (as tracemalloc prints one), or a type's
+ * detail. */
+#include <stdio.h>
+#include <string.h>
+
+#include "crt.h"
+#include "format.h"
+#include "sparkline.h"
+#include "ui.h"
+
+/* Line `line` of file, stripped, into out; "" when unreadable. Reads at most a few MiB. */
+static void
+source_line(const char *file, uint32_t line, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    FILE *f = fopen(file, "re");
+    if (f == NULL)
+        return;
+    char buf[1024];
+    uint32_t n = 0;
+    while (fgets(buf, sizeof buf, f) != NULL) {
+        size_t len = strlen(buf);
+        int whole = len > 0 && buf[len - 1] == '\n';
+        if (++n == line) {
+            char *s = buf;
+            while (*s == ' ' || *s == '\t')
+                s++;
+            s[strcspn(s, "\r\n")] = '\0';
+            snprintf(out, outlen, "%s", s);
+            break;
+        }
+        /* A line longer than the buffer continues in the next read: it is still one line. */
+        while (!whole && fgets(buf, sizeof buf, f) != NULL) {
+            len = strlen(buf);
+            whole = len > 0 && buf[len - 1] == '\n';
+        }
+        if (n > 10000000)
+            break;
+    }
+    fclose(f);
+}
+
+static void
+draw_trace(lt_ui *ui, int y, int height)
+{
+    const lt_model *m = ui->model;
+    const lt_model_trace *t = lt_model_trace_get(m, ui->detail_trace);
+    lt_crt_bar(y, LT_A_TITLE);
+    lt_crt_printf(y, 1, LT_A_TITLE, "Traceback (most recent call first): %s", ui->detail_title);
+    if (t == NULL) {
+        lt_crt_text(y + 2, 2, LT_A_DIM, "(this traceback was not received)", 0);
+        return;
+    }
+    int rows = height - 1, line = 0;
+    for (uint32_t i = 0; i < t->nframes; i++) {
+        const lt_trace_frame *f = &t->frames[i];
+        char src[512];
+        const char *file = lt_model_string(m, f->file_id);
+        source_line(file, f->line, src, sizeof src);
+        for (int part = 0; part < 2; part++, line++) {
+            int r = line - ui->detail_top;
+            if (r < 0 || r >= rows)
+                continue;
+            if (part == 0)
+                lt_crt_printf(y + 1 + r, 2, i == 0 ? LT_A_VALUE : LT_A_NORMAL,
+                              "File \"%s\", line %u, in %s", file, f->line,
+                              lt_model_string(m, f->func_id));
+            else
+                lt_crt_printf(y + 1 + r, 6, LT_A_LABEL, "%s", src[0] ? src : "?");
+        }
+    }
+    if (t->truncated && line - ui->detail_top < rows)
+        lt_crt_text(y + 1 + line - ui->detail_top, 2, LT_A_DIM, "(deeper frames not captured)", 0);
+    if (ui->detail_top > line - 1)
+        ui->detail_top = line > 0 ? line - 1 : 0;
+}
+
+static void
+draw_type(lt_ui *ui, int y, int height)
+{
+    const lt_model *m = ui->model;
+    lt_crt_bar(y, LT_A_TITLE);
+    lt_crt_printf(y, 1, LT_A_TITLE, "Type %s", ui->detail_title);
+    const lt_type_series *s = NULL;
+    for (uint32_t i = 0; i < m->ntypes; i++)
+        if (m->types[i].name_id == ui->detail_name_id)
+            s = &m->types[i];
+    uint32_t first, end;
+    lt_ui_window(ui, &first, &end);
+    if (s == NULL || end == 0 || height < 6)
+        return;
+    uint32_t slot = lt_model_slot(m, end - 1);
+    char a[64], b[64];
+    uint64_t count = s->count[slot] == LT_UNKNOWN ? 0 : s->count[slot];
+    uint64_t bytes = s->bytes[slot] == LT_UNKNOWN ? 0 : s->bytes[slot];
+    lt_crt_printf(y + 2, 2, LT_A_NORMAL, "live objects  %s  (%+.1f per second)",
+                  lt_fmt_count(a, sizeof a, count), lt_ui_rate(ui, s->count, first, end));
+    lt_crt_printf(y + 3, 2, LT_A_NORMAL, "shallow bytes %s  (%s)", lt_fmt_bytes(a, sizeof a, bytes),
+                  lt_fmt_byte_rate(b, sizeof b, lt_ui_rate(ui, s->bytes, first, end)));
+    lt_table_row r;
+    lt_ui_spark(ui, s->count, first, end, &r);
+    char spark[LT_TABLE_SPARK_POINTS * 4];
+    int w = lt_crt_cols() - 4;
+    lt_sparkline(r.spark, (size_t)r.nspark, w < LT_TABLE_SPARK_POINTS ? w : LT_TABLE_SPARK_POINTS,
+                 lt_crt_utf8() ? LT_SPARK_BLOCK : LT_SPARK_ASCII, spark, sizeof spark);
+    lt_crt_text(y + 5, 2, LT_A_SPARK, spark, 0);
+    lt_crt_text(y + 7, 2, LT_A_DIM,
+                "Counts are exact for objects the garbage collector tracks. Esc: back", 0);
+}
+
+void
+lt_detail_draw(lt_ui *ui, int y, int height)
+{
+    if (ui->detail == LT_DETAIL_TRACE)
+        draw_trace(ui, y, height);
+    else
+        draw_type(ui, y, height);
+}
