@@ -64,10 +64,23 @@ uint32_t
 lt_agent_intern(lt_agent *a, const char *s, size_t n)
 {
     int added;
-    uint32_t id = lt_strtab_intern(&a->strings, s, n, &added);
-    if (added)
-        lt_encode_string(&a->announce, id, s, n);
-    return id;
+    return lt_strtab_intern(&a->strings, s, n, &added);
+}
+
+/* Send every string interned since the last announcement to the viewers. Returns 0, or -1 when
+ * out of memory: nothing is marked announced then, and the caller must not send frames that use
+ * the new ids (they go out at the next tick that can announce them). */
+static int
+announce_strings(lt_agent *a)
+{
+    a->announce.len = 0;
+    a->announce.failed = 0;
+    for (uint32_t id = a->announced; id < a->strings.n; id++)
+        if (lt_encode_string(&a->announce, id, a->strings.text[id], a->strings.len[id]) < 0)
+            return -1;
+    broadcast(a, a->announce.data, a->announce.len, 0);
+    a->announced = a->strings.n;
+    return 0;
 }
 
 /* ---- one tick ------------------------------------------------------------------------- */
@@ -77,10 +90,8 @@ take_sample(lt_agent *a)
 {
     lt_sample s;
     memset(&s, 0, sizeof s);
-    a->announce.len = 0;
     if (a->ops.sample(a->ops.ctx, a, &s) < 0) {
-        /* Strings announced before the skip are real: send them. */
-        broadcast(a, a->announce.data, a->announce.len, 0);
+        announce_strings(a); /* strings interned before the skip are real */
         return;
     }
     s.seq = a->seq++;
@@ -95,7 +106,8 @@ take_sample(lt_agent *a)
         a->census_ns_max = s.census_ns;
     s.agent_bytes = lt_mem_in_use();
 
-    broadcast(a, a->announce.data, a->announce.len, 0);
+    if (announce_strings(a) < 0)
+        return; /* its names could not be announced: this sample would be unreadable */
     a->scratch.len = 0;
     a->scratch.failed = 0;
     if (lt_encode_sample(&a->scratch, &s, 0, 0) == 0)
@@ -132,7 +144,7 @@ greet(lt_agent *a, lt_client *c)
         .argv = (const char **)a->argv,
     };
     lt_encode_hello(&b, &h);
-    for (uint32_t id = 0; id < a->strings.n; id++)
+    for (uint32_t id = 0; id < a->announced; id++)
         lt_encode_string(&b, id, a->strings.text[id], a->strings.len[id]);
     int ok = !b.failed && lt_client_queue(c, b.data, b.len, 0) > 0;
     lt_buf_free(&b);

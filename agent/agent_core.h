@@ -79,7 +79,8 @@ struct lt_agent {
     lt_type_row *history_rows;
     uint32_t seq;
     lt_buf scratch;   /* frame encoding */
-    lt_buf announce;  /* STRING frames made during a sample, sent before it */
+    lt_buf announce;  /* STRING frames of the strings interned during a sample */
+    uint32_t announced; /* ids below this have been sent to every viewer */
     uint64_t census_ns_max;
 };
 
@@ -107,7 +108,7 @@ void lt_agent_abandon_after_fork(lt_agent *a);
 
 /* For the sample callback, on the agent thread: */
 lt_census *lt_agent_census(lt_agent *a);
-/* The id of a string, announcing it to viewers first if it is new. */
+/* The id of a string. New strings are announced to viewers before the frame that uses them. */
 uint32_t lt_agent_intern(lt_agent *a, const char *s, size_t n);
 
 /* Milliseconds of CLOCK_MONOTONIC and nanoseconds of both clocks. */

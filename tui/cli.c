@@ -121,7 +121,7 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    optind = 0; /* glibc: 0 also forgets the previous parse's state */
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "+o:hn:", longopts, NULL)) != -1) {

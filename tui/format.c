@@ -33,11 +33,11 @@ lt_fmt_byte_rate(char *out, size_t outlen, double rate)
 {
     char num[32];
     double mag = fabs(rate);
-    if (mag < 0.5) {
+    if (!(mag >= 0.5)) { /* also NaN */
         snprintf(out, outlen, "0 B/s");
         return out;
     }
-    lt_fmt_bytes(num, sizeof num, (uint64_t)(mag + 0.5));
+    lt_fmt_bytes(num, sizeof num, mag >= 1.8e19 ? UINT64_MAX : (uint64_t)(mag + 0.5));
     snprintf(out, outlen, "%c%s/s", rate < 0 ? '-' : '+', num);
     return out;
 }

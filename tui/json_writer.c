@@ -44,15 +44,27 @@ open_container(lt_json *j, char c)
 {
     before_value(j);
     fputc(c, j->f);
-    if (j->depth + 1 < LT_JSON_DEPTH)
+    if (j->depth + 1 < LT_JSON_DEPTH) {
         j->depth++;
-    j->first[j->depth] = 1;
+        j->first[j->depth] = 1;
+    } else {
+        /* Deeper than we track commas for: still valid JSON, with the deepest level's commas
+         * shared, because every value there is written after the first. */
+        j->overflow++;
+        j->first[j->depth] = 1;
+    }
 }
 
 static void
 close_container(lt_json *j, char c)
 {
     int empty = j->first[j->depth];
+    if (j->overflow > 0) {
+        j->overflow--;
+        j->first[j->depth] = 0; /* the closed container is a value at this level */
+        fputc(c, j->f);
+        return;
+    }
     if (j->depth > 0)
         j->depth--;
     if (!empty)

@@ -16,6 +16,7 @@ typedef struct lt_json {
     int depth;
     int first[LT_JSON_DEPTH]; /* no element yet at this depth */
     int after_key;
+    int overflow; /* containers opened beyond LT_JSON_DEPTH, still to close */
     int pretty;
 } lt_json;
 

@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "app.h"
-#include "check.h"
+#include "check_mode.h"
 #include "cli.h"
 #include "record.h"
 

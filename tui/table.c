@@ -30,10 +30,6 @@ lt_table_add(lt_table *t)
 void
 lt_table_clear(lt_table *t)
 {
-    if (t->selected >= 0 && t->selected < t->nrows) {
-        t->selected_key = t->rows[t->selected].key;
-        t->have_selected_key = 1;
-    }
     t->nrows = 0;
 }
 

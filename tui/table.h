@@ -37,13 +37,13 @@ typedef struct lt_table {
     lt_table_row *rows;
     int nrows, cap;
     int selected, top; /* selection and first visible row */
-    uint64_t selected_key; /* the selected row's key, kept across rebuilds */
-    int have_selected_key;
+    uint64_t selected_key; /* the row the user moved to, followed across rebuilds; until the */
+    int have_selected_key; /* user moves, the selection stays at its position (the top) */
 } lt_table;
 
 /* Append a zeroed row; NULL when out of memory. */
 lt_table_row *lt_table_add(lt_table *t);
-/* Drop the rows before a rebuild, remembering which key was selected. */
+/* Drop the rows before a rebuild (the selection is kept, see lt_table_reselect). */
 void lt_table_clear(lt_table *t);
 /* After a rebuild (and sort): select the row with the remembered key again, or keep the
  * position when that row is gone. */

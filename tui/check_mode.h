@@ -1,7 +1,7 @@
 /* `leaktop check ...`: returns the exit status of the contracts (0 no suspects, 1 suspects, 2
  * error). */
-#ifndef LEAKTOP_CHECK_H
-#define LEAKTOP_CHECK_H
+#ifndef LEAKTOP_CHECK_MODE_H
+#define LEAKTOP_CHECK_MODE_H
 
 #include "cli.h"
 

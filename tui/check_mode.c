@@ -1,5 +1,5 @@
 /* `leaktop check`: watch, then report and judge. */
-#include "check.h"
+#include "check_mode.h"
 
 #include <stdio.h>
 #include <string.h>
