@@ -64,7 +64,7 @@ lt_check_main(const lt_cli *cli)
         lt_report_write_json(&r, stdout);
     else
         lt_report_write_text(&r, stdout);
-    int status = 0; /* no suspects are computed yet: see issue "Leak suspects" */
+    int status = r.nsuspects > 0 ? 1 : 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "leaktop: cannot write the report to stdout\n");
         status = 2;

@@ -28,6 +28,72 @@ lt_slope(const double *x, const double *y, uint32_t n)
 }
 
 static int
+cmp_sites(const void *a, const void *b)
+{
+    const lt_site_report *x = a, *y = b;
+    if (x->live_bytes != y->live_bytes)
+        return x->live_bytes < y->live_bytes ? 1 : -1;
+    int c = strcmp(x->file, y->file);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* The newest point from index first on that carries the sampler's figures, or UINT32_MAX. */
+static uint32_t
+last_with_sites(const lt_model *m, uint32_t first)
+{
+    for (uint32_t i = m->n; i-- > first;)
+        if (lt_model_point(m, i)->have_sites)
+            return i;
+    return UINT32_MAX;
+}
+
+/* Sites: every top frame the last sampled point lists, with its growth over the watch. x[] holds
+ * the watch's times (n points from first). Returns 0 or -1 when out of memory. */
+static int
+build_sites(lt_report *r, const lt_model *m, uint32_t first, const double *x, uint32_t top)
+{
+    uint32_t n = m->n - first, last = last_with_sites(m, first);
+    if (last == UINT32_MAX || m->lines.n == 0)
+        return 0;
+    uint32_t last_slot = lt_model_slot(m, last);
+    r->sites = lt_calloc(m->lines.n, sizeof *r->sites);
+    double *tx = lt_malloc(n * sizeof *tx), *ty = lt_malloc(n * sizeof *ty);
+    if (r->sites == NULL || tx == NULL || ty == NULL) {
+        lt_free(tx);
+        lt_free(ty);
+        return -1;
+    }
+    for (uint32_t i = 0; i < m->lines.n; i++) {
+        const lt_series *ls = &m->lines.items[i];
+        if (ls->bytes[last_slot] == LT_UNKNOWN)
+            continue;
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t slot = lt_model_slot(m, first + j);
+            if (ls->bytes[slot] == LT_UNKNOWN)
+                continue;
+            tx[k] = x[j];
+            ty[k] = (double)ls->bytes[slot];
+            k++;
+        }
+        lt_site_report *sr = &r->sites[r->nsites++];
+        sr->file = lt_model_string(m, ls->key.a);
+        sr->function = lt_model_string(m, ls->key.b);
+        sr->line = ls->key.c;
+        sr->live_bytes = ls->bytes[last_slot];
+        sr->live_count = ls->count[last_slot];
+        sr->growth_bytes_per_s = lt_slope(tx, ty, k);
+        sr->trace_id = ls->extra;
+    }
+    lt_free(tx);
+    lt_free(ty);
+    qsort(r->sites, r->nsites, sizeof *r->sites, cmp_sites);
+    if (top > 0 && r->nsites > top)
+        r->nsites = top;
+    return 0;
+}
+
+static int
 cmp_types(const void *a, const void *b)
 {
     const lt_type_report *x = a, *y = b;
@@ -89,11 +155,34 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
     for (uint32_t i = 0; i < n; i++)
         y[i] = (double)lt_model_point(m, first + i)->heap;
     r->heap_growth = lt_slope(x, y, n);
+    r->heap_gc = pl->heap;
+
+    /* With the allocation sampler, the heap is its estimate of every live block (the GC census
+     * only sees container objects). */
+    uint32_t ls = last_with_sites(m, first);
+    if (ls != UINT32_MAX) {
+        const lt_point *p = lt_model_point(m, ls);
+        r->heap_sampled = 1;
+        r->heap = p->heap_sampled;
+        r->sample_interval_bytes = p->sample_interval;
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            const lt_point *q = lt_model_point(m, first + i);
+            if (!q->have_sites)
+                continue;
+            x[k] = (double)(q->mono_ns - p0->mono_ns) / 1e9;
+            y[k] = (double)q->heap_sampled;
+            k++;
+        }
+        r->heap_growth = lt_slope(x, y, k);
+        for (uint32_t i = 0; i < n; i++) /* x[] again holds every point's time */
+            x[i] = (double)(lt_model_point(m, first + i)->mono_ns - p0->mono_ns) / 1e9;
+    }
 
     /* Types: every type the last sample lists, with its growth over the watch. */
     r->types = lt_calloc(m->ntypes ? m->ntypes : 1, sizeof *r->types);
     double *tx = lt_malloc(n * sizeof *tx), *ty = lt_malloc(n * sizeof *ty);
-    if (r->types == NULL || tx == NULL || ty == NULL) {
+    if (r->types == NULL || tx == NULL || ty == NULL || build_sites(r, m, first, x, top) < 0) {
         lt_free(tx);
         lt_free(ty);
         lt_free(x);
@@ -133,6 +222,10 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
     qsort(r->types, r->ntypes, sizeof *r->types, cmp_types);
     if (top > 0 && r->ntypes > top)
         r->ntypes = top;
+    r->model = m;
+    r->suspects = lt_calloc(LT_REPORT_MAX_SUSPECTS, sizeof *r->suspects);
+    if (r->suspects != NULL)
+        r->nsuspects = lt_suspects_find(m, first, r->suspects, LT_REPORT_MAX_SUSPECTS);
     return 0;
 }
 
@@ -142,4 +235,10 @@ lt_report_free(lt_report *r)
     lt_free(r->types);
     r->types = NULL;
     r->ntypes = 0;
+    lt_free(r->sites);
+    r->sites = NULL;
+    r->nsites = 0;
+    lt_free(r->suspects);
+    r->suspects = NULL;
+    r->nsuspects = 0;
 }

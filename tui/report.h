@@ -11,6 +11,9 @@
 #include <stdio.h>
 
 #include "model.h"
+#include "suspects.h"
+
+#define LT_REPORT_MAX_SUSPECTS 20
 
 typedef struct lt_type_report {
     const char *name; /* points into the model */
@@ -18,6 +21,15 @@ typedef struct lt_type_report {
     int64_t delta;
     double growth_per_s;
 } lt_type_report;
+
+/* One allocation site: the top frame of the allocating tracebacks (file:line in function). */
+typedef struct lt_site_report {
+    const char *file, *function; /* point into the model */
+    uint32_t line;
+    uint64_t live_bytes, live_count; /* the sampler's estimate of what is alive, last sample */
+    double growth_bytes_per_s;       /* least-squares slope over the watch */
+    uint32_t trace_id;               /* the traceback with the most live bytes there; 0 none */
+} lt_site_report;
 
 typedef struct lt_report {
     const char *const *command; /* what was run, or the process's own command line */
@@ -28,14 +40,23 @@ typedef struct lt_report {
     uint32_t samples;
     uint64_t rss, rss_peak;
     double rss_growth;
-    uint64_t heap;
+    uint64_t heap;     /* the sampler's live estimate when it runs, else GC-tracked shallow bytes */
     double heap_growth;
+    int heap_sampled;  /* heap comes from the allocation sampler */
+    uint64_t heap_gc;  /* shallow bytes of GC-tracked objects, last sample */
     double census_ms_last, census_ms_max;
     uint64_t tracked, agent_bytes, sample_interval_bytes;
     int gc_enabled;
     uint64_t gc_collections[3], gc_uncollectable;
     lt_type_report *types;
     uint32_t ntypes;
+    /* Allocation sites by top frame, largest live bytes first (empty without the sampler). */
+    lt_site_report *sites;
+    uint32_t nsites;
+    /* Leak suspects, most likely first (suspects.c), and the model their tracebacks are in. */
+    lt_suspect *suspects;
+    int nsuspects;
+    const lt_model *model;
     /* How the watch ended, for people: "the process exited with status 0" or NULL. */
     const char *ended;
     int have_exit;
@@ -43,8 +64,10 @@ typedef struct lt_report {
 } lt_report;
 
 /* Build a report over the model's points from index `first` on (earlier ones are history from
- * before the watch), keeping the top_types types that grew most (then the largest). Returns 0,
- * or -1 when out of memory or when there is no sample at all (then *cause says so). */
+ * before the watch), keeping the top_types types that grew most (then the largest) and as many
+ * allocation sites (the largest by live bytes in the last sample that had sites), and judge
+ * its leak suspects. Returns 0, or -1 when out of memory or when there is no sample at all (then
+ * *cause says so). */
 int lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top_types,
                     char **cause);
 void lt_report_free(lt_report *r);

@@ -2,6 +2,54 @@
 #include "json_writer.h"
 #include "report.h"
 
+/* A traceback as the contracts write it: newest frame first. */
+static void
+write_traceback(lt_json *j, const lt_model *m, uint32_t trace_id)
+{
+    lt_json_array(j);
+    const lt_model_trace *t = m ? lt_model_trace_get(m, trace_id) : NULL;
+    for (uint32_t i = 0; t != NULL && i < t->nframes; i++) {
+        lt_json_object(j);
+        lt_json_key(j, "file");
+        lt_json_str(j, lt_model_string(m, t->frames[i].file_id));
+        lt_json_key(j, "line");
+        lt_json_u64(j, t->frames[i].line);
+        lt_json_key(j, "function");
+        lt_json_str(j, lt_model_string(m, t->frames[i].func_id));
+        lt_json_end_object(j);
+    }
+    lt_json_end_array(j);
+}
+
+static void
+write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s)
+{
+    int site = s->kind == LT_SUSPECT_SITE;
+    lt_json_object(j);
+    lt_json_key(j, "kind");
+    lt_json_str(j, lt_suspect_kind_name(s->kind));
+    lt_json_key(j, "name");
+    lt_json_str(j, s->name);
+    lt_json_key(j, "file");
+    lt_json_str(j, site && r->model ? lt_model_string(r->model, s->file_id) : "");
+    lt_json_key(j, "line");
+    lt_json_u64(j, site ? s->line : 0);
+    lt_json_key(j, "traceback");
+    if (site)
+        write_traceback(j, r->model, s->trace_id);
+    else {
+        lt_json_array(j);
+        lt_json_end_array(j);
+    }
+    lt_json_key(j, "score");
+    lt_json_double(j, s->score);
+    lt_json_key(j, "growth_bytes_per_s");
+    lt_json_double(j, s->growth_bytes_per_s);
+    lt_json_key(j, "reason");
+    lt_json_str(j, s->reason);
+    lt_json_end_object(j);
+}
+
 void
 lt_report_write_json(const lt_report *r, FILE *f)
 {
@@ -101,9 +149,30 @@ lt_report_write_json(const lt_report *r, FILE *f)
     lt_json_end_array(&j);
     lt_json_key(&j, "sites");
     lt_json_array(&j);
+    for (uint32_t i = 0; i < r->nsites; i++) {
+        const lt_site_report *st = &r->sites[i];
+        lt_json_object(&j);
+        lt_json_key(&j, "file");
+        lt_json_str(&j, st->file);
+        lt_json_key(&j, "line");
+        lt_json_u64(&j, st->line);
+        lt_json_key(&j, "function");
+        lt_json_str(&j, st->function);
+        lt_json_key(&j, "live_bytes");
+        lt_json_u64(&j, st->live_bytes);
+        lt_json_key(&j, "live_count");
+        lt_json_u64(&j, st->live_count);
+        lt_json_key(&j, "growth_bytes_per_s");
+        lt_json_double(&j, st->growth_bytes_per_s);
+        lt_json_key(&j, "traceback");
+        write_traceback(&j, r->model, st->trace_id);
+        lt_json_end_object(&j);
+    }
     lt_json_end_array(&j);
     lt_json_key(&j, "suspects");
     lt_json_array(&j);
+    for (int i = 0; i < r->nsuspects; i++)
+        write_suspect(&j, r, &r->suspects[i]);
     lt_json_end_array(&j);
     lt_json_end_object(&j);
 }

@@ -44,5 +44,16 @@ lt_report_write_text(const lt_report *r, FILE *f)
         }
     }
     (void)c;
-    fputs("\n  leak suspects: not judged by this version yet (growth is listed above)\n", f);
+    if (r->nsuspects == 0) {
+        fputs("\n  no leak suspects: nothing grew steadily without levelling off\n", f);
+        return;
+    }
+    fprintf(f, "\n  LEAK SUSPECTS (most likely first)\n");
+    for (int i = 0; i < r->nsuspects; i++) {
+        const lt_suspect *s = &r->suspects[i];
+        char shown[160];
+        lt_fmt_elide(shown, sizeof shown, s->name, 56, 0);
+        fprintf(f, "  %d. [%s] %s  score %.2f\n     %s\n", i + 1, lt_suspect_kind_name(s->kind),
+                shown, s->score, s->reason);
+    }
 }

@@ -156,12 +156,20 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
     lt_suspect *all = lt_calloc((size_t)cap, sizeof *all);
     lt_trend tr;
 
-    /* Types: the count must grow; its bytes give the cost. */
+    /* Types: the count must grow (more objects), or failing that the bytes (one container that
+     * keeps growing: a global list or dict); the bytes give the cost either way. */
     for (uint32_t i = 0; all && i < m->ntypes && count < cap; i++) {
         const lt_type_series *s = &m->types[i];
         from_array(m, first, s->count, &w);
         double start = isnan(w.v[0]) ? 0 : w.v[0];
         lt_trend_judge(w.t, w.v, n, fmax(20.0, start * 0.02), &tr);
+        int by_bytes = 0;
+        if (tr.score < LT_SUSPECT_THRESHOLD) {
+            from_array(m, first, s->bytes, &w);
+            start = isnan(w.v[0]) ? 0 : w.v[0];
+            lt_trend_judge(w.t, w.v, n, fmax(64.0 * 1024, start * 0.02), &tr);
+            by_bytes = 1;
+        }
         if (tr.score < LT_SUSPECT_THRESHOLD)
             continue;
         lt_suspect *x = &all[count++];
@@ -183,7 +191,12 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
             }
         x->growth_bytes_per_s = lt_slope(aux, w.v, kk);
         char what[64];
-        snprintf(what, sizeof what, "count (+%.0f/s)", tr.slope);
+        if (by_bytes) {
+            x->growth_count_per_s = 0;
+            snprintf(what, sizeof what, "size");
+        } else {
+            snprintf(what, sizeof what, "count (+%.0f/s)", tr.slope);
+        }
         reason(x, &tr, what);
     }
 

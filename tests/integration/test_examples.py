@@ -1,0 +1,91 @@
+"""Leak verdicts on the bundled examples: every leak is named among the top three suspects
+(its type, the leaking line in a site's traceback, or native memory) and check exits 1; every
+bounded program has no suspect and exits 0. Runs `leaktop check --json --duration 10` as a user
+would."""
+import concurrent.futures
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import LEAKTOP, PYTHONS, ROOT, LeaktopTestCase  # noqa: E402
+
+EXAMPLES = os.path.join(ROOT, "examples")
+
+# What counts as naming the leak: type names, "native", or "site" (the marked line).
+LEAKS = {
+    "leak_unbounded_cache.py": {"__main__.Result", "site"},
+    "leak_listeners.py": {"__main__.RequestContext", "method", "site"},
+    "leak_cycles_gc_disabled.py": {"__main__.Node", "site"},
+    "leak_closure.py": {"function", "cell", "native", "site"},
+    "leak_global_history.py": {"__main__.Event", "list", "site"},
+    "leak_pending_tasks.py": {"_asyncio.Task", "coroutine", "site"},
+    "leak_growing_buffer.py": {"bytearray", "native", "site"},
+    "leak_native_ctypes.py": {"native"},
+}
+BOUNDED = ["bounded_lru_cache.py", "bounded_deque.py", "bounded_warm_cache.py",
+           "bounded_churn.py"]
+
+
+def leaking_line(path):
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if "# the leaking line" in line:
+                return n
+    return None
+
+
+class ExamplesTest(LeaktopTestCase):
+    def check_all(self, names):
+        def one(name):
+            return name, self.leaktop("check", "--json", "--duration", "10", "--",
+                                      PYTHONS[0], os.path.join(EXAMPLES, name), timeout=120)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            return dict(pool.map(one, names))
+
+    def test_leaks_are_named(self):
+        results = self.check_all(sorted(LEAKS))
+        for name, r in sorted(results.items()):
+            with self.subTest(example=name):
+                self.assertEqual(r.returncode, 1, "%s: exit %d, %s" % (name, r.returncode,
+                                                                       r.stderr))
+                report = json.loads(r.stdout)
+                path = os.path.join(EXAMPLES, name)
+                line = leaking_line(path)
+                named = []
+                for s in report["suspects"][:3]:
+                    self.assertGreaterEqual(s["score"], 0.5)
+                    self.assertTrue(s["reason"])
+                    if s["kind"] == "site":
+                        frames = [(f["file"], f["line"]) for f in s["traceback"]]
+                        if (path, line) in frames:
+                            named.append("site")
+                    elif s["kind"] == "native":
+                        named.append("native")
+                    else:
+                        named.append(s["name"])
+                self.assertTrue(set(named) & LEAKS[name],
+                                "%s: top suspects %s, expected one of %s" % (
+                                    name, [(s["kind"], s["name"]) for s in report["suspects"][:3]],
+                                    sorted(LEAKS[name])))
+
+    def test_bounded_programs_stay_quiet(self):
+        results = self.check_all(BOUNDED)
+        for name, r in sorted(results.items()):
+            with self.subTest(example=name):
+                report = json.loads(r.stdout)
+                self.assertEqual(report["suspects"], [], name)
+                self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_text_report_lists_suspects(self):
+        r = self.leaktop("check", "--duration", "8", "--", PYTHONS[0],
+                         os.path.join(EXAMPLES, "leak_cycles_gc_disabled.py"), timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("LEAK SUSPECTS", r.stdout)
+        self.assertRegex(r.stdout, r"\[type\] __main__\.Node\s+score \d\.\d\d")
+        self.assertIn("DISABLED", r.stdout)  # gc off is shown
+
+
+if __name__ == "__main__":
+    unittest.main()
