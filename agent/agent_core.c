@@ -19,6 +19,10 @@
 
 #define BYE_FLUSH_MS 200 /* how long a stopping agent tries to hand viewers their last frames */
 #define HISTORY_MAX_BYTES (6u << 20)
+/* Allocation sites: resolved tracebacks kept (a few more than the sampler's raw ones, so a raw
+ * traceback always finds room) and their frames' bytes. */
+#define SITES_MAX 10240u
+#define SITES_MAX_FRAME_BYTES (5u << 19)
 
 uint64_t
 lt_mono_ns(void)
@@ -44,6 +48,8 @@ lt_agent_config_default(lt_agent_config *cfg)
     cfg->history_seconds = 600;
     cfg->history_rows = 128;
     cfg->max_clients = 64;
+    cfg->top_sites = 200;
+    cfg->history_sites = 32;
 }
 
 lt_census *
@@ -58,6 +64,26 @@ broadcast(lt_agent *a, const uint8_t *p, size_t len, int droppable)
 {
     for (uint32_t i = 0; i < a->nclients; i++)
         lt_client_queue(&a->clients[i], p, len, droppable);
+}
+
+lt_site_table *
+lt_agent_sites(lt_agent *a)
+{
+    return &a->sites;
+}
+
+uint32_t
+lt_agent_trace_intern(lt_agent *a, const lt_trace_frame *frames, uint32_t n, int truncated)
+{
+    int added = 0;
+    return lt_site_table_intern(&a->sites, frames, n, truncated, &added);
+}
+
+void
+lt_agent_sites_ready(lt_agent *a, const lt_sites *totals)
+{
+    a->sites_msg = *totals;
+    a->sites_ready = 1;
 }
 
 uint32_t
@@ -83,6 +109,21 @@ announce_strings(lt_agent *a)
     return 0;
 }
 
+/* Then every traceback interned since, after the strings it names. Same contract. */
+static int
+announce_traces(lt_agent *a)
+{
+    if (a->sites.unannounced == 0)
+        return 0;
+    a->announce.len = 0;
+    a->announce.failed = 0;
+    if (lt_site_table_encode_new(&a->sites, &a->announce) < 0)
+        return -1;
+    broadcast(a, a->announce.data, a->announce.len, 0);
+    lt_site_table_mark_announced(&a->sites);
+    return 0;
+}
+
 /* ---- one tick ------------------------------------------------------------------------- */
 
 static void
@@ -90,8 +131,11 @@ take_sample(lt_agent *a)
 {
     lt_sample s;
     memset(&s, 0, sizeof s);
+    a->sites_ready = 0;
     if (a->ops.sample(a->ops.ctx, a, &s) < 0) {
-        announce_strings(a); /* strings interned before the skip are real */
+        /* strings and tracebacks interned before the skip are real */
+        if (announce_strings(a) == 0)
+            announce_traces(a);
         return;
     }
     s.seq = a->seq++;
@@ -104,13 +148,22 @@ take_sample(lt_agent *a)
     s.types_complete = !a->census.failed;
     if (s.census_ns > a->census_ns_max)
         a->census_ns_max = s.census_ns;
+    int with_sites = a->sites_ready;
+    if (with_sites) {
+        lt_site_table_finish(&a->sites, &a->sites_msg);
+        a->sites_msg.seq = s.seq;
+    }
     s.agent_bytes = lt_mem_in_use();
 
     if (announce_strings(a) < 0)
         return; /* its names could not be announced: this sample would be unreadable */
+    if (announce_traces(a) < 0)
+        with_sites = 0; /* the same for tracebacks: the SAMPLE goes, its SITES not */
+    /* SAMPLE and its SITES travel as one droppable unit: a slow viewer loses both or neither. */
     a->scratch.len = 0;
     a->scratch.failed = 0;
-    if (lt_encode_sample(&a->scratch, &s, 0, 0) == 0)
+    if (lt_encode_sample(&a->scratch, &s, 0, 0) == 0 &&
+        (!with_sites || lt_encode_sites(&a->scratch, &a->sites_msg, 0, 0, 0) == 0))
         broadcast(a, a->scratch.data, a->scratch.len, 1);
 
     /* History keeps a trimmed copy: the rows that matter for curves and growth. */
@@ -118,8 +171,15 @@ take_sample(lt_agent *a)
     s.types = a->history_rows;
     s.types_complete = s.ntypes == s.types_total && !a->census.failed;
     a->scratch.len = 0;
-    if (lt_encode_sample(&a->scratch, &s, LT_FLAG_HISTORY, 0) == 0)
+    a->scratch.failed = 0;
+    if (lt_encode_sample(&a->scratch, &s, LT_FLAG_HISTORY, 0) == 0 &&
+        (!with_sites || lt_encode_sites(&a->scratch, &a->sites_msg, LT_FLAG_HISTORY,
+                                        a->cfg.history_sites, a->cfg.history_sites) == 0))
         lt_history_push(&a->history, a->scratch.data, (uint32_t)a->scratch.len);
+
+    /* Sites nobody holds any more are kept for late viewers while there is room. */
+    if (with_sites)
+        lt_site_table_evict(&a->sites, SITES_MAX / 4 * 3, SITES_MAX_FRAME_BYTES / 4 * 3);
 }
 
 /* ---- viewers ---------------------------------------------------------------------------- */
@@ -146,6 +206,8 @@ greet(lt_agent *a, lt_client *c)
     lt_encode_hello(&b, &h);
     for (uint32_t id = 0; id < a->announced; id++)
         lt_encode_string(&b, id, a->strings.text[id], a->strings.len[id]);
+    /* Every traceback still held, so live SITES and the history can name them. */
+    lt_site_table_encode_announced(&a->sites, &b);
     int ok = !b.failed && lt_client_queue(c, b.data, b.len, 0) > 0;
     lt_buf_free(&b);
     for (uint32_t i = 0; ok && i < a->history.n; i++) {
@@ -244,6 +306,19 @@ handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uin
             reply(c, code, 0, 0, "stopping");
             __atomic_store_n(&a->bye_reason, LT_BYE_STOPPED, __ATOMIC_RELAXED);
             __atomic_store_n(&a->stop_flag, 2, __ATOMIC_RELEASE);
+        } else if (code == LT_CMD_GET_TRACE) {
+            lt_trace t;
+            uint32_t h = lt_site_table_find_id(&a->sites, m.u.command.arg);
+            if (h != 0 && lt_site_table_trace(&a->sites, h, &t) == 0) {
+                lt_buf b;
+                lt_buf_init(&b);
+                if (lt_encode_trace(&b, &t) == 0)
+                    lt_client_queue(c, b.data, b.len, 0);
+                lt_buf_free(&b);
+                reply(c, code, 0, (int64_t)t.id, "trace sent");
+            } else {
+                reply(c, code, -1, 0, "no such traceback (unknown id, or evicted)");
+            }
         } else if (code == LT_CMD_GC_COLLECT && a->ops.command != NULL) {
             int64_t value = 0;
             char msg[256] = "";
@@ -463,6 +538,7 @@ agent_free(lt_agent *a)
     lt_strtab_free(&a->strings);
     lt_census_free(&a->census);
     lt_history_free(&a->history);
+    lt_site_table_free(&a->sites);
     lt_free(a->history_rows);
     lt_buf_free(&a->scratch);
     lt_buf_free(&a->announce);
@@ -492,6 +568,10 @@ lt_agent_start(const lt_agent_config *cfg, const lt_agent_ops *ops, const lt_age
         a->cfg.max_clients = 64;
     if (a->cfg.history_rows == 0)
         a->cfg.history_rows = 128;
+    if (a->cfg.top_sites == 0)
+        a->cfg.top_sites = 200;
+    if (a->cfg.history_sites == 0)
+        a->cfg.history_sites = 32;
     a->ops = *ops;
     a->listen_fd = a->wake_rd = a->wake_wr = -1;
     a->start_wall_ns = lt_wall_ns();
@@ -530,6 +610,7 @@ lt_agent_start(const lt_agent_config *cfg, const lt_agent_ops *ops, const lt_age
     if (!a->socket_path || !a->python_version || !a->executable || !a->argv || !a->clients ||
         !a->history_rows || lt_strtab_init(&a->strings) < 0 ||
         lt_census_init(&a->census, ref_period) < 0 ||
+        lt_site_table_init(&a->sites, SITES_MAX, SITES_MAX_FRAME_BYTES, a->cfg.top_sites) < 0 ||
         lt_history_init(&a->history, hist, HISTORY_MAX_BYTES) < 0) {
         *cause = lt_asprintf("out of memory");
         goto fail;

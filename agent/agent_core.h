@@ -19,6 +19,7 @@
 #include "client_conn.h"
 #include "history.h"
 #include "leaktop/proto.h"
+#include "site_table.h"
 #include "strtab.h"
 #include "type_census.h"
 
@@ -32,13 +33,18 @@ typedef struct lt_agent_config {
     const char *socket_path;  /* NULL: the contracts' path for getpid() */
     uint32_t exit_linger_ms;  /* at process exit, wait this long for a first viewer if none has
                                  come yet (a launcher is connecting); 0: do not wait */
+    uint32_t top_sites;       /* rows of each list in a live SITES frame; default 200 */
+    uint32_t history_sites;   /* rows of each list in a history SITES frame; default 32 */
 } lt_agent_config;
 
 typedef struct lt_agent_ops {
     void *ctx;
     /* Take one sample on the agent thread: fill s's scalar fields and run the census into
-     * lt_agent_census(a), naming types with lt_agent_intern. Returns 0, or -1 to skip this tick
-     * (the host was busy, e.g. in the middle of a garbage collection). */
+     * lt_agent_census(a), naming types with lt_agent_intern. With an allocation sampler, also
+     * fill lt_agent_sites(a) (lt_site_table_begin, then _add per traceback interned with
+     * lt_agent_trace_intern) and call lt_agent_sites_ready: a SITES frame then follows the
+     * SAMPLE. Returns 0, or -1 to skip this tick (the host was busy, e.g. in the middle of a
+     * garbage collection). */
     int (*sample)(void *ctx, lt_agent *a, lt_sample *s);
     /* Run a host command (LT_CMD_GC_COLLECT). Returns 0 with *value set, or -1 with msg. */
     int (*command)(void *ctx, uint16_t code, int64_t *value, char *msg, size_t msglen);
@@ -82,6 +88,9 @@ struct lt_agent {
     lt_buf announce;  /* STRING frames of the strings interned during a sample */
     uint32_t announced; /* ids below this have been sent to every viewer */
     uint64_t census_ns_max;
+    lt_site_table sites; /* allocation sites, when the host samples allocations */
+    lt_sites sites_msg;  /* the SITES of the current tick */
+    int sites_ready;     /* the sample callback filled sites this tick */
 };
 
 /* Default configuration. */
@@ -110,6 +119,17 @@ void lt_agent_abandon_after_fork(lt_agent *a);
 lt_census *lt_agent_census(lt_agent *a);
 /* The id of a string. New strings are announced to viewers before the frame that uses them. */
 uint32_t lt_agent_intern(lt_agent *a, const char *s, size_t n);
+
+/* For an allocation sampler, on the agent thread during the sample callback: */
+lt_site_table *lt_agent_sites(lt_agent *a);
+/* The site handle of a resolved traceback (newest frame first), held once; a new one is
+ * announced to viewers (TRACE, after the STRINGs it names) before the SITES that uses it. 0 when
+ * the table is full of held tracebacks or memory runs out. Release with lt_site_table_unhold. */
+uint32_t lt_agent_trace_intern(lt_agent *a, const lt_trace_frame *frames, uint32_t n,
+                               int truncated);
+/* The sites of this tick are added up: totals carries the SITES scalars (interval, heap
+ * estimate, counters); rows are ranked by the agent. */
+void lt_agent_sites_ready(lt_agent *a, const lt_sites *totals);
 
 /* Milliseconds of CLOCK_MONOTONIC and nanoseconds of both clocks. */
 uint64_t lt_mono_ns(void);

@@ -1,8 +1,9 @@
 /*
  * The `leaktop` Python module: a thin binding over the plain-C agent core (agent_core.h).
  * It supplies the census walk (py_census.c), type names, GC figures and the garbage-collection
- * command, and ties the agent's life to the interpreter's: atexit stops it, a forked child gets
- * its own agent and socket.
+ * command, starts the allocation sampler (py_alloc_hook.c, py_sites.c) with the agent, and ties
+ * both to the interpreter's life: atexit stops them, a forked child gets its own agent, socket
+ * and an empty sampler (blocks inherited from the parent are not sampled in the child).
  *
  * Every global below is protected by the GIL.
  */
@@ -17,10 +18,14 @@
 #include "agent_core.h"
 #include "leaktop/mem.h"
 #include "leaktop/version.h"
+#include "py_alloc_hook.h"
 #include "py_census.h"
+#include "py_sites.h"
 
 static lt_agent *agent;         /* the running agent, or NULL */
 static lt_agent_config agent_cfg; /* what it was started with, to restart it in a forked child */
+static uint64_t sample_bytes;   /* the sampler's mean interval; 0: no sampler */
+static uint32_t sample_frames;  /* frames per sampled traceback */
 static int exiting;             /* atexit has run: never start again */
 static PyObject *gc_module;     /* strong reference */
 static PyObject *module_key;    /* interned "__module__" */
@@ -104,6 +109,8 @@ static int
 sample_cb(void *ctx, lt_agent *a, lt_sample *s)
 {
     (void)ctx;
+    /* The agent's own allocations are not the program's: never sample them. */
+    lt_py_alloc_hook_guard(1);
     PyGILState_STATE g = PyGILState_Ensure();
     lt_census *c = lt_agent_census(a);
     uint64_t t0 = lt_mono_ns();
@@ -115,9 +122,11 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
         s->tracked_objects = c->objects;
         for (uint32_t i = 0; i < c->nrows; i++)
             s->heap_bytes += c->rows[i].bytes;
+        lt_py_sites_collect(a);
         read_gc_state(s);
     }
     PyGILState_Release(g);
+    lt_py_alloc_hook_guard(0);
     return rc;
 }
 
@@ -148,13 +157,35 @@ command_cb(void *ctx, uint16_t code, int64_t *value, char *msg, size_t msglen)
     return rc;
 }
 
+/* A viewer stopped the agent: take the allocator hooks out before the thread ends. */
 static void
 stopping_cb(void *ctx)
 {
-    (void)ctx; /* nothing is hooked into the host yet besides the thread itself */
+    (void)ctx;
+    lt_py_alloc_hook_guard(1);
+    PyGILState_STATE g = PyGILState_Ensure();
+    lt_py_alloc_hook_stop(NULL);
+    PyGILState_Release(g);
+    lt_py_alloc_hook_guard(0);
 }
 
 /* ---- start / stop ----------------------------------------------------------------------- */
+
+/* Join and free the agent, releasing the GIL meanwhile: its thread may be waiting for it. Then
+ * take the allocator hooks out. */
+static void
+stop_agent(int reason)
+{
+    lt_agent *a = agent;
+    agent = NULL;
+    if (a != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        lt_agent_stop(a, reason);
+        Py_END_ALLOW_THREADS
+    }
+    /* After the join: the agent's last census (at exit) still needed the sampler. */
+    lt_py_alloc_hook_stop(NULL);
+}
 
 /* The command line as the kernel has it: the real interpreter and its arguments. */
 static int
@@ -200,20 +231,14 @@ start_agent(void)
         return -1;
     }
     agent = a;
+    if (sample_bytes > 0 && lt_py_alloc_hook_start(sample_bytes, sample_frames) < 0) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        stop_agent(LT_BYE_STOPPED);
+        PyErr_Restore(t, v, tb);
+        return -1;
+    }
     return 0;
-}
-
-/* Join and free the agent, releasing the GIL meanwhile: its thread may be waiting for it. */
-static void
-stop_agent(int reason)
-{
-    lt_agent *a = agent;
-    agent = NULL;
-    if (a == NULL)
-        return;
-    Py_BEGIN_ALLOW_THREADS
-    lt_agent_stop(a, reason);
-    Py_END_ALLOW_THREADS
 }
 
 static PyObject *
@@ -221,12 +246,27 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *kwlist[] = {(char *)"interval", (char *)"history", (char *)"max_clients",
-                             (char *)"_exit_linger", NULL};
+                             (char *)"_exit_linger", (char *)"sample_bytes", (char *)"frames",
+                             (char *)"top_sites", NULL};
     double interval = 1.0, history = 600.0, linger = 0.0;
-    int max_clients = 64;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddid:start", kwlist, &interval, &history,
-                                     &max_clients, &linger))
+    int max_clients = 64, frames = LT_PY_FRAMES_DEFAULT, top_sites = 200;
+    long long sbytes = LT_PY_SAMPLE_BYTES_DEFAULT;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddidLii:start", kwlist, &interval, &history,
+                                     &max_clients, &linger, &sbytes, &frames, &top_sites))
         return NULL;
+    if (sbytes < 0 || sbytes > (1ll << 32)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "sample_bytes must be between 0 (no sampling) and 4294967296");
+        return NULL;
+    }
+    if (frames < 1 || frames > (int)LT_PY_FRAMES_MAX) {
+        PyErr_SetString(PyExc_ValueError, "frames must be between 1 and 256");
+        return NULL;
+    }
+    if (top_sites < 1 || top_sites > 10000) {
+        PyErr_SetString(PyExc_ValueError, "top_sites must be between 1 and 10000");
+        return NULL;
+    }
     if (!(interval >= 0.01 && interval <= 3600.0)) {
         PyErr_SetString(PyExc_ValueError, "interval must be between 0.01 and 3600 seconds");
         return NULL;
@@ -251,6 +291,9 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
     agent_cfg.interval_ms = (uint32_t)(interval * 1000.0 + 0.5);
     agent_cfg.history_seconds = (uint32_t)history;
     agent_cfg.max_clients = (uint32_t)max_clients;
+    agent_cfg.top_sites = (uint32_t)top_sites;
+    sample_bytes = (uint64_t)sbytes;
+    sample_frames = (uint32_t)frames;
     /* Private to the bootstrap: leaktop launched us and is about to connect. */
     agent_cfg.exit_linger_ms = linger > 0 && linger < 60 ? (uint32_t)(linger * 1000.0) : 0;
     if (start_agent() < 0)
@@ -303,6 +346,9 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
+    /* First the sampler: its lock may have been copied held, and its tables are freed before
+     * the memory count restarts from zero. */
+    lt_py_alloc_hook_after_fork_child();
     if (agent == NULL)
         Py_RETURN_NONE;
     int was_running = !lt_agent_finished(agent);
@@ -318,10 +364,13 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
 
 static PyMethodDef methods[] = {
     {"start", (PyCFunction)(void (*)(void))leaktop_start, METH_VARARGS | METH_KEYWORDS,
-     "start(*, interval=1.0, history=600.0, max_clients=64)\n--\n\n"
+     "start(*, interval=1.0, history=600.0, max_clients=64, sample_bytes=262144, frames=64,\n"
+     "      top_sites=200)\n--\n\n"
      "Start the agent: a census every `interval` seconds, served on this process's leaktop\n"
-     "socket, with `history` seconds kept for viewers that connect later. Starting twice is a\n"
-     "no-op."},
+     "socket, with `history` seconds kept for viewers that connect later. Allocations are\n"
+     "sampled every `sample_bytes` bytes on average (0: no sampling) with tracebacks of up to\n"
+     "`frames` frames; each census reports the `top_sites` largest live allocation sites.\n"
+     "Starting twice is a no-op."},
     {"stop", leaktop_stop, METH_NOARGS,
      "stop()\n--\n\nStop the agent: viewers are told, the socket is removed. No-op if stopped."},
     {"is_running", leaktop_is_running, METH_NOARGS, "is_running()\n--\n\nIs the agent running?"},
