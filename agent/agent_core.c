@@ -319,6 +319,23 @@ handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uin
             } else {
                 reply(c, code, -1, 0, "no such traceback (unknown id, or evicted)");
             }
+        } else if (code == LT_CMD_WHY_ALIVE && a->ops.why_alive != NULL) {
+            uint32_t id = m.u.command.arg;
+            lt_why_msg w;
+            memset(&w, 0, sizeof w);
+            if (id >= a->strings.n || id == LT_STRTAB_OVERFLOW_ID) {
+                reply(c, code, -1, 0, "unknown type name id");
+            } else if (a->ops.why_alive(a->ops.ctx, a->strings.text[id], &w) < 0) {
+                reply(c, code, -1, 0, "out of memory");
+            } else {
+                w.name_id = id;
+                lt_buf b;
+                lt_buf_init(&b);
+                if (lt_encode_why(&b, &w) == 0)
+                    lt_client_queue(c, b.data, b.len, 0);
+                lt_buf_free(&b);
+                reply(c, code, 0, w.found, w.found ? "chain found" : w.note);
+            }
         } else if (code == LT_CMD_GC_COLLECT && a->ops.command != NULL) {
             int64_t value = 0;
             char msg[256] = "";

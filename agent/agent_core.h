@@ -51,6 +51,9 @@ typedef struct lt_agent_ops {
     /* A viewer asked the agent to stop: undo whatever the host side installed. Called on the
      * agent thread just before it exits. */
     void (*stopping)(void *ctx);
+    /* Why are objects of type_name alive: fill w (strings stay valid until the next call).
+     * Returns 0, or -1 when it cannot search (out of memory). NULL: not supported. */
+    int (*why_alive)(void *ctx, const char *type_name, lt_why_msg *w);
 } lt_agent_ops;
 
 /* Identity sent to every viewer in HELLO. Strings are copied. */

@@ -20,6 +20,9 @@
 #include "leaktop/version.h"
 #include "py_alloc_hook.h"
 #include "py_census.h"
+#include "py_referrers.h"
+
+#define WHY_BUDGET_MS 3000.0 /* a whole "why is it alive" search; each level is far shorter */
 #include "py_sites.h"
 
 static lt_agent *agent;         /* the running agent, or NULL */
@@ -158,6 +161,36 @@ command_cb(void *ctx, uint16_t code, int64_t *value, char *msg, size_t msglen)
 }
 
 /* A viewer stopped the agent: take the allocator hooks out before the thread ends. */
+/* "Why is it alive", on the agent thread: the search takes the GIL and lets go of it between its
+ * levels. The hops live in `why` until the next search. */
+static lt_why why;
+static const char *why_text[LT_WHY_MAX_HOPS], *why_type[LT_WHY_MAX_HOPS];
+
+static int
+why_alive_cb(void *ctx, const char *type_name, lt_why_msg *w)
+{
+    (void)ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = lt_py_why_alive(type_name, WHY_BUDGET_MS, &why);
+    PyGILState_Release(g);
+    if (rc < 0)
+        return -1;
+    for (int i = 0; i < why.nhops; i++) {
+        why_text[i] = why.hops[i].text;
+        why_type[i] = why.hops[i].type;
+    }
+    w->found = (uint8_t)why.found;
+    w->levels = (uint32_t)why.levels;
+    w->max_pause_us = (uint32_t)(why.max_pause_ms * 1000.0);
+    w->total_us = (uint32_t)(why.total_ms * 1000.0);
+    w->instances = why.instances;
+    w->note = why.note;
+    w->nhops = (uint32_t)why.nhops;
+    w->hop_text = why_text;
+    w->hop_type = why_type;
+    return 0;
+}
+
 static void
 stopping_cb(void *ctx)
 {
@@ -222,7 +255,7 @@ start_agent(void)
         .argv = argv,
     };
     lt_agent_ops ops = {.ctx = NULL, .sample = sample_cb, .command = command_cb,
-                        .stopping = stopping_cb};
+                        .stopping = stopping_cb, .why_alive = why_alive_cb};
     char *cause = NULL;
     lt_agent *a = lt_agent_start(&agent_cfg, &ops, &id, &cause);
     if (a == NULL) {

@@ -106,3 +106,26 @@ lt_py_census_walk(lt_census *c)
 #endif
     return 0;
 }
+
+/* One generation list, stopping when fn says so. Returns 0 when stopped. */
+static int
+for_each_in(PyGC_Head *head, int (*fn)(PyObject *, void *), void *arg)
+{
+    for (PyGC_Head *g = (PyGC_Head *)head->_gc_next; g != head; g = (PyGC_Head *)g->_gc_next)
+        if (!fn((PyObject *)(g + 1), arg))
+            return 0;
+    return 1;
+}
+
+int
+lt_py_gc_for_each(int (*fn)(PyObject *op, void *arg), void *arg)
+{
+    struct _gc_runtime_state *gc = gc_state();
+    if (gc->collecting)
+        return -1;
+    for (int i = 0; i < NUM_GENERATIONS; i++)
+        if (!for_each_in(&gc->generations[i].head, fn, arg))
+            return 0;
+    for_each_in(&gc->permanent_generation.head, fn, arg);
+    return 0;
+}

@@ -6,11 +6,18 @@
 #ifndef LEAKTOP_PY_CENSUS_H
 #define LEAKTOP_PY_CENSUS_H
 
+#include <Python.h>
+
 #include "type_census.h"
 
 /* Add every GC-tracked object to c (reset first by the caller). Returns 0, or -1 without walking
  * when a garbage collection is in progress (finalizers running Python code can hand the GIL to
  * us mid-collection, when the generation lists are being rearranged). */
 int lt_py_census_walk(lt_census *c);
+
+/* Call fn on every GC-tracked object until it returns 0. The same rules as the census: no
+ * Python object may be created and no Python code run from fn. Returns 0, or -1 without walking
+ * when a garbage collection is in progress. */
+int lt_py_gc_for_each(int (*fn)(PyObject *op, void *arg), void *arg);
 
 #endif

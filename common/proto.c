@@ -307,6 +307,26 @@ lt_encode_sites(lt_buf *b, const lt_sites *s, uint16_t flags, uint32_t max_sites
     return lt_frame_end(b, off);
 }
 
+int
+lt_encode_why(lt_buf *b, const lt_why_msg *w)
+{
+    uint32_t n = w->nhops > LT_WHY_MAX_HOPS_WIRE ? LT_WHY_MAX_HOPS_WIRE : w->nhops;
+    size_t off = lt_frame_begin(b, LT_FRAME_WHY, 0);
+    lt_put_u32(b, w->name_id);
+    lt_put_u8(b, w->found);
+    lt_put_u32(b, w->levels);
+    lt_put_u32(b, w->max_pause_us);
+    lt_put_u32(b, w->total_us);
+    lt_put_u64(b, w->instances);
+    lt_put_str(b, w->note);
+    lt_put_u32(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        lt_put_str(b, w->hop_text[i]);
+        lt_put_str(b, w->hop_type[i]);
+    }
+    return lt_frame_end(b, off);
+}
+
 /* ---- framer ----------------------------------------------------------------------------- */
 
 void
@@ -652,6 +672,36 @@ decode_sites(reader *r, lt_sites *s)
     }
 }
 
+static void
+decode_why(reader *r, lt_why_msg *w)
+{
+    w->name_id = get_u32(r);
+    w->found = get_u8(r);
+    w->levels = get_u32(r);
+    w->max_pause_us = get_u32(r);
+    w->total_us = get_u32(r);
+    w->instances = get_u64(r);
+    w->note = get_str(r, NULL);
+    w->nhops = get_u32(r);
+    /* Each hop is two strings of at least 4 bytes each. */
+    if (r->bad || w->nhops > LT_WHY_MAX_HOPS_WIRE || w->nhops > (r->len - r->pos) / 8) {
+        r->bad = 1;
+        w->nhops = 0;
+        return;
+    }
+    w->hop_text = msg_alloc(r->m, sizeof(char *) * (w->nhops ? w->nhops : 1));
+    w->hop_type = msg_alloc(r->m, sizeof(char *) * (w->nhops ? w->nhops : 1));
+    if (w->hop_text == NULL || w->hop_type == NULL) {
+        r->bad = 1;
+        w->nhops = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < w->nhops; i++) {
+        w->hop_text[i] = get_str(r, NULL);
+        w->hop_type[i] = get_str(r, NULL);
+    }
+}
+
 int
 lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint32_t len)
 {
@@ -701,6 +751,9 @@ lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint
     case LT_FRAME_SITES:
         decode_sites(&r, &m->u.sites);
         break;
+    case LT_FRAME_WHY:
+        decode_why(&r, &m->u.why);
+        break;
     default:
         return 1;
     }
@@ -722,6 +775,7 @@ lt_frame_name(uint16_t type)
     case LT_FRAME_HISTORY_END: return "history-end";
     case LT_FRAME_TRACE: return "trace";
     case LT_FRAME_SITES: return "sites";
+    case LT_FRAME_WHY: return "why";
     default: return "unknown";
     }
 }

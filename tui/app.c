@@ -276,6 +276,16 @@ handle_key(app *a, int key)
     case LT_KEY_ENTER:
         if (ui->detail == LT_DETAIL_NONE && lt_ui_open_detail(ui) < 0)
             status(a, 0, "nothing to open here");
+        else if (ui->detail == LT_DETAIL_TYPE && a->connected) {
+            /* Ask the agent what keeps this type alive; the answer shows when it comes. */
+            char *cause = NULL;
+            if (lt_conn_command(&a->conn, LT_CMD_WHY_ALIVE, ui->detail_name_id, &cause) < 0) {
+                status(a, 1, "%s", cause);
+                lt_free(cause);
+            } else {
+                ui->why_pending = ui->detail_name_id;
+            }
+        }
         break;
     case 's': {
         if (t->ncols <= 1)

@@ -4,10 +4,54 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "leaktop/mem.h"
 #include "report.h"
 #include "watch.h"
+
+#define WHY_SUSPECTS 3
+#define WHY_WAIT_S 15.0
+
+/* While the process still runs: ask its agent what holds the top type suspects. Best effort:
+ * a process that has exited, or a search that takes too long, leaves them without a chain. */
+static void
+ask_why_alive(lt_watch *w, const lt_report *r)
+{
+    if (!w->connected || w->conn.eof)
+        return;
+    int asked = 0;
+    for (int i = 0; i < r->nsuspects && asked < WHY_SUSPECTS; i++) {
+        if (r->suspects[i].kind != LT_SUSPECT_TYPE)
+            continue;
+        char *cause = NULL;
+        if (lt_conn_command(&w->conn, LT_CMD_WHY_ALIVE, r->suspects[i].name_id, &cause) < 0) {
+            lt_free(cause);
+            return;
+        }
+        asked++;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int answered = 0;
+        for (int i = 0, k = 0; i < r->nsuspects && k < WHY_SUSPECTS; i++)
+            if (r->suspects[i].kind == LT_SUSPECT_TYPE) {
+                k++;
+                answered += lt_model_why_get(&w->model, r->suspects[i].name_id) != NULL;
+            }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        if (answered >= asked || waited > WHY_WAIT_S || lt_watch_interrupted())
+            return;
+        char *cause = NULL;
+        if (lt_conn_pump(&w->conn, &w->model, 200, &cause) != 0 && w->conn.eof) {
+            lt_free(cause);
+            return;
+        }
+        lt_free(cause);
+    }
+}
 
 int
 lt_check_main(const lt_cli *cli)
@@ -30,8 +74,6 @@ lt_check_main(const lt_cli *cli)
         lt_watch_close(&w);
         return 2;
     }
-    lt_watch_stop_target(&w);
-
     lt_report r;
     if (lt_report_build(&r, &w.model, w.first, cli->top, &cause) < 0) {
         fprintf(stderr, "leaktop: pid %ld: %s (%s)\n", (long)w.pid, cause,
@@ -40,6 +82,8 @@ lt_check_main(const lt_cli *cli)
         lt_watch_close(&w);
         return 2;
     }
+    ask_why_alive(&w, &r);
+    lt_watch_stop_target(&w);
     /* The command is what the user asked to run, when they asked. */
     if (cli->cmd != NULL) {
         uint32_t n = 0;

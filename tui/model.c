@@ -1,6 +1,7 @@
 /* The viewer's model of one process. */
 #include "model.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "leaktop/mem.h"
@@ -19,6 +20,8 @@ lt_model_init(lt_model *m, uint32_t cap)
     }
     return 0;
 }
+
+static void why_clear(lt_model_why *w);
 
 static void
 free_hello(lt_model *m)
@@ -49,6 +52,8 @@ lt_model_free(lt_model *m)
     lt_free(m->index);
     lt_free(m->points);
     lt_free(m->bye_message);
+    for (uint32_t i = 0; i < m->nwhy; i++)
+        why_clear(&m->why[i]);
     lt_series_set_free(&m->sites);
     lt_series_set_free(&m->lines);
     for (uint32_t i = 0; i < m->traces_cap; i++)
@@ -140,6 +145,55 @@ series_of(lt_model *m, uint32_t name_id)
     m->ntypes++;
     m->index[name_id] = m->ntypes;
     return s;
+}
+
+/* ---- why is it alive ---- */
+
+static void
+why_clear(lt_model_why *w)
+{
+    lt_free(w->hop_text);
+    lt_free(w->hop_type);
+    memset(w, 0, sizeof *w);
+}
+
+const lt_model_why *
+lt_model_why_get(const lt_model *m, uint32_t name_id)
+{
+    for (uint32_t i = 0; i < m->nwhy; i++)
+        if (m->why[i].name_id == name_id)
+            return &m->why[i];
+    return NULL;
+}
+
+static int
+apply_why(lt_model *m, const lt_why_msg *x)
+{
+    lt_model_why *w = (lt_model_why *)lt_model_why_get(m, x->name_id);
+    if (w == NULL) {
+        w = &m->why[m->nwhy < LT_MODEL_MAX_WHY ? m->nwhy++ : m->why_next];
+        m->why_next = (m->why_next + 1) % LT_MODEL_MAX_WHY;
+    }
+    why_clear(w);
+    w->name_id = x->name_id;
+    w->found = x->found;
+    w->levels = x->levels;
+    w->max_pause_ms = x->max_pause_us / 1000.0;
+    w->total_ms = x->total_us / 1000.0;
+    w->instances = x->instances;
+    snprintf(w->note, sizeof w->note, "%s", x->note);
+    w->hop_text = lt_calloc(x->nhops ? x->nhops : 1, sizeof *w->hop_text);
+    w->hop_type = lt_calloc(x->nhops ? x->nhops : 1, sizeof *w->hop_type);
+    if (w->hop_text == NULL || w->hop_type == NULL) {
+        why_clear(w);
+        return -1;
+    }
+    for (uint32_t i = 0; i < x->nhops; i++) {
+        snprintf(w->hop_text[i], sizeof w->hop_text[i], "%s", x->hop_text[i]);
+        snprintf(w->hop_type[i], sizeof w->hop_type[i], "%s", x->hop_type[i]);
+    }
+    w->nhops = x->nhops;
+    return 0;
 }
 
 /* ---- traces ---- */
@@ -334,6 +388,12 @@ lt_model_apply(lt_model *m, const lt_msg *msg, char **cause)
         break;
     case LT_FRAME_SITES:
         apply_sites(m, &msg->u.sites);
+        break;
+    case LT_FRAME_WHY:
+        if (apply_why(m, &msg->u.why) < 0) {
+            *cause = lt_asprintf("out of memory");
+            return -1;
+        }
         break;
     case LT_FRAME_DROPS:
         m->drops = msg->u.drops;

@@ -35,6 +35,20 @@ typedef struct lt_point {
     uint32_t traces_total;
 } lt_point;
 
+/* The answer to "why is it alive" for one type. */
+#define LT_MODEL_MAX_WHY 32
+typedef struct lt_model_why {
+    uint32_t name_id;
+    int found;
+    uint32_t levels;
+    double max_pause_ms, total_ms;
+    uint64_t instances;
+    char note[160];
+    uint32_t nhops;
+    char (*hop_text)[160];
+    char (*hop_type)[96];
+} lt_model_why;
+
 /* An interned traceback, newest frame first. */
 typedef struct lt_model_trace {
     uint32_t id;
@@ -70,6 +84,8 @@ typedef struct lt_model {
     /* Allocation sites: by traceback (key a = trace id), by line (file, function, line; extra =
      * the traceback with the most live bytes there). */
     lt_series_set sites, lines;
+    lt_model_why why[LT_MODEL_MAX_WHY]; /* answers received, newest replacing the oldest */
+    uint32_t nwhy, why_next;
     lt_model_trace *traces; /* open addressing by id; nframes == 0 and frames NULL: empty */
     uint32_t ntraces, traces_cap;
     int history_done;       /* HISTORY_END seen */
@@ -92,6 +108,8 @@ const lt_point *lt_model_point(const lt_model *m, uint32_t i);
 uint32_t lt_model_slot(const lt_model *m, uint32_t i);
 /* The traceback of id, or NULL when it was never announced. */
 const lt_model_trace *lt_model_trace_get(const lt_model *m, uint32_t id);
+/* The last "why is it alive" answer about name_id, or NULL. */
+const lt_model_why *lt_model_why_get(const lt_model *m, uint32_t name_id);
 /* The text of a string id, "?" when unknown. */
 const char *lt_model_string(const lt_model *m, uint32_t id);
 

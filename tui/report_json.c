@@ -47,6 +47,34 @@ write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s)
     lt_json_double(j, s->growth_bytes_per_s);
     lt_json_key(j, "reason");
     lt_json_str(j, s->reason);
+    const lt_model_why *why = s->kind == LT_SUSPECT_TYPE && r->model
+                                  ? lt_model_why_get(r->model, s->name_id) : NULL;
+    if (why != NULL) {
+        /* What keeps it alive: hops from a root down to one instance, as a Python expression
+         * piece and the type each hop reaches. */
+        lt_json_key(j, "referrers");
+        lt_json_array(j);
+        for (uint32_t i = 0; i < why->nhops; i++) {
+            lt_json_object(j);
+            lt_json_key(j, "expression");
+            lt_json_str(j, why->hop_text[i]);
+            lt_json_key(j, "type");
+            lt_json_str(j, why->hop_type[i]);
+            lt_json_end_object(j);
+        }
+        lt_json_end_array(j);
+        char chain[2048];
+        size_t len = 0;
+        chain[0] = '\0';
+        for (uint32_t i = 0; i < why->nhops && len < sizeof chain; i++)
+            len += (size_t)snprintf(chain + len, sizeof chain - len, "%s", why->hop_text[i]);
+        lt_json_key(j, "referrer_chain");
+        lt_json_str(j, why->found ? chain : "");
+        lt_json_key(j, "referrers_note");
+        lt_json_str(j, why->found ? "" : why->note);
+        lt_json_key(j, "referrers_pause_ms");
+        lt_json_double(j, why->max_pause_ms);
+    }
     lt_json_end_object(j);
 }
 

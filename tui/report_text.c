@@ -55,5 +55,18 @@ lt_report_write_text(const lt_report *r, FILE *f)
         lt_fmt_elide(shown, sizeof shown, s->name, 56, 0);
         fprintf(f, "  %d. [%s] %s  score %.2f\n     %s\n", i + 1, lt_suspect_kind_name(s->kind),
                 shown, s->score, s->reason);
+        const lt_model_why *why = s->kind == LT_SUSPECT_TYPE && r->model
+                                      ? lt_model_why_get(r->model, s->name_id) : NULL;
+        if (why != NULL && why->found) {
+            fputs("     held by: ", f);
+            for (uint32_t k = 0; k < why->nhops; k++)
+                fputs(why->hop_text[k], f);
+            fputs("  (", f);
+            for (uint32_t k = 0; k < why->nhops; k++)
+                fprintf(f, "%s%s", k ? " -> " : "", why->hop_type[k]);
+            fputs(")\n", f);
+        } else if (why != NULL) {
+            fprintf(f, "     held by: not found (%s)\n", why->note);
+        }
     }
 }

@@ -175,6 +175,7 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
         lt_suspect *x = &all[count++];
         memset(x, 0, sizeof *x);
         x->kind = LT_SUSPECT_TYPE;
+        x->name_id = s->name_id;
         snprintf(x->name, sizeof x->name, "%s", lt_model_string(m, s->name_id));
         x->score = tr.score;
         x->growth_count_per_s = tr.slope;

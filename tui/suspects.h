@@ -36,6 +36,7 @@ typedef struct lt_suspect {
     lt_suspect_kind kind;
     char name[512];      /* type name, "file:line in function", or "native memory" */
     uint32_t trace_id;   /* for kind site; 0 none */
+    uint32_t name_id;    /* for kind type: the STRING id of its name */
     uint32_t file_id, func_id, line; /* for kind site */
     double score;
     double growth_bytes_per_s;

@@ -31,6 +31,7 @@ typedef struct lt_ui {
     char detail_title[512];
     uint32_t detail_name_id;   /* LT_DETAIL_TYPE */
     int detail_top;            /* scroll of the detail pane */
+    uint32_t why_pending;      /* type name id whose "why alive" answer is awaited, 0 none */
     int paused;
     uint32_t paused_seq;       /* newest point shown while paused */
     int have_baseline;

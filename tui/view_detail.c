@@ -104,7 +104,29 @@ draw_type(lt_ui *ui, int y, int height)
     lt_sparkline(r.spark, (size_t)r.nspark, w < LT_TABLE_SPARK_POINTS ? w : LT_TABLE_SPARK_POINTS,
                  lt_crt_utf8() ? LT_SPARK_BLOCK : LT_SPARK_ASCII, spark, sizeof spark);
     lt_crt_text(y + 5, 2, LT_A_SPARK, spark, 0);
-    lt_crt_text(y + 7, 2, LT_A_DIM,
+    int row = y + 7;
+    lt_crt_text(row++, 2, LT_A_LABEL, "What keeps it alive:", 0);
+    const lt_model_why *why = lt_model_why_get(m, ui->detail_name_id);
+    if (why == NULL) {
+        lt_crt_text(row++, 4, LT_A_DIM,
+                    ui->why_pending == ui->detail_name_id ? "searching the references..."
+                                                          : "(ask a live process: Enter)", 0);
+    } else if (!why->found) {
+        lt_crt_printf(row++, 4, LT_A_WARN, "no chain found: %s", why->note);
+    } else {
+        char expr[1024];
+        size_t len = 0;
+        expr[0] = '\0';
+        for (uint32_t i = 0; i < why->nhops && len < sizeof expr; i++)
+            len += (size_t)snprintf(expr + len, sizeof expr - len, "%s", why->hop_text[i]);
+        lt_crt_text(row++, 4, LT_A_VALUE, expr, 0);
+        for (uint32_t i = 0; i < why->nhops && row < y + height - 2; i++)
+            lt_crt_printf(row++, 6, LT_A_NORMAL, "%s%-40s %s", i ? "-> " : "   ", why->hop_text[i],
+                          why->hop_type[i]);
+        lt_crt_printf(row++, 4, LT_A_DIM, "found in %u levels, %.0f ms; the process was held "
+                      "at most %.1f ms at a time", why->levels, why->total_ms, why->max_pause_ms);
+    }
+    lt_crt_text(row + 1, 2, LT_A_DIM,
                 "Counts are exact for objects the garbage collector tracks. Esc: back", 0);
 }
 

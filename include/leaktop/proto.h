@@ -41,6 +41,7 @@ enum lt_frame_type {
     LT_FRAME_HISTORY_END = 9,  /* agent -> client: every history sample has been sent */
     LT_FRAME_TRACE = 10,       /* agent -> client: interned traceback id -> frames, before use */
     LT_FRAME_SITES = 11,       /* agent -> client: live allocation sites, after its SAMPLE */
+    LT_FRAME_WHY = 12,         /* agent -> client: why a type's objects are alive (a reply) */
 };
 
 enum lt_frame_flag {
@@ -52,6 +53,7 @@ enum lt_command_code {
     LT_CMD_GC_COLLECT = 2, /* run gc.collect() in the host; reply carries objects collected */
     LT_CMD_STOP = 3,       /* stop the agent; the host goes on */
     LT_CMD_GET_TRACE = 4,  /* arg: trace id; the agent sends that TRACE frame again */
+    LT_CMD_WHY_ALIVE = 5,  /* arg: STRING id of a type name; the agent answers with WHY */
 };
 
 enum lt_bye_reason {
@@ -154,6 +156,23 @@ typedef struct lt_sites {
     lt_line_row *lines;  /* top by live bytes */
 } lt_sites;
 
+#define LT_WHY_MAX_HOPS_WIRE 64u
+
+/* WHY: a chain of references from a root down to a live object of a type. hop_text joined is a
+ * Python expression ("__main__.bus" ".handlers" "[12]" ".__self__"); hop_type names what each
+ * hop reaches. */
+typedef struct lt_why_msg {
+    uint32_t name_id;       /* the type asked about */
+    uint8_t found;          /* 1: the chain reaches a root */
+    uint32_t levels;        /* levels searched */
+    uint32_t max_pause_us;  /* the longest the host was held (one level's walk) */
+    uint32_t total_us;      /* the whole search */
+    uint64_t instances;     /* live instances when the search began */
+    const char *note;       /* why nothing was found, or "" */
+    uint32_t nhops;
+    const char **hop_text, **hop_type;
+} lt_why_msg;
+
 typedef struct lt_command {
     uint16_t code;
     uint32_t arg;
@@ -190,6 +209,7 @@ typedef struct lt_msg {
         lt_bye bye;
         lt_trace trace;
         lt_sites sites;
+        lt_why_msg why;
     } u;
     void *arena; /* owned allocations, freed by lt_msg_clear */
 } lt_msg;
@@ -236,6 +256,7 @@ int lt_encode_reply(lt_buf *b, const lt_reply *r);
 int lt_encode_bye(lt_buf *b, uint8_t reason, const char *message);
 int lt_encode_empty(lt_buf *b, uint16_t type);
 int lt_encode_trace(lt_buf *b, const lt_trace *t);
+int lt_encode_why(lt_buf *b, const lt_why_msg *w);
 /* At most max_sites / max_lines rows of each list (all when 0). */
 int lt_encode_sites(lt_buf *b, const lt_sites *s, uint16_t flags, uint32_t max_sites,
                     uint32_t max_lines);

@@ -70,6 +70,30 @@ class ExamplesTest(LeaktopTestCase):
                                     name, [(s["kind"], s["name"]) for s in report["suspects"][:3]],
                                     sorted(LEAKS[name])))
 
+    def test_listeners_chain_names_the_list(self):
+        r = self.leaktop("check", "--json", "--duration", "8", "--", PYTHONS[0],
+                         os.path.join(EXAMPLES, "leak_listeners.py"), timeout=90)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        report = json.loads(r.stdout)
+        chains = {s["name"]: s.get("referrer_chain") for s in report["suspects"]
+                  if s["kind"] == "type"}
+        self.assertIn("__main__.RequestContext", chains)
+        self.assertRegex(chains["__main__.RequestContext"],
+                         r"^__main__\.bus\.handlers\[\d+\]\.__self__$")
+        s = [x for x in report["suspects"] if x["name"] == "__main__.RequestContext"][0]
+        self.assertEqual([h["type"] for h in s["referrers"]],
+                         ["module", "__main__.EventBus", "list", "method",
+                          "__main__.RequestContext"])
+        self.assertLess(s["referrers_pause_ms"], 500)
+
+    def test_cycles_with_gc_disabled_are_explained(self):
+        r = self.leaktop("check", "--json", "--duration", "8", "--", PYTHONS[0],
+                         os.path.join(EXAMPLES, "leak_cycles_gc_disabled.py"), timeout=90)
+        report = json.loads(r.stdout)
+        node = [s for s in report["suspects"] if s["name"] == "__main__.Node"][0]
+        self.assertEqual(node["referrer_chain"], "")
+        self.assertIn("gc is disabled", node["referrers_note"])
+
     def test_bounded_programs_stay_quiet(self):
         results = self.check_all(BOUNDED)
         for name, r in sorted(results.items()):

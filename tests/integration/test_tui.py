@@ -113,6 +113,8 @@ class TuiTest(LeaktopTestCase):
         self.keys("Enter")
         text = self.wait_screen(r"Type __main__\.Session")
         self.assertIn("live objects", text)
+        text = self.wait_screen(r"__main__\.held\[\d+\]")       # what keeps it alive
+        self.assertIn("What keeps it alive", text)
         self.keys("Escape")
         self.wait_screen(r"TYPE\s+COUNT")
         self.keys("Tab")

@@ -1,0 +1,529 @@
+/* "Why is it alive": a breadth-first search up the references to a root (see py_referrers.h). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <structmember.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "leaktop/mem.h"
+#include "py_census.h"
+#include "py_referrers.h"
+
+/* ---- a pointer map: object -> the object it refers to on the way to the target ------------ */
+
+typedef struct ptrmap {
+    void **keys, **vals;
+    uint32_t cap, n;
+} ptrmap;
+
+static uint32_t
+hash_ptr(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+
+static int
+map_init(ptrmap *m, uint32_t cap)
+{
+    memset(m, 0, sizeof *m);
+    m->cap = cap;
+    m->keys = lt_calloc(cap, sizeof *m->keys);
+    m->vals = lt_calloc(cap, sizeof *m->vals);
+    return m->keys && m->vals ? 0 : -1;
+}
+
+static void
+map_free(ptrmap *m)
+{
+    lt_free(m->keys);
+    lt_free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+static uint32_t
+map_slot(const ptrmap *m, const void *key)
+{
+    uint32_t i = hash_ptr(key) & (m->cap - 1);
+    while (m->keys[i] != NULL && m->keys[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static int
+map_has(const ptrmap *m, const void *key)
+{
+    return m->keys[map_slot(m, key)] != NULL;
+}
+
+static void *
+map_get(const ptrmap *m, const void *key)
+{
+    uint32_t i = map_slot(m, key);
+    return m->keys[i] ? m->vals[i] : NULL;
+}
+
+/* Insert; returns -1 when the map is full (it never grows during a walk). */
+static int
+map_put(ptrmap *m, void *key, void *val)
+{
+    if ((m->n + 1) * 2 > m->cap)
+        return -1;
+    uint32_t i = map_slot(m, key);
+    if (m->keys[i] == NULL) {
+        m->keys[i] = key;
+        m->n++;
+    }
+    m->vals[i] = val;
+    return 0;
+}
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+void
+lt_py_type_name(void *type, char *buf, size_t buflen)
+{
+    PyTypeObject *tp = type;
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        snprintf(buf, buflen, "%s", tp->tp_name);
+        return;
+    }
+    PyHeapTypeObject *ht = (PyHeapTypeObject *)tp;
+    const char *qual = NULL, *mod = NULL;
+    if (ht->ht_qualname != NULL && PyUnicode_Check(ht->ht_qualname))
+        qual = PyUnicode_AsUTF8(ht->ht_qualname);
+    if (qual == NULL) {
+        PyErr_Clear();
+        qual = tp->tp_name;
+    }
+    PyObject *m = tp->tp_dict ? PyDict_GetItemString(tp->tp_dict, "__module__") : NULL;
+    if (m != NULL && PyUnicode_Check(m))
+        mod = PyUnicode_AsUTF8(m);
+    if (mod == NULL)
+        PyErr_Clear();
+    if (mod == NULL || strcmp(mod, "builtins") == 0)
+        snprintf(buf, buflen, "%s", qual);
+    else
+        snprintf(buf, buflen, "%s.%s", mod, qual);
+}
+
+/* ---- the search ------------------------------------------------------------------------- */
+
+typedef struct search {
+    ptrmap seen;       /* every object found, -> the object it refers to (NULL for level 0) */
+    PyObject **level;  /* the previous level, as a set lookup goes through `frontier` */
+    ptrmap frontier;
+    PyObject **next;
+    uint32_t nnext, next_cap;
+    PyObject *hit;     /* set by visit: the frontier object the current one refers to */
+    PyObject *root;
+    int full;
+    /* level 0 */
+    PyTypeObject *want_type;
+    const char *want_name;
+    uint64_t instances;
+    PyTypeObject *name_cache_type; /* the last type checked, and whether its name matched */
+    int name_cache_match;
+    uint64_t rng;
+} search;
+
+static int
+visit_check(PyObject *referent, void *arg)
+{
+    search *s = arg;
+    if (referent != NULL && map_has(&s->frontier, referent)) {
+        s->hit = referent;
+        return 1; /* one edge is enough: stop traversing this object */
+    }
+    return 0;
+}
+
+static int
+is_root(PyObject *op)
+{
+    return PyModule_Check(op) || PyType_Check(op) || PyFrame_Check(op);
+}
+
+/* Level 0: instances of the wanted type name. */
+static int
+collect_instances(PyObject *op, void *arg)
+{
+    search *s = arg;
+    PyTypeObject *tp = Py_TYPE(op);
+    if (tp != s->name_cache_type) {
+        char name[512];
+        lt_py_type_name(tp, name, sizeof name);
+        s->name_cache_type = tp;
+        s->name_cache_match = strcmp(name, s->want_name) == 0;
+    }
+    if (!s->name_cache_match)
+        return 1;
+    /* Keep a spread over the whole walk: every instance until the buffer is full, then every
+     * instance replaces a random one (reservoir sampling), so old and new are both there. */
+    s->instances++;
+    if (s->nnext < LT_WHY_START) {
+        s->next[s->nnext++] = op;
+    } else {
+        s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t j = (s->rng >> 33) % s->instances;
+        if (j < LT_WHY_START)
+            s->next[j] = op;
+    }
+    return 1;
+}
+
+/* A level: every object that refers to something of the previous level. */
+static int
+collect_referrers(PyObject *op, void *arg)
+{
+    search *s = arg;
+    if (s->root != NULL || s->full)
+        return 0;
+    if (map_has(&s->seen, op))
+        return 1;
+    traverseproc trav = Py_TYPE(op)->tp_traverse;
+    if (trav == NULL)
+        return 1;
+    s->hit = NULL;
+    trav(op, visit_check, s);
+    if (s->hit == NULL)
+        return 1;
+    if (s->nnext >= s->next_cap || map_put(&s->seen, op, s->hit) < 0) {
+        s->full = 1;
+        return 0;
+    }
+    Py_INCREF(op);
+    s->next[s->nnext++] = op;
+    if (is_root(op))
+        s->root = op;
+    return 1;
+}
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Name the edge parent -> child as a piece of a Python expression. GIL held; may allocate (the
+ * walks are over). */
+static void
+name_edge(PyObject *parent, PyObject *child, int parent_is_namespace, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (PyModule_Check(parent) || (PyType_Check(parent) && child == ((PyTypeObject *)parent)->tp_dict))
+        return; /* module -> its dict, class -> its dict: the next hop names the attribute */
+    if (PyDict_Check(parent)) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(parent, &pos, &k, &v)) {
+            if (v != child)
+                continue;
+            if (PyUnicode_Check(k)) {
+                const char *key = PyUnicode_AsUTF8(k);
+                if (key == NULL)
+                    PyErr_Clear();
+                if (parent_is_namespace)
+                    snprintf(out, outlen, ".%s", key ? key : "?");
+                else
+                    snprintf(out, outlen, "[%.100s%s%.100s]", "'", key ? key : "?", "'");
+            } else if (PyLong_Check(k)) {
+                long long n = PyLong_AsLongLong(k);
+                PyErr_Clear();
+                snprintf(out, outlen, "[%lld]", n);
+            } else {
+                snprintf(out, outlen, "[<%s key>]", Py_TYPE(k)->tp_name);
+            }
+            return;
+        }
+        snprintf(out, outlen, "[<a key>]");
+        return;
+    }
+    if (PyList_Check(parent) || PyTuple_Check(parent)) {
+        Py_ssize_t n = PyList_Check(parent) ? PyList_GET_SIZE(parent) : PyTuple_GET_SIZE(parent);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *x = PyList_Check(parent) ? PyList_GET_ITEM(parent, i) : PyTuple_GET_ITEM(parent, i);
+            if (x == child) {
+                snprintf(out, outlen, "[%zd]", i);
+                return;
+            }
+        }
+        snprintf(out, outlen, "[?]");
+        return;
+    }
+    if (PyMethod_Check(parent)) {
+        snprintf(out, outlen, child == PyMethod_GET_SELF(parent) ? ".__self__" : ".__func__");
+        return;
+    }
+    if (PyCell_Check(parent)) {
+        snprintf(out, outlen, ".cell_contents");
+        return;
+    }
+    if (PyFunction_Check(parent)) {
+        PyObject *closure = PyFunction_GET_CLOSURE(parent);
+        snprintf(out, outlen, child == closure ? ".__closure__"
+                              : child == PyFunction_GET_GLOBALS(parent) ? ".__globals__"
+                              : child == PyFunction_GET_DEFAULTS(parent) ? ".__defaults__"
+                                                                         : ".<function part>");
+        return;
+    }
+    if (PyAnySet_Check(parent)) {
+        snprintf(out, outlen, " (an item of a %s)", Py_TYPE(parent)->tp_name);
+        return;
+    }
+    /* An instance: a slot, its own __dict__, or an attribute in it. */
+    PyTypeObject *tp = Py_TYPE(parent);
+    for (PyTypeObject *t = tp; t != NULL; t = t->tp_base) {
+        PyMemberDef *mem = t->tp_members;
+        for (; mem != NULL && mem->name != NULL; mem++)
+            if ((mem->type == T_OBJECT_EX || mem->type == T_OBJECT) &&
+                *(PyObject **)((char *)parent + mem->offset) == child) {
+                snprintf(out, outlen, ".%s", mem->name);
+                return;
+            }
+    }
+    PyObject *dict = PyObject_GenericGetDict(parent, NULL);
+    if (dict == NULL) {
+        PyErr_Clear();
+    } else {
+        if (dict == child) {
+            Py_DECREF(dict);
+            return; /* instance -> its __dict__: the dict hop names the attribute */
+        }
+        if (PyDict_Check(dict)) {
+            name_edge(dict, child, 1, out, outlen);
+            Py_DECREF(dict);
+            if (out[0] && strcmp(out, "[<a key>]") != 0)
+                return;
+        } else {
+            Py_DECREF(dict);
+        }
+    }
+    snprintf(out, outlen, " -> (held by a %s)", tp->tp_name);
+}
+
+static void
+describe_root(PyObject *root, char *out, size_t outlen)
+{
+    if (PyModule_Check(root)) {
+        const char *name = PyModule_GetName(root);
+        if (name == NULL)
+            PyErr_Clear();
+        snprintf(out, outlen, "%s", name ? name : "<module>");
+    } else if (PyType_Check(root)) {
+        char name[256];
+        lt_py_type_name(root, name, sizeof name);
+        snprintf(out, outlen, "%.150s", name);
+    } else {
+        snprintf(out, outlen, "<a frame>");
+    }
+}
+
+/* Walk back from the root to the instance, naming each hop. */
+static void
+build_chain(search *s, lt_why *out)
+{
+    PyObject *chain[LT_WHY_MAX_LEVELS * 2 + 2];
+    int n = 0;
+    for (PyObject *o = s->root; o != NULL && n < (int)(sizeof chain / sizeof chain[0]);
+         o = map_get(&s->seen, o))
+        chain[n++] = o;
+    int hops = 0;
+    for (int i = 0; i < n && hops < LT_WHY_MAX_HOPS; i++) {
+        lt_why_hop *h = &out->hops[hops];
+        if (i == 0)
+            describe_root(chain[0], h->text, sizeof h->text);
+        else {
+            PyObject *parent = chain[i - 1];
+            int ns = PyModule_Check(i >= 2 ? chain[i - 2] : parent) ||
+                     (i >= 2 && PyType_Check(chain[i - 2])) ||
+                     (i >= 2 && !PyDict_Check(chain[i - 2]) && !PyList_Check(chain[i - 2]) &&
+                      !PyTuple_Check(chain[i - 2]) && PyDict_Check(parent));
+            name_edge(parent, chain[i], ns, h->text, sizeof h->text);
+            if (h->text[0] == '\0')
+                continue; /* a container's own namespace dict: folded into the next hop */
+        }
+        lt_py_type_name(Py_TYPE(chain[i]), h->type, sizeof h->type);
+        hops++;
+    }
+    out->nhops = hops;
+}
+
+/* Drop the references held in s->seen and empty it. */
+static void
+release_seen(search *s)
+{
+    for (uint32_t i = 0; i < s->seen.cap; i++)
+        if (s->seen.keys[i] != NULL) {
+            Py_DECREF((PyObject *)s->seen.keys[i]);
+            s->seen.keys[i] = NULL;
+        }
+    s->seen.n = 0;
+}
+
+/* gc.isenabled(), or -1 when it cannot be asked (PyGC_IsEnabled is 3.10+). */
+static int
+gc_enabled(void)
+{
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *r = gc ? PyObject_CallMethod(gc, "isenabled", NULL) : NULL;
+    int v = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    Py_XDECREF(gc);
+    PyErr_Clear();
+    return v;
+}
+
+/* One search upwards from a single instance. Returns 1 found, 0 not (out->note says why), -1
+ * out of memory. */
+static int
+search_from(search *s, PyObject *start, double start_ms, double budget_ms, lt_why *out)
+{
+    s->root = NULL;
+    s->full = 0;
+    s->nnext = 0;
+    release_seen(s);
+    Py_INCREF(start);
+    map_put(&s->seen, start, NULL);
+    s->next[s->nnext++] = start;
+    for (int level = 1; level <= LT_WHY_MAX_LEVELS; level++) {
+        uint32_t nlevel = s->nnext;
+        memcpy(s->level, s->next, nlevel * sizeof *s->next);
+        s->nnext = 0;
+        map_free(&s->frontier);
+        uint32_t cap = 1024;
+        while (cap < nlevel * 4)
+            cap *= 2;
+        if (map_init(&s->frontier, cap) < 0)
+            return -1;
+        for (uint32_t i = 0; i < nlevel; i++)
+            map_put(&s->frontier, s->level[i], s->level[i]);
+        /* Let the host run between levels: what we hold cannot die meanwhile. */
+        Py_BEGIN_ALLOW_THREADS
+        Py_END_ALLOW_THREADS
+        if (now_ms() - start_ms > budget_ms) {
+            snprintf(out->note, sizeof out->note, "no root within the %.0f ms budget", budget_ms);
+            return 0;
+        }
+        double t0 = now_ms();
+        if (lt_py_gc_for_each(collect_referrers, s) < 0) {
+            snprintf(out->note, sizeof out->note, "a garbage collection was running; try again");
+            return 0;
+        }
+        double pause = now_ms() - t0;
+        if (pause > out->max_pause_ms)
+            out->max_pause_ms = pause;
+        out->levels = level;
+        if (s->root != NULL)
+            return 1;
+        if (s->full) {
+            snprintf(out->note, sizeof out->note, "too many referrers to follow (over %u)",
+                     s->next_cap);
+            return 0;
+        }
+        if (s->nnext == 0) {
+            /* Nothing new refers to what we hold: a closed group of objects. */
+            int enabled = gc_enabled();
+            snprintf(out->note, sizeof out->note, "%s",
+                     level > 1 || enabled == 0
+                         ? (enabled == 0
+                                ? "no root: only reference cycles hold it, and gc is disabled, "
+                                  "so the collector never frees them"
+                                : "no root: only reference cycles hold it (garbage the next "
+                                  "collection frees), or C code does")
+                         : "no GC-tracked referrer: held by a running function's locals or C "
+                           "code");
+            return 0;
+        }
+    }
+    snprintf(out->note, sizeof out->note, "no root within %d levels", LT_WHY_MAX_LEVELS);
+    return 0;
+}
+
+int
+lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
+{
+    memset(out, 0, sizeof *out);
+    search s;
+    memset(&s, 0, sizeof s);
+    s.want_name = type_name;
+    s.next_cap = LT_WHY_FRONTIER_MAX;
+    s.next = lt_malloc(s.next_cap * sizeof *s.next);
+    s.level = lt_malloc(s.next_cap * sizeof *s.level);
+    PyObject *starts[LT_WHY_START];
+    uint32_t nstarts = 0;
+    int rc = 0;
+    double start = now_ms();
+    if (s.next == NULL || s.level == NULL || map_init(&s.seen, 1u << 18) < 0) {
+        rc = -1;
+        goto done;
+    }
+    if (lt_py_gc_for_each(collect_instances, &s) < 0) {
+        snprintf(out->note, sizeof out->note, "a garbage collection was running; try again");
+        goto done;
+    }
+    out->max_pause_ms = now_ms() - start;
+    out->instances = s.instances;
+    if (s.nnext == 0) {
+        snprintf(out->note, sizeof out->note, "no live instance of %s", type_name);
+        goto done;
+    }
+    /* The instances were collected spread over the heap walk; a leaking type's instances are
+     * mostly leaked ones, so the middle one is typical. Try it, then a quarter either side. */
+    nstarts = s.nnext;
+    memcpy(starts, s.next, nstarts * sizeof *starts);
+    for (uint32_t i = 0; i < nstarts; i++)
+        Py_INCREF(starts[i]);
+    uint32_t order[3] = {nstarts / 2, nstarts / 4, nstarts * 3 / 4};
+    for (int k = 0; k < 3 && !out->found; k++) {
+        if (k > 0 && order[k] == order[k - 1])
+            continue;
+        int r = search_from(&s, starts[order[k]], start, budget_ms, out);
+        if (r < 0) {
+            rc = -1;
+            break;
+        }
+        if (r == 1) {
+            out->found = 1;
+            out->note[0] = '\0';
+            build_chain(&s, out);
+        }
+    }
+done:
+    out->total_ms = now_ms() - start;
+    if (s.seen.keys != NULL)
+        release_seen(&s);
+    for (uint32_t i = 0; i < nstarts; i++)
+        Py_DECREF(starts[i]);
+    map_free(&s.seen);
+    map_free(&s.frontier);
+    lt_free(s.next);
+    lt_free(s.level);
+    PyErr_Clear();
+    return rc;
+}
+
+void
+lt_why_format(const lt_why *w, char *buf, size_t buflen)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < w->nhops && len < buflen; i++)
+        len += (size_t)snprintf(buf + len, buflen - len, "%s", w->hops[i].text);
+    if (w->nhops > 0 && len < buflen) {
+        len += (size_t)snprintf(buf + len, buflen - len, "  (");
+        for (int i = 0; i < w->nhops && len < buflen; i++)
+            len += (size_t)snprintf(buf + len, buflen - len, "%s%s", i ? " -> " : "",
+                                    w->hops[i].type);
+        if (len < buflen)
+            snprintf(buf + len, buflen - len, ")");
+    }
+}

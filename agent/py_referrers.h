@@ -1,0 +1,48 @@
+/*
+ * "Why is it alive": a chain of references from a root (a module global, a class attribute, a
+ * frame's local) down to a live instance of a type, as objgraph.find_backref_chain finds one,
+ * without building a list of the heap and without running Python code during the walks.
+ *
+ * Breadth-first, upwards: level 0 is up to LT_WHY_START instances of the type; each level is one
+ * walk over the GC-tracked objects asking each (through tp_traverse) whether it refers to the
+ * previous level. Every object found is held by a strong reference, so the GIL can be released
+ * between levels and the host keeps running; a level holds the GIL for about one census.
+ */
+#ifndef LEAKTOP_PY_REFERRERS_H
+#define LEAKTOP_PY_REFERRERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LT_WHY_START 256      /* instances the search starts from */
+#define LT_WHY_MAX_LEVELS 16
+#define LT_WHY_MAX_HOPS 24
+#define LT_WHY_FRONTIER_MAX 20000
+
+typedef struct lt_why_hop {
+    char text[160]; /* "__main__.bus", ".handlers", "[1041]", "bound method", ... */
+    char type[96];  /* the type of the object reached by this hop */
+} lt_why_hop;
+
+typedef struct lt_why {
+    int found;       /* 1: the chain reaches a root */
+    int nhops;       /* hops[0] is the root */
+    lt_why_hop hops[LT_WHY_MAX_HOPS];
+    int levels;      /* levels searched */
+    double max_pause_ms, total_ms;
+    uint64_t instances; /* of the type, when the search began */
+    char note[160];  /* why nothing was found, when found is 0 */
+} lt_why;
+
+/* Search for type_name (as the census names types). Must be called holding the GIL; releases
+ * and retakes it between levels. budget_ms bounds the whole search. Returns 0 with *out filled
+ * (found or not), or -1 when out of memory. Never raises a Python exception. */
+int lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out);
+
+/* The census name of a type into buf ("dict", "module.QualName"). GIL held. */
+void lt_py_type_name(void *type, char *buf, size_t buflen);
+
+/* Join out's hops into one line: "__main__.bus.handlers[1041] -> method -> RequestContext". */
+void lt_why_format(const lt_why *w, char *buf, size_t buflen);
+
+#endif
