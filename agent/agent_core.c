@@ -184,6 +184,14 @@ take_sample(lt_agent *a)
 
 /* ---- viewers ---------------------------------------------------------------------------- */
 
+static void
+encode_marker(lt_buf *b, const struct lt_agent_marker *mk)
+{
+    lt_marker_msg msg = {.id = mk->id, .seq = mk->seq, .wall_ns = mk->wall_ns, .label = mk->label};
+    lt_encode_marker(b, &msg);
+}
+
+
 /* Everything a new viewer needs before live frames: who we are, every string, the history. */
 static int
 greet(lt_agent *a, lt_client *c)
@@ -215,6 +223,9 @@ greet(lt_agent *a, lt_client *c)
         ok = lt_client_queue(c, e->frame, e->len, 0) > 0;
     }
     lt_buf_init(&b);
+    uint32_t kept = a->nmarkers < LT_AGENT_MARKERS ? a->nmarkers : LT_AGENT_MARKERS;
+    for (uint32_t i = a->nmarkers - kept; i < a->nmarkers; i++)
+        encode_marker(&b, &a->markers[i % LT_AGENT_MARKERS]);
     lt_encode_empty(&b, LT_FRAME_HISTORY_END);
     ok = ok && !b.failed && lt_client_queue(c, b.data, b.len, 0) > 0;
     lt_buf_free(&b);
@@ -237,6 +248,26 @@ evict_silent_client(lt_agent *a)
     lt_client_close(&a->clients[victim]);
     a->clients[victim] = a->clients[--a->nclients];
     return 1;
+}
+
+/* A viewer dropped a marker: keep it (the oldest goes past LT_AGENT_MARKERS) and tell every
+ * viewer, this one included. */
+static void
+drop_marker(lt_agent *a, const lt_client *from)
+{
+    struct lt_agent_marker *mk = &a->markers[a->nmarkers % LT_AGENT_MARKERS];
+    a->nmarkers++;
+    mk->id = a->nmarkers;
+    mk->seq = a->seq > 0 ? a->seq - 1 : 0;
+    mk->wall_ns = lt_wall_ns();
+    snprintf(mk->label, sizeof mk->label, "marker %u from %s", mk->id,
+             from->name[0] ? from->name : "a viewer");
+    lt_buf b;
+    lt_buf_init(&b);
+    encode_marker(&b, mk);
+    if (!b.failed)
+        broadcast(a, b.data, b.len, 0);
+    lt_buf_free(&b);
 }
 
 static void
@@ -293,7 +324,10 @@ handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uin
             m.u.client_hello.major != LT_PROTO_MAJOR)
             c->dead = 1;
         else
+        {
             c->said_hello = a->greeted = 1;
+            snprintf(c->name, sizeof c->name, "%s", m.u.client_hello.client);
+        }
     } else if (rc == 1) {
         /* An unknown frame from a newer client: skip it. */
     } else if (rc != 0 || type != LT_FRAME_COMMAND) {
@@ -319,6 +353,9 @@ handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uin
             } else {
                 reply(c, code, -1, 0, "no such traceback (unknown id, or evicted)");
             }
+        } else if (code == LT_CMD_MARKER) {
+            drop_marker(a, c);
+            reply(c, code, 0, (int64_t)a->nmarkers, "marker dropped");
         } else if (code == LT_CMD_WHY_ALIVE && a->ops.why_alive != NULL) {
             uint32_t id = m.u.command.arg;
             lt_why_msg w;

@@ -25,6 +25,8 @@
 
 typedef struct lt_agent lt_agent;
 
+#define LT_AGENT_MARKERS 64
+
 typedef struct lt_agent_config {
     uint32_t interval_ms;     /* census period; default 1000 */
     uint32_t history_seconds; /* how far back late joiners see; default 600 */
@@ -82,6 +84,13 @@ struct lt_agent {
     uint32_t nclients;
     uint64_t refused_peers, refused_full;
     int greeted; /* some viewer has said hello */
+    /* Markers viewers dropped, the last LT_AGENT_MARKERS kept for viewers who come later. */
+    struct lt_agent_marker {
+        uint32_t id, seq;
+        uint64_t wall_ns;
+        char label[96];
+    } markers[LT_AGENT_MARKERS];
+    uint32_t nmarkers;
     lt_strtab strings;
     lt_census census;
     lt_history history;

@@ -25,6 +25,7 @@ typedef struct lt_client {
     size_t sent;
     lt_framer in;
     int said_hello; /* a valid CLIENT_HELLO arrived */
+    char name[64];  /* what it called itself in CLIENT_HELLO */
     uint64_t accepted_ns; /* CLOCK_MONOTONIC at accept */
     uint64_t dropped, dropped_reported;
     int dead;       /* to be closed by the owner */

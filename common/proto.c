@@ -327,6 +327,17 @@ lt_encode_why(lt_buf *b, const lt_why_msg *w)
     return lt_frame_end(b, off);
 }
 
+int
+lt_encode_marker(lt_buf *b, const lt_marker_msg *mk)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_MARKER, 0);
+    lt_put_u32(b, mk->id);
+    lt_put_u32(b, mk->seq);
+    lt_put_u64(b, mk->wall_ns);
+    lt_put_str(b, mk->label);
+    return lt_frame_end(b, off);
+}
+
 /* ---- framer ----------------------------------------------------------------------------- */
 
 void
@@ -754,6 +765,12 @@ lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint
     case LT_FRAME_WHY:
         decode_why(&r, &m->u.why);
         break;
+    case LT_FRAME_MARKER:
+        m->u.marker.id = get_u32(&r);
+        m->u.marker.seq = get_u32(&r);
+        m->u.marker.wall_ns = get_u64(&r);
+        m->u.marker.label = get_str(&r, NULL);
+        break;
     default:
         return 1;
     }
@@ -776,6 +793,7 @@ lt_frame_name(uint16_t type)
     case LT_FRAME_TRACE: return "trace";
     case LT_FRAME_SITES: return "sites";
     case LT_FRAME_WHY: return "why";
+    case LT_FRAME_MARKER: return "marker";
     default: return "unknown";
     }
 }

@@ -46,6 +46,7 @@ typedef struct app {
     int playing;
     double play_due; /* monotonic second when the next sample is due */
     char replay_info[96];
+    uint32_t markers_seen; /* markers already announced in the footer */
     /* loop */
     unsigned refreshes, max_refreshes;
     int dirty;
@@ -141,6 +142,12 @@ pump_live(app *a)
         if (a->conn.reply_code == LT_CMD_GC_COLLECT)
             status(a, a->conn.reply_status != 0, "gc.collect() in pid %ld: %s", (long)a->pid,
                    a->conn.reply_message ? a->conn.reply_message : "");
+    }
+    if (a->model.nmarkers != a->markers_seen) {
+        if (a->markers_seen != 0 || a->model.history_done)
+            status(a, 0, "%s", lt_model_marker_at(&a->model,
+                                                 lt_model_markers_kept(&a->model) - 1)->label);
+        a->markers_seen = a->model.nmarkers;
     }
     if (a->model.n != n_before ||
         (a->model.n && lt_model_point(&a->model, a->model.n - 1)->seq != before))
@@ -352,9 +359,16 @@ handle_key(app *a, int key)
         replay_show(a, key == '[' ? 1 : key == ']' ? (long)a->rep.nsamples
                      : (long)a->rep.shown + (key == ',' ? -1 : key == '.' ? 1 : key == '<' ? -10 : 10));
         break;
-    case 'm':
-        status(a, 0, "markers need an agent that keeps them; not in this version yet");
+    case 'm': {
+        char *cause = NULL;
+        if (!a->connected)
+            status(a, 1, "markers are dropped on a live process");
+        else if (lt_conn_command(&a->conn, LT_CMD_MARKER, 0, &cause) < 0) {
+            status(a, 1, "%s", cause);
+            lt_free(cause);
+        }
         break;
+    }
     case 'r':
         if (a->replay || a->connected)
             break;

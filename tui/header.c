@@ -35,7 +35,20 @@ spark_of(const lt_ui *ui, uint32_t first, uint32_t end, size_t field, int width,
     }
     char buf[MAXP * 4];
     lt_sparkline(v, n, width, lt_crt_utf8() ? LT_SPARK_BRAILLE : LT_SPARK_ASCII, buf, sizeof buf);
-    return lt_crt_text(y, x, LT_A_SPARK, buf, width);
+    int used = lt_crt_text(y, x, LT_A_SPARK, buf, width);
+    /* Markers on the timeline: the cell of the sample each was dropped at. */
+    const lt_model *m = ui->model;
+    for (uint32_t k = 0; k < lt_model_markers_kept(m); k++) {
+        uint32_t seq = lt_model_marker_at(m, k)->seq;
+        for (uint32_t i = from; i < end; i++)
+            if (lt_model_point(m, i)->seq == seq) {
+                size_t blank = (size_t)width * per - n; /* short series sit at the right */
+                int cell = (int)((blank + (i - from)) / per);
+                lt_crt_text(y, x + cell, LT_A_WARN, lt_crt_utf8() ? "\xe2\x94\x83" : "|", 1);
+                break;
+            }
+    }
+    return used;
 }
 
 static double

@@ -147,6 +147,36 @@ series_of(lt_model *m, uint32_t name_id)
     return s;
 }
 
+/* ---- markers ---- */
+
+uint32_t
+lt_model_markers_kept(const lt_model *m)
+{
+    return m->nmarkers < LT_MODEL_MAX_MARKERS ? m->nmarkers : LT_MODEL_MAX_MARKERS;
+}
+
+const lt_model_marker *
+lt_model_marker_at(const lt_model *m, uint32_t i)
+{
+    uint32_t first = m->nmarkers - lt_model_markers_kept(m);
+    return &m->markers[(first + i) % LT_MODEL_MAX_MARKERS];
+}
+
+static void
+apply_marker(lt_model *m, const lt_marker_msg *x)
+{
+    /* A marker sent again (to a viewer that reconnected) is not a new one. */
+    for (uint32_t i = 0; i < lt_model_markers_kept(m); i++)
+        if (lt_model_marker_at(m, i)->id == x->id)
+            return;
+    lt_model_marker *mk = &m->markers[m->nmarkers % LT_MODEL_MAX_MARKERS];
+    m->nmarkers++;
+    mk->id = x->id;
+    mk->seq = x->seq;
+    mk->wall_ns = x->wall_ns;
+    snprintf(mk->label, sizeof mk->label, "%s", x->label);
+}
+
 /* ---- why is it alive ---- */
 
 static void
@@ -388,6 +418,9 @@ lt_model_apply(lt_model *m, const lt_msg *msg, char **cause)
         break;
     case LT_FRAME_SITES:
         apply_sites(m, &msg->u.sites);
+        break;
+    case LT_FRAME_MARKER:
+        apply_marker(m, &msg->u.marker);
         break;
     case LT_FRAME_WHY:
         if (apply_why(m, &msg->u.why) < 0) {

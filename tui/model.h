@@ -49,6 +49,14 @@ typedef struct lt_model_why {
     char (*hop_type)[96];
 } lt_model_why;
 
+/* A marker some viewer dropped on the timeline. */
+#define LT_MODEL_MAX_MARKERS 256
+typedef struct lt_model_marker {
+    uint32_t id, seq;
+    uint64_t wall_ns;
+    char label[96];
+} lt_model_marker;
+
 /* An interned traceback, newest frame first. */
 typedef struct lt_model_trace {
     uint32_t id;
@@ -86,6 +94,8 @@ typedef struct lt_model {
     lt_series_set sites, lines;
     lt_model_why why[LT_MODEL_MAX_WHY]; /* answers received, newest replacing the oldest */
     uint32_t nwhy, why_next;
+    lt_model_marker markers[LT_MODEL_MAX_MARKERS]; /* ring: the newest replace the oldest */
+    uint32_t nmarkers;      /* received in all; the last min(n, MAX) are kept */
     lt_model_trace *traces; /* open addressing by id; nframes == 0 and frames NULL: empty */
     uint32_t ntraces, traces_cap;
     int history_done;       /* HISTORY_END seen */
@@ -108,6 +118,9 @@ const lt_point *lt_model_point(const lt_model *m, uint32_t i);
 uint32_t lt_model_slot(const lt_model *m, uint32_t i);
 /* The traceback of id, or NULL when it was never announced. */
 const lt_model_trace *lt_model_trace_get(const lt_model *m, uint32_t id);
+/* The i-th kept marker, oldest first (i < min(nmarkers, LT_MODEL_MAX_MARKERS)). */
+const lt_model_marker *lt_model_marker_at(const lt_model *m, uint32_t i);
+uint32_t lt_model_markers_kept(const lt_model *m);
 /* The last "why is it alive" answer about name_id, or NULL. */
 const lt_model_why *lt_model_why_get(const lt_model *m, uint32_t name_id);
 /* The text of a string id, "?" when unknown. */

@@ -10,8 +10,8 @@ static const char ascii_levels[5] = {'_', '.', '-', '~', '^'};
 static const unsigned left_dots[4] = {0x40, 0x04, 0x02, 0x01};
 static const unsigned right_dots[4] = {0x80, 0x20, 0x10, 0x08};
 
-/* Level 0..levels-1 of x between lo and hi; -1 for unknown. A flat series sits at the bottom,
- * except a flat non-zero one, which sits in the middle so it reads "steady, not empty". */
+/* Level 0..levels-1 of x between lo and hi; -1 for unknown. A flat series sits at the bottom:
+ * only change should catch the eye. */
 static int
 level(double x, double lo, double hi, int levels)
 {
@@ -19,7 +19,7 @@ level(double x, double lo, double hi, int levels)
         return -1;
     /* A wobble of under 2% is flat: scaling it to the full height would cry wolf. */
     if (hi <= lo || (hi - lo) < 0.02 * fmax(fabs(hi), fabs(lo)))
-        return hi > 0 ? levels / 2 : 0;
+        return 0;
     int l = (int)((x - lo) / (hi - lo) * (levels - 1) + 0.5);
     return l < 0 ? 0 : l >= levels ? levels - 1 : l;
 }

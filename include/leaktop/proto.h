@@ -42,6 +42,7 @@ enum lt_frame_type {
     LT_FRAME_TRACE = 10,       /* agent -> client: interned traceback id -> frames, before use */
     LT_FRAME_SITES = 11,       /* agent -> client: live allocation sites, after its SAMPLE */
     LT_FRAME_WHY = 12,         /* agent -> client: why a type's objects are alive (a reply) */
+    LT_FRAME_MARKER = 13,      /* agent -> client: a marker on the timeline, for every viewer */
 };
 
 enum lt_frame_flag {
@@ -54,6 +55,7 @@ enum lt_command_code {
     LT_CMD_STOP = 3,       /* stop the agent; the host goes on */
     LT_CMD_GET_TRACE = 4,  /* arg: trace id; the agent sends that TRACE frame again */
     LT_CMD_WHY_ALIVE = 5,  /* arg: STRING id of a type name; the agent answers with WHY */
+    LT_CMD_MARKER = 6,     /* drop a marker at the current sample; every viewer gets MARKER */
 };
 
 enum lt_bye_reason {
@@ -173,6 +175,14 @@ typedef struct lt_why_msg {
     const char **hop_text, **hop_type;
 } lt_why_msg;
 
+/* MARKER: a point on the timeline a viewer asked every viewer to see. */
+typedef struct lt_marker_msg {
+    uint32_t id;      /* 1, 2, ... per agent */
+    uint32_t seq;     /* the newest sample when it was dropped */
+    uint64_t wall_ns;
+    const char *label; /* "marker 2 from leaktop tui 0.1.0" */
+} lt_marker_msg;
+
 typedef struct lt_command {
     uint16_t code;
     uint32_t arg;
@@ -210,6 +220,7 @@ typedef struct lt_msg {
         lt_trace trace;
         lt_sites sites;
         lt_why_msg why;
+        lt_marker_msg marker;
     } u;
     void *arena; /* owned allocations, freed by lt_msg_clear */
 } lt_msg;
@@ -257,6 +268,7 @@ int lt_encode_bye(lt_buf *b, uint8_t reason, const char *message);
 int lt_encode_empty(lt_buf *b, uint16_t type);
 int lt_encode_trace(lt_buf *b, const lt_trace *t);
 int lt_encode_why(lt_buf *b, const lt_why_msg *w);
+int lt_encode_marker(lt_buf *b, const lt_marker_msg *mk);
 /* At most max_sites / max_lines rows of each list (all when 0). */
 int lt_encode_sites(lt_buf *b, const lt_sites *s, uint16_t flags, uint32_t max_sites,
                     uint32_t max_lines);

@@ -272,6 +272,24 @@ while s.recv(65536): pass
         time.sleep(1.0)
         self.assertNotEqual(self.screen("one"), before)
 
+    def test_marker_seen_by_every_viewer(self):
+        p, pid = self.leaker()
+        self.run_in_tmux([LEAKTOP, str(pid)], name="one")
+        self.run_in_tmux([LEAKTOP, str(pid)], name="two")
+        for name in ("one", "two"):
+            self.wait_screen(r"Session", name=name)
+        self.keys("m", name="one")
+        for name in ("one", "two"):
+            text = self.wait_screen(r"marker 1 from leaktop tui", name=name)
+            self.assertIn("\u2503", text.splitlines()[1])   # on the RSS timeline
+        # A viewer who comes later sees it on the timeline too.
+        self.run_in_tmux([LEAKTOP, str(pid)], name="late")
+        text = self.wait_screen(r"RSS", name="late")
+        self.wait_for(lambda: "\u2503" in self.screen("late").splitlines()[1],
+                      what="the marker on the late viewer's timeline")
+        self.keys("m", name="two")
+        self.wait_screen(r"marker 2 from leaktop tui", name="late")
+
     def test_replay_steps_through_time(self):
         p, pid = self.leaker()
         rec = os.path.join(self.tmp, "rec.lktp")
