@@ -10,7 +10,7 @@
 void
 lt_cli_usage(FILE *f)
 {
-    fputs("usage: leaktop [PID] | run [--keep] -- CMD... | attach PID | check [--duration S] "
+    fputs("usage: leaktop [PID] | run [--keep] -- CMD... | attach PID | detach PID | check [--duration S] "
           "[--json] (-- CMD... | --pid PID) | record -o FILE [--duration S] (-- CMD... | --pid "
           "PID) | replay FILE | --help | --version\n",
           f);
@@ -23,10 +23,11 @@ lt_cli_help(FILE *f)
           "\n"
           "Watching live (terminal UI):\n"
           "  leaktop                      pick one of your Python processes\n"
-          "  leaktop PID                  watch PID (its agent must be running)\n"
+          "  leaktop PID                  watch PID (offers to attach when it has no agent)\n"
           "  leaktop run [--keep] [--interval S] -- CMD [ARGS...]\n"
           "                               start CMD with the agent loaded and watch it\n"
           "  leaktop attach PID           load the agent into a running process, then watch\n"
+          "  leaktop detach PID           stop the agent in PID; the program goes on\n"
           "\n"
           "Headless:\n"
           "  leaktop check [--duration S] [--json] [--top N] [--interval S] [--keep]\n"
@@ -44,8 +45,10 @@ lt_cli_help(FILE *f)
           "  leaktop record -o incident.lktp --pid 4242\n"
           "\n"
           "A program started by leaktop is ended when leaktop is done (SIGTERM, then SIGKILL),\n"
-          "unless --keep. With --pid, leaktop only disconnects.\n"
-          "Environment: XDG_RUNTIME_DIR (where agent sockets live), NO_COLOR.\n",
+          "unless --keep. With --pid, leaktop never ends the process: it attaches (with gdb)\n"
+          "when PID has no agent, and stops that agent again at the end unless --keep.\n"
+          "Environment: XDG_RUNTIME_DIR (where agent sockets live), NO_COLOR, LEAKTOP_GDB\n"
+          "(the gdb to attach with), LEAKTOP_ATTACH_TIMEOUT (seconds, default 20).\n",
           f);
 }
 
@@ -210,10 +213,10 @@ lt_cli_parse(lt_cli *cli, int argc, char **argv)
         cli->mode = LT_MODE_PID;
         return argc == 2 ? 0 : bad("unexpected argument '%s' after the PID", argv[2]);
     }
-    if (strcmp(m, "attach") == 0) {
-        cli->mode = LT_MODE_ATTACH;
+    if (strcmp(m, "attach") == 0 || strcmp(m, "detach") == 0) {
+        cli->mode = m[0] == 'a' ? LT_MODE_ATTACH : LT_MODE_DETACH;
         if (argc != 3 || parse_pid(argv[2], &cli->pid) < 0)
-            return bad("attach needs one process id%s", "");
+            return bad("%s needs one process id", m);
         return 0;
     }
     if (strcmp(m, "replay") == 0) {

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "leaktop/mem.h"
 #include "leaktop/sockpath.h"
 
@@ -93,10 +94,10 @@ lt_watch_explain_pid(pid_t pid, int kind, const char *connect_cause)
     if (kind == LT_SOCK_ENOENT) {
         if (!is_python(pid))
             return lt_asprintf("pid %ld is not a Python process", (long)pid);
-        return lt_asprintf("pid %ld runs Python but has no leaktop agent; start one in the "
-                           "program with `import leaktop; leaktop.start()`, or start the program "
-                           "with `leaktop run -- ...`",
-                           (long)pid);
+        return lt_asprintf("pid %ld runs Python but has no leaktop agent; load one with "
+                           "`leaktop attach %ld`, start one in the program with `import leaktop; "
+                           "leaktop.start()`, or start the program with `leaktop run -- ...`",
+                           (long)pid, (long)pid);
     }
     return lt_strdup(connect_cause ? connect_cause : "cannot connect");
 }
@@ -125,7 +126,28 @@ lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
 
     int kind = 0;
     char *why = NULL;
-    if (lt_conn_open(&w->conn, w->pid, o->client, &kind, &why) < 0) {
+    int orc = lt_conn_open(&w->conn, w->pid, o->client, &kind, &why);
+    if (orc < 0 && !w->started && (kind == LT_SOCK_ENOENT || kind == LT_SOCK_ESTALE)) {
+        /* --pid without an agent: load one (contracts: "attaches otherwise"). */
+        lt_free(why);
+        why = NULL;
+        lt_attach_opts ao = {.interval_s = o->interval_s};
+        lt_attach_result res;
+        if (lt_attach(w->pid, &ao, &res, cause) < 0) {
+            lt_watch_close(w);
+            return -1;
+        }
+        w->attached = !res.already;
+        if (w->attached)
+            fprintf(stderr, "leaktop: pid %ld had no agent: loaded one (Python %s, %s, %.2f s); "
+                            "%s\n",
+                    (long)w->pid, res.python, res.route, res.seconds,
+                    o->keep ? "it keeps running after leaktop (--keep); `leaktop detach PID` "
+                              "stops it"
+                            : "it is stopped again at the end (--keep leaves it running)");
+        orc = lt_conn_open(&w->conn, w->pid, o->client, &kind, &why);
+    }
+    if (orc < 0) {
         *cause = w->started ? why : lt_watch_explain_pid(w->pid, kind, why);
         if (!w->started)
             lt_free(why);
@@ -217,6 +239,15 @@ lt_watch_stop_target(lt_watch *w)
         lt_child_terminate(&w->child, TERM_GRACE_MS);
     else if (w->started)
         lt_child_poll(&w->child);
+    if (w->attached && !w->o.keep && w->model.bye == 0) {
+        /* Leave the process as we found it: stop the agent we loaded. */
+        char *cause = NULL;
+        if (lt_detach(w->pid, TERM_GRACE_MS, &cause) < 0 && kill(w->pid, 0) == 0)
+            fprintf(stderr, "leaktop: could not stop the agent loaded into pid %ld: %s\n",
+                    (long)w->pid, cause);
+        lt_free(cause);
+    }
+    w->attached = 0;
 }
 
 void

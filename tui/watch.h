@@ -29,6 +29,7 @@ typedef struct lt_watch {
     lt_child child;
     int started; /* we started child */
     pid_t pid;   /* the process serving the socket */
+    int attached; /* we loaded the agent into pid (it had none): stopped again at the end */
     lt_conn conn;
     int connected;
     lt_model model;
@@ -36,14 +37,14 @@ typedef struct lt_watch {
     const char *end_reason; /* why the watch ended, static text */
 } lt_watch;
 
-/* Get the target and connect; wait for the agent's history. Returns 0 or -1 with *cause (a
- * started program is ended then). */
+/* Get the target and connect; wait for the agent's history. A pid without an agent gets one
+ * (lt_attach). Returns 0 or -1 with *cause (a started program is ended then). */
 int lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause);
 /* Read until duration_s pass (forever when < 0), the stream ends, the started program exits or
  * SIGINT/SIGTERM arrive. Returns 0, or -1 with *cause on a protocol error. */
 int lt_watch_run(lt_watch *w, double duration_s, char **cause);
-/* Disconnect and end a started program (unless keep); the model stays for the report.
- * Idempotent. */
+/* Disconnect and end a started program (unless keep), or stop the agent we attached (unless
+ * keep); the model stays for the report. Idempotent. */
 void lt_watch_stop_target(lt_watch *w);
 /* lt_watch_stop_target, then free the model. */
 void lt_watch_close(lt_watch *w);
