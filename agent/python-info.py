@@ -9,3 +9,5 @@ print("%d.%d" % sys.version_info[:2])
 print(sysconfig.get_config_var("EXT_SUFFIX"))
 print(sysconfig.get_paths()["include"])
 print(sys.executable)
+# Where `import leaktop` looks under an installation prefix (lib/python3.X/site-packages).
+print(sysconfig.get_path("platlib", vars={"base": "", "platbase": ""}).lstrip("/"))
