@@ -189,6 +189,7 @@ lt_attach_python_version(pid_t pid, char *version, size_t vlen)
     ssize_t n = readlink(path, exe, sizeof exe - 1);
     if (n < 0 && errno == ENOENT)
         return -1;
+    int hidden = n < 0 && (errno == EACCES || errno == EPERM);
     if (n > 0) {
         exe[n] = '\0';
         const char *base = strrchr(exe, '/');
@@ -202,7 +203,7 @@ lt_attach_python_version(pid_t pid, char *version, size_t vlen)
     snprintf(path, sizeof path, "/proc/%ld/maps", (long)pid);
     FILE *f = fopen(path, "re");
     if (f == NULL)
-        return python ? 1 : (errno == ENOENT ? -1 : 0);
+        return python ? 1 : errno == ENOENT ? -1 : hidden ? 2 : 0;
     while (fgets(line, sizeof line, f)) {
         char *file = strchr(line, '/');
         if (file == NULL)
@@ -538,6 +539,7 @@ typedef struct mi {
     char *result;         /* the last result record, from '^' on */
     char msg[1024];       /* the last ^error's message */
     int stopped;          /* the target stopped since it last ran */
+    int hung;             /* a command got no answer in time */
     int verbose;
 } mi;
 
@@ -616,7 +618,7 @@ mi_line(mi *m, int64_t deadline, int *rc)
                 nl[-1] = '\0';
             m->off = (size_t)(nl - m->buf) + 1;
             if (m->verbose)
-                fprintf(stderr, "gdb< %.300s\n", line);
+                fprintf(stderr, "%6lld gdb< %.300s\n", (long long)(now_ms() % 1000000), line);
             if (strncmp(line, "*stopped", 8) == 0)
                 m->stopped = 1;
             else if (strncmp(line, "*running", 8) == 0)
@@ -728,7 +730,7 @@ mi_cmd(mi *m, int timeout_ms, const char *fmt, ...)
     char head[16];
     int hlen = snprintf(head, sizeof head, "%u", tok);
     if (m->verbose)
-        fprintf(stderr, "gdb> %u%.300s\n", tok, body);
+        fprintf(stderr, "%6lld gdb> %u%.300s\n", (long long)(now_ms() % 1000000), tok, body);
     int sent = mi_send(m, head, (size_t)hlen) == 0 && mi_send(m, body, (size_t)blen) == 0 &&
                mi_send(m, "\n", 1) == 0;
     free(body);
@@ -738,8 +740,10 @@ mi_cmd(mi *m, int timeout_ms, const char *fmt, ...)
     for (;;) {
         int rc = MI_OK;
         char *line = mi_line(m, deadline, &rc);
-        if (line == NULL)
+        if (line == NULL) {
+            m->hung = rc == MI_TIMEOUT;
             return rc;
+        }
         char *end;
         unsigned long got = strtoul(line, &end, 10);
         if (end == line || got != tok || *end != '^')
@@ -828,7 +832,8 @@ mi_finish(mi *m, pid_t target_pid, char state_before)
 {
     if (m->pid <= 0)
         goto out;
-    mi_cmd(m, GDB_QUIT_MS, "-gdb-exit");
+    if (!m->hung)
+        mi_cmd(m, GDB_QUIT_MS, "-gdb-exit");
     close(m->wfd); /* EOF on its input also makes gdb detach and exit */
     m->wfd = -1;
     int st;
@@ -877,6 +882,7 @@ mi_rescue(mi *m)
 {
     if (m->pid <= 0)
         return;
+    m->hung = 0;
     kill(m->pid, SIGINT);
     int rc = MI_OK;
     int64_t deadline = now_ms() + GDB_QUIT_MS;
@@ -1057,8 +1063,21 @@ explain_ptrace_refused(pid_t pid, const char *gdb_msg)
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
     int not_dumpable = stat(path, &st) == 0 && st.st_uid == 0 &&
                        proc_status_numbers(pid, "Uid:", uids, 4) >= 2 && uids[1] != 0;
+    /* Do we hold CAP_SYS_PTRACE (bit 19 of CapEff) already? */
+    int have_cap = 0;
+    char capbuf[4096];
+    if (read_text("/proc/self/status", capbuf, sizeof capbuf) > 0) {
+        const char *c = strstr(capbuf, "CapEff:");
+        if (c != NULL) {
+            unsigned long long eff = strtoull(c + 7, NULL, 16);
+            have_cap = (eff >> 19) & 1;
+        }
+    }
     const char *why;
-    if (sc == 1)
+    if (have_cap)
+        why = "leaktop already has CAP_SYS_PTRACE, so a security policy forbids it (a "
+              "container, seccomp, SELinux or AppArmor), or the process is protected";
+    else if (sc == 1)
         why = "only a parent may trace its children; run leaktop as root or with "
               "CAP_SYS_PTRACE, or have ptrace_scope set to 0 (leaktop never changes it)";
     else if (sc == 2)
@@ -1123,6 +1142,8 @@ precheck(target *t)
     snprintf(p, sizeof p, "/proc/%ld/exe", (long)pid);
     ssize_t n = readlink(p, t->exe, sizeof t->exe - 1);
     t->exe[n > 0 ? n : 0] = '\0';
+    if (py == 2) /* not dumpable: /proc hides it; gdb will tell */
+        return NULL;
     if (!py)
         return lt_asprintf("pid %ld is not a Python process (%s)", (long)pid,
                            t->exe[0] ? t->exe : proc_comm(pid, comm, sizeof comm));
@@ -1164,7 +1185,18 @@ typedef struct attach_run {
     long long sym_pthread_create, sym_attr_init, sym_attr_setdetach;
     char dir[PATH_MAX]; /* the private directory holding the ticket */
     char blocked_in[64];
+    int64_t deadline;   /* of the whole attach */
 } attach_run;
+
+/* ms, or what is left of the attach when that is less (but at least a second). */
+static int
+budget(const attach_run *r, int ms)
+{
+    int64_t left = r->deadline - now_ms();
+    if (left < 1000)
+        left = 1000;
+    return left < ms ? (int)left : ms;
+}
 
 /* While gdb holds the target stopped, our own SIGINT/SIGTERM/SIGHUP wait: leaving in the middle
  * would leave gdb to clean up alone. They are delivered right after the detach. */
@@ -1191,22 +1223,22 @@ static char *
 gdb_failed(attach_run *r, const char *what, int rc)
 {
     if (rc == MI_TIMEOUT)
-        return lt_asprintf("gdb did not finish %s within %d s; it was stopped and pid %ld "
-                           "released",
-                           what, GDB_CALL_MS / 1000, (long)r->t.pid);
+        return lt_asprintf("gdb did not answer in time while %s; it was ended and pid %ld left "
+                           "running",
+                           what, (long)r->t.pid);
     if (rc == MI_GONE)
-        return lt_asprintf("gdb ended while %s", what);
-    return lt_asprintf("gdb could not %s in pid %ld: %s", what, (long)r->t.pid, r->g.msg);
+        return lt_asprintf("gdb ended unexpectedly while %s", what);
+    return lt_asprintf("gdb failed while %s in pid %ld: %s", what, (long)r->t.pid, r->g.msg);
 }
 
 static int
 attach_gdb(attach_run *r, char **cause)
 {
     hold_signals(r);
-    int rc = mi_cmd(&r->g, GDB_START_MS, "-target-attach %ld", (long)r->t.pid);
+    int rc = mi_cmd(&r->g, budget(r, GDB_START_MS), "-target-attach %ld", (long)r->t.pid);
     if (rc == MI_OK) {
         r->attached = 1;
-        rc = mi_wait_stopped(&r->g, GDB_START_MS);
+        rc = mi_wait_stopped(&r->g, budget(r, GDB_START_MS));
     }
     if (rc == MI_OK)
         return 0;
@@ -1231,7 +1263,7 @@ static void
 detach_gdb(attach_run *r)
 {
     if (r->attached) {
-        if (mi_cmd(&r->g, GDB_CALL_MS, "-target-detach") != MI_OK)
+        if (r->g.hung || mi_cmd(&r->g, GDB_CALL_MS, "-target-detach") != MI_OK)
             mi_rescue(&r->g);
         r->attached = 0;
     }
@@ -1333,7 +1365,7 @@ first_visit(attach_run *r, int *queued, char **cause)
     load_library(r, r->t.libpthread);
     load_library(r, r->t.libpython);
     if ((rc = mi_threads(&r->g, &r->t)) != MI_OK) {
-        *cause = gdb_failed(r, "list the threads", rc);
+        *cause = gdb_failed(r, "listing the threads", rc);
         goto fail;
     }
     read_syscalls(&r->t);
@@ -1375,7 +1407,7 @@ first_visit(attach_run *r, int *queued, char **cause)
     if (host == NULL)
         host = main_thread(&r->t);
     if (host == NULL || select_thread(r, host) != MI_OK) {
-        *cause = gdb_failed(r, "select a thread", MI_ERROR);
+        *cause = gdb_failed(r, "selecting a thread", MI_ERROR);
         goto fail;
     }
     size_t size = (PAGE_CODE + r->code_len + 1 + 4095) & ~(size_t)4095;
@@ -1391,7 +1423,7 @@ first_visit(attach_run *r, int *queued, char **cause)
     }
     if (rc != MI_OK || page == -1 || page == 0) {
         *cause = rc == MI_OK ? lt_asprintf("cannot map memory in pid %ld", (long)r->t.pid)
-                             : gdb_failed(r, "map a page", rc);
+                             : gdb_failed(r, "mapping a page", rc);
         goto fail;
     }
     r->page = (uint64_t)page;
@@ -1405,7 +1437,7 @@ first_visit(attach_run *r, int *queued, char **cause)
             r->page_exec = 0;
     }
     if ((rc = write_bytes(r, r->page + PAGE_CODE, r->code, r->code_len + 1)) != MI_OK) {
-        *cause = gdb_failed(r, "write the agent's loader", rc);
+        *cause = gdb_failed(r, "writing the agent's loader", rc);
         goto fail;
     }
 #if HAVE_THUNK
@@ -1425,7 +1457,7 @@ first_visit(attach_run *r, int *queued, char **cause)
                  (unsigned long long)r->sym_pending, (unsigned long long)r->sym_run,
                  (unsigned long long)(r->page + PAGE_CODE));
     if (rc != MI_OK) {
-        *cause = gdb_failed(r, "queue the pending call", rc);
+        *cause = gdb_failed(r, "queueing the pending call", rc);
         goto fail;
     }
     *queued = ok == 0;
@@ -1447,7 +1479,7 @@ second_visit(attach_run *r, char **cause)
         return -1;
     int rc = mi_threads(&r->g, &r->t);
     if (rc != MI_OK) {
-        *cause = gdb_failed(r, "list the threads", rc);
+        *cause = gdb_failed(r, "listing the threads", rc);
         detach_gdb(r);
         return -1;
     }
@@ -1477,7 +1509,7 @@ second_visit(attach_run *r, char **cause)
                      (unsigned long long)(r->page + PAGE_CODE));
     detach_gdb(r);
     if (rc != MI_OK) {
-        *cause = gdb_failed(r, "start the helper thread", rc);
+        *cause = gdb_failed(r, "starting the helper thread", rc);
         return -1;
     }
     return ok == 0 ? 1 : 0;
@@ -1612,6 +1644,7 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
     int rc = -1;
     const char *route = NULL;
     int64_t deadline = t0 + (o != NULL && o->timeout_ms > 0 ? o->timeout_ms : timeout_from_env());
+    r->deadline = deadline;
 
     if ((*cause = precheck(&r->t)) != NULL)
         goto out;
@@ -1668,10 +1701,10 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
         goto out;
     }
     r->gdb_started = 1;
-    int mrc = mi_cmd(&r->g, GDB_START_MS, "-gdb-set unwindonsignal on");
+    int mrc = mi_cmd(&r->g, budget(r, GDB_START_MS), "-gdb-set unwindonsignal on");
     if (mrc != MI_OK) {
         *cause = mrc == MI_GONE ? lt_asprintf("%s did not start as gdb", gdb)
-                                : gdb_failed(r, "start", mrc);
+                                : gdb_failed(r, "starting", mrc);
         goto stop_gdb;
     }
     mi_cmd(&r->g, GDB_CALL_MS, "-gdb-set auto-solib-add off");
@@ -1732,6 +1765,17 @@ out:
     lt_free(r->code);
     lt_free(r);
     return rc;
+}
+
+int
+lt_attach_socket_exists(pid_t pid)
+{
+    char path[PATH_MAX];
+    char *cause = NULL;
+    struct stat st;
+    int known = lt_sock_path(pid, path, sizeof path, &cause) == 0;
+    lt_free(cause);
+    return known && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 /* ---- lt_detach ------------------------------------------------------------------------- */

@@ -39,9 +39,12 @@ int lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **
  * the program goes on. Returns 0, or -1 with *cause (no agent there, not yours, ...). */
 int lt_detach(pid_t pid, int timeout_ms, char **cause);
 
+/* Does pid's agent socket exist (looked at, not connected to)? */
+int lt_attach_socket_exists(pid_t pid);
+
 /* Is pid a Python process, and which version ("3.11" into version, "" when unknown)? From
  * /proc only: the executable's name, a mapped libpython or extension module. Returns 1 yes,
- * 0 no, -1 gone or unreadable. */
+ * 0 no, 2 cannot tell (/proc hides a process that is not dumpable), -1 gone. */
 int lt_attach_python_version(pid_t pid, char *version, size_t vlen);
 
 #endif

@@ -1,7 +1,6 @@
 /* leaktop: dispatch the command line to its mode. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -9,7 +8,6 @@
 #include "check_mode.h"
 #include "cli.h"
 #include "leaktop/mem.h"
-#include "leaktop/sockpath.h"
 #include "record.h"
 
 /* `leaktop attach PID`: load the agent, then the terminal UI on it. */
@@ -24,7 +22,7 @@ attach_and_watch(pid_t pid, unsigned refreshes)
         return 2;
     }
     int rc = lt_app_pid(pid, refreshes);
-    if (!res.already)
+    if (!res.already && lt_attach_socket_exists(pid))
         fprintf(stderr, "leaktop: the agent loaded into pid %ld (Python %s, %s, %.2f s) keeps "
                         "running; `leaktop detach %ld` stops it\n",
                 (long)pid, res.python, res.route, res.seconds, (long)pid);
@@ -39,12 +37,7 @@ offer_attach(pid_t pid)
     if (!isatty(0) || !isatty(2) || lt_attach_python_version(pid, version, sizeof version) != 1)
         return 0;
     /* Only look: a connection would take a turn the agent owes the real viewer. */
-    char path[4096];
-    char *why = NULL;
-    struct stat st;
-    int known = lt_sock_path(pid, path, sizeof path, &why) == 0;
-    lt_free(why);
-    if (!known || lstat(path, &st) == 0)
+    if (lt_attach_socket_exists(pid))
         return 0;
     fprintf(stderr, "leaktop: pid %ld runs Python%s%s but has no leaktop agent. Load it now "
                     "(leaktop attach, with gdb)? [y/N] ",

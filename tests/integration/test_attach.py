@@ -1,0 +1,367 @@
+"""Attaching to running processes with gdb, and detaching: a busy multi-threaded program and
+programs blocked in time.sleep and in a read on a pipe, on every Python the agent was built for;
+each refusal with its message; and the program goes on untouched in every case (its numbered
+lines all there, once, and its exit status 0)."""
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import AGENT_DIR, LEAKTOP, PYTHONS, LeaktopTestCase, python_version  # noqa: E402
+
+# Prints "ready PID", then numbered lines, then "done", and exits 0. What it waits on between
+# lines depends on the mode:
+#   busy   three threads allocate all the time; the main thread prints a line every 20 ms until
+#          the file FLAG exists
+#   sleep  five lines, time.sleep(SECONDS), five lines
+#   read   five lines, a blocking os.read() on stdin (a pipe), five lines
+NUMBERED = r'''
+import os, sys, threading, time
+mode, flag = sys.argv[1], sys.argv[2]
+class Blob(object):
+    pass
+keep = [Blob() for _ in range(1000)]
+stop = []
+def worker():
+    held = []
+    while not stop:
+        held.append(bytearray(256))  # WORKER
+        if len(held) > 4000:
+            del held[:2000]
+        sum(range(100))
+threads = [threading.Thread(target=worker) for _ in range(3 if mode == "busy" else 0)]
+for t in threads:
+    t.start()
+print("ready %d" % os.getpid(), flush=True)
+n = [0]
+def line():
+    print("line %d" % n[0], flush=True)
+    n[0] += 1
+if mode == "busy":
+    while not os.path.exists(flag):
+        line()
+        time.sleep(0.02)
+else:
+    for _ in range(5):
+        line()
+    if mode == "sleep":
+        time.sleep(float(sys.argv[3]))
+    else:
+        os.read(0, 1)
+    for _ in range(5):
+        line()
+stop.append(1)
+for t in threads:
+    t.join()
+print("done", flush=True)
+'''
+
+# Never returns to the interpreter loop and makes no system call: a regular expression that
+# backtracks for ages inside C, holding the GIL, in the only thread.
+NO_SAFE_POINT = r'''
+import os, re
+print("ready %d" % os.getpid(), flush=True)
+re.match(r"(a+)+b", "a" * 64)
+'''
+
+LOADED = re.compile(r"loaded one \(Python (\d+\.\d+), (pending call|helper thread), ([0-9.]+) s\)")
+
+
+def threads_of(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def state_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+class AttachTest(LeaktopTestCase):
+    def setUp(self):
+        super().setUp()
+        if not shutil.which("gdb"):
+            self.skipTest("needs gdb")
+        self.timings = []
+
+    # -- helpers --------------------------------------------------------------------------
+    def start(self, python, mode, *extra):
+        prog = self.write("numbered.py", NUMBERED)
+        flag = os.path.join(self.tmp, "finish-%d" % len(self.procs))
+        p = self.spawn([python, prog, mode, flag] + [str(e) for e in extra],
+                       stdin=subprocess.PIPE if mode == "read" else subprocess.DEVNULL)
+        pid = int(self.wait_line(p, "ready").split()[1])
+        return p, pid, prog, flag
+
+    def finish(self, p, flag=None, data=None):
+        """Let the program end; check every numbered line came once and in order."""
+        if flag:
+            open(flag, "w").close()
+        out, err = p.communicate(input=data, timeout=60)
+        out, err = out.decode(), err.decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(err, "", "the program wrote to stderr")
+        lines = out.splitlines()
+        self.assertEqual(lines[-1], "done", out[-300:])
+        self.assertEqual(lines[:-1], ["line %d" % i for i in range(len(lines) - 1)],
+                         "numbered lines missing, repeated or out of order")
+        return len(lines) - 1
+
+    def assert_untouched(self, p, pid):
+        self.assertIsNone(p.poll(), "the target ended")
+        self.assertNotIn(state_of(pid), ("t", "T"), "the target was left stopped")
+        self.assertFalse(os.path.exists(self.socket_path(pid)))
+        with open("/proc/%d/status" % pid) as f:
+            self.assertIn("TracerPid:\t0\n", f.read(), "still traced")
+
+    def loaded(self, stderr, route=None):
+        m = LOADED.search(stderr)
+        self.assertIsNotNone(m, stderr)
+        if route is not None:
+            self.assertEqual(m.group(2), route, stderr)
+        self.timings.append((m.group(1), m.group(2), float(m.group(3))))
+        return m
+
+    def refused(self, args, why, env=None):
+        r = self.leaktop(*args, env=env, timeout=90)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn(why, lines[0])
+        self.assertNotIn("Traceback", r.stderr)
+        return lines[0]
+
+    def tearDown(self):
+        for version, route, seconds in self.timings:
+            sys.stderr.write("  attach %s: %s, %.2f s\n" % (version, route, seconds))
+        super().tearDown()
+
+    # -- attaching ------------------------------------------------------------------------
+    def test_busy_multithreaded_program(self):
+        for python in PYTHONS:
+            with self.subTest(python=python):
+                p, pid, prog, flag = self.start(python, "busy")
+                base = threads_of(pid)
+                report, r = self.check_json("--pid", str(pid), "--keep", "--duration", "2",
+                                            "--interval", "0.2")
+                self.loaded(r.stderr, "pending call")
+                self.assertEqual(report["python"].rsplit(".", 1)[0], python_version(python))
+                counts = {t["name"]: t["count"] for t in report["types"]}
+                self.assertEqual(counts.get("__main__.Blob"), 1000)
+                if report.get("agent", {}).get("sample_interval_bytes"):
+                    # The sampler sees what is allocated after the attach: the workers.
+                    self.assertIn(prog, {s["file"] for s in report.get("sites", [])},
+                                  report.get("sites", [])[:3])
+                # --keep left the agent running; detach stops it from outside.
+                self.assertTrue(os.path.exists(self.socket_path(pid)))
+                self.assertGreater(threads_of(pid), base)
+                d = self.leaktop("detach", str(pid))
+                self.assertEqual(d.returncode, 0, d.stderr)
+                self.assertIn("stopped the agent in pid %d" % pid, d.stdout)
+                self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+                self.assert_untouched(p, pid)
+                # Attach again after the detach: the module is loaded, start() starts anew.
+                report, r = self.check_json("--pid", str(pid), "--duration", "1")
+                self.loaded(r.stderr)
+                self.assertEqual({t["name"]: t["count"] for t in report["types"]}
+                                 .get("__main__.Blob"), 1000)
+                self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+                self.assert_untouched(p, pid)
+                self.assertGreater(self.finish(p, flag=flag), 10)
+
+    def test_blocked_in_time_sleep(self):
+        for python in PYTHONS:
+            with self.subTest(python=python):
+                p, pid, prog, flag = self.start(python, "sleep", 8)
+                base = threads_of(pid)
+                report, r = self.check_json("--pid", str(pid), "--duration", "1",
+                                            "--interval", "0.2")
+                # The main thread never reaches the interpreter loop: the helper thread did it.
+                self.loaded(r.stderr, "helper thread")
+                counts = {t["name"]: t["count"] for t in report["types"]}
+                self.assertEqual(counts.get("__main__.Blob"), 1000)
+                # Stopped again at the end (no --keep), helper thread gone too.
+                self.wait_for(lambda: threads_of(pid) == base, what="the threads to end")
+                self.assertIsNone(p.poll(), "the sleep must still be going on")
+                self.assert_untouched(p, pid)
+                # When the sleep ends, the queued pending call finds its ticket taken: no-op.
+                self.assertEqual(self.finish(p), 10)
+
+    def test_blocked_in_read_on_a_pipe(self):
+        for python in PYTHONS:
+            with self.subTest(python=python):
+                p, pid, prog, flag = self.start(python, "read")
+                base = threads_of(pid)
+                report, r = self.check_json("--pid", str(pid), "--keep", "--duration", "1",
+                                            "--interval", "0.2")
+                self.loaded(r.stderr, "helper thread")
+                counts = {t["name"]: t["count"] for t in report["types"]}
+                self.assertEqual(counts.get("__main__.Blob"), 1000)
+                self.assertTrue(os.path.exists(self.socket_path(pid)))
+                d = self.leaktop("detach", str(pid))
+                self.assertEqual(d.returncode, 0, d.stderr)
+                self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+                self.assert_untouched(p, pid)
+                self.assertEqual(self.finish(p, data=b"x"), 10)
+
+    def test_detach_refusals(self):
+        p, pid, prog, flag = self.start(PYTHONS[0], "busy")
+        self.refused(["detach", str(pid)], "has no leaktop agent running")
+        s = self.spawn(["sleep", "60"])
+        self.refused(["detach", str(s.pid)], "not a Python process")
+        self.refused(["detach", "4194000"], "no process with pid")
+        r = self.leaktop("detach")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("detach needs one process id", r.stderr.splitlines()[0])
+        self.assert_untouched(p, pid)
+        self.finish(p, flag=flag)
+
+    # -- refusals: one line, exit 2, the target untouched ---------------------------------
+    def test_refusals_leave_the_program_untouched(self):
+        p, pid, prog, flag = self.start(PYTHONS[0], "busy")
+        empty = os.path.join(self.tmp, "empty-path")
+        os.mkdir(empty)
+        no_gdb = dict(self.env, PATH=empty)
+        no_gdb.pop("LEAKTOP_GDB", None)
+        for args in (["attach", str(pid)], ["check", "--pid", str(pid), "--duration", "1"]):
+            self.refused(args, "apt-get install gdb", env=no_gdb)
+            self.assert_untouched(p, pid)
+        lonely = os.path.join(self.tmp, "agent-without-modules")
+        os.mkdir(lonely)
+        shutil.copy(os.path.join(AGENT_DIR, "sitecustomize.py"), lonely)
+        line = self.refused(["attach", str(pid)],
+                            "no leaktop agent built for Python %s" % python_version(PYTHONS[0]),
+                            env=dict(self.env, LEAKTOP_AGENT_DIR=lonely))
+        self.assertIn("meson configure build -Dpythons=", line)
+        self.assert_untouched(p, pid)
+        # A gdb that never answers is ended; the target is not.
+        hung = self.write("hung-gdb/gdb", "#!/bin/sh\nexec sleep 612.25\n")
+        os.chmod(hung, 0o755)
+        t0 = time.monotonic()
+        self.refused(["attach", str(pid)], "gdb did not answer in time",
+                     env=dict(self.env, LEAKTOP_GDB=hung, LEAKTOP_ATTACH_TIMEOUT="2"))
+        self.assertLess(time.monotonic() - t0, 30)
+        self.assertEqual(subprocess.run(["pgrep", "-f", "sleep 612.25"]).returncode, 1,
+                         "the hung gdb was left behind")
+        self.assert_untouched(p, pid)
+        self.finish(p, flag=flag)
+
+    def test_not_python_and_gone(self):
+        s = self.spawn(["sleep", "60"])
+        self.refused(["attach", str(s.pid)], "is not a Python process")
+        self.assertIsNone(s.poll())
+        self.assertNotIn(state_of(s.pid), ("t", "T"))
+        gone = self.spawn([PYTHONS[0], "-c", "pass"])
+        gone.wait()
+        self.refused(["attach", str(gone.pid)], "no process with pid %d" % gone.pid)
+        self.refused(["check", "--pid", str(gone.pid), "--duration", "1"], "no process with pid")
+
+    def test_no_safe_point_in_time(self):
+        prog = self.write("regex.py", NO_SAFE_POINT)
+        p = self.spawn([PYTHONS[0], prog])
+        pid = int(self.wait_line(p, "ready").split()[1])
+        t0 = time.monotonic()
+        line = self.refused(["attach", str(pid)], "did not reach a point where the agent can "
+                            "start within 3 s", env=dict(self.env, LEAKTOP_ATTACH_TIMEOUT="3"))
+        self.assertLess(time.monotonic() - t0, 20)
+        self.assertIn("native code", line)
+        self.assertIsNone(p.poll())
+        self.assertEqual(state_of(pid), "R")
+        self.assert_untouched(p, pid)
+
+    # -- other users, and ptrace refused (as nobody; never changing the machine) ----------
+    def nobody(self):
+        if os.geteuid() != 0 or not shutil.which("runuser"):
+            self.skipTest("needs root and runuser to act as another user")
+        try:
+            pw = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user nobody")
+        if subprocess.run(["runuser", "-u", "nobody", "--", LEAKTOP, "--version"],
+                          capture_output=True).returncode != 0:
+            self.skipTest("nobody cannot run %s" % LEAKTOP)
+        home = tempfile.mkdtemp(prefix="leaktop-nobody-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", home])
+        os.chmod(home, 0o755)
+        run = os.path.join(home, "run")
+        os.mkdir(run, 0o700)
+        os.chown(run, pw.pw_uid, pw.pw_gid)
+        return pw, home, run
+
+    def as_nobody(self, run, *args):
+        return subprocess.run(["runuser", "-u", "nobody", "--", "env", "XDG_RUNTIME_DIR=" + run,
+                               LEAKTOP] + list(args), capture_output=True, text=True, timeout=90)
+
+    def test_another_users_process(self):
+        pw, home, run = self.nobody()
+        p, pid, prog, flag = self.start(PYTHONS[0], "busy")
+        r = self.as_nobody(run, "attach", str(pid))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("belongs to root, not to you", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assert_untouched(p, pid)
+        self.finish(p, flag=flag)
+
+    def nobody_python(self, home, code):
+        # pyenv's interpreters live under /root; the system one is reachable by nobody.
+        for python in ("/usr/bin/python3", "/usr/local/bin/python3"):
+            if os.path.exists(python) and subprocess.run(
+                    ["runuser", "-u", "nobody", "--", python, "-c", "pass"],
+                    capture_output=True).returncode == 0:
+                break
+        else:
+            self.skipTest("no Python that nobody can run")
+        prog = os.path.join(home, "prog.py")
+        with open(prog, "w") as f:
+            f.write(code)
+        os.chmod(prog, 0o644)
+        p = self.spawn(["runuser", "-u", "nobody", "--", python, prog, "busy",
+                        os.path.join(home, "finish")])
+        pid = int(self.wait_line(p, "ready").split()[1])
+        return p, pid
+
+    def test_root_refuses_another_users_process(self):
+        pw, home, run = self.nobody()
+        p, pid = self.nobody_python(home, NUMBERED)
+        line = self.refused(["attach", str(pid)], "belongs to nobody, not to root")
+        self.assertIn("sudo -u nobody leaktop attach %d" % pid, line)
+        self.assertIsNone(p.poll())
+        self.assertNotIn(state_of(pid), ("t", "T"))
+        open(os.path.join(home, "finish"), "w").close()
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+
+    def test_ptrace_refused(self):
+        # A process of nobody's that is not dumpable: nobody (no CAP_SYS_PTRACE) may not
+        # ptrace it, whatever kernel.yama.ptrace_scope says. Nothing on the machine changes.
+        pw, home, run = self.nobody()
+        code = "import ctypes\nctypes.CDLL(None).prctl(4, 0)  # PR_SET_DUMPABLE\n" + NUMBERED
+        p, pid = self.nobody_python(home, code)
+        r = self.as_nobody(run, "attach", str(pid))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("ptrace refused", lines[0])
+        self.assertRegex(lines[0], r"ptrace_scope (is \d|on this kernel)|no Yama ptrace_scope")
+        self.assertIn("CAP_SYS_PTRACE", lines[0])
+        r = self.as_nobody(run, "check", "--pid", str(pid), "--duration", "1")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("ptrace refused", r.stderr)
+        self.assertIsNone(p.poll())
+        self.assertNotIn(state_of(pid), ("t", "T"))
+        open(os.path.join(home, "finish"), "w").close()
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        lines = out.decode().splitlines()
+        self.assertEqual(lines[-1], "done")
+        self.assertEqual(lines[:-1], ["line %d" % i for i in range(len(lines) - 1)])
+
+
+if __name__ == "__main__":
+    unittest.main()
