@@ -147,6 +147,7 @@ runpy.run_path('examples/demo_leak.py', run_name='__main__')" >"$WORK/picker-dem
     sleep 2   # some uptime and memory to show
     tm_start picker env XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR" "$LEAKTOP"
     tm_wait picker " yes " || { tm_keys picker r; tm_wait picker " yes "; }
+    sleep 16  # the picker samples each process's RSS while it is open: let its growth show
     tm capture-pane -p -e -N -t picker > "$WORK/picker.txt"
     tm_keys picker q
     tm kill-session -t picker 2>/dev/null || true
