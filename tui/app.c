@@ -47,6 +47,7 @@ typedef struct app {
     double play_due; /* monotonic second when the next sample is due */
     char replay_info[96];
     uint32_t markers_seen; /* markers already announced in the footer */
+    int confirm_detach;    /* D was pressed: the next key answers y/n */
     /* loop */
     unsigned refreshes, max_refreshes;
     int dirty;
@@ -230,6 +231,19 @@ handle_key(app *a, int key)
         ui->help = 0;
         return key == 'q';
     }
+    if (a->confirm_detach) {
+        /* D: stop the agent in the process (LT_CMD_STOP); the program goes on. */
+        char *cause = NULL;
+        a->confirm_detach = 0;
+        if (key != 'y' && key != 'Y')
+            status(a, 0, "the agent keeps running");
+        else if (!a->connected || lt_conn_command(&a->conn, LT_CMD_STOP, 0, &cause) < 0)
+            status(a, 1, "%s", cause ? cause : "not connected to a live process");
+        else
+            status(a, 0, "stopping the agent in pid %ld...", (long)a->pid);
+        lt_free(cause);
+        return 0;
+    }
     ui->status[0] = '\0';
     switch (key) {
     case 'q': case 'Q':
@@ -323,6 +337,15 @@ handle_key(app *a, int key)
         lt_ui_rebuild(ui);
         break;
     }
+    case 'D':
+        if (!a->connected)
+            status(a, 1, "not connected to a live process");
+        else {
+            a->confirm_detach = 1;
+            status(a, 1, "stop the agent in pid %ld (detach; the program goes on)? y/n",
+                   (long)a->pid);
+        }
+        break;
     case 'g': {
         char *cause = NULL;
         if (!a->connected)
