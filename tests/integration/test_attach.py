@@ -83,7 +83,9 @@ def state_of(pid):
         return f.read().rsplit(")", 1)[1].split()[0]
 
 
-class AttachTest(LeaktopTestCase):
+class AttachCase(LeaktopTestCase):
+    """Helpers: the numbered program, its checks, refusals."""
+
     def setUp(self):
         super().setUp()
         if not shutil.which("gdb"):
@@ -142,6 +144,8 @@ class AttachTest(LeaktopTestCase):
             sys.stderr.write("  attach %s: %s, %.2f s\n" % (version, route, seconds))
         super().tearDown()
 
+
+class AttachTest(AttachCase):
     # -- attaching ------------------------------------------------------------------------
     def test_busy_multithreaded_program(self):
         for python in PYTHONS:
@@ -361,6 +365,129 @@ class AttachTest(LeaktopTestCase):
         lines = out.decode().splitlines()
         self.assertEqual(lines[-1], "done")
         self.assertEqual(lines[:-1], ["line %d" % i for i in range(len(lines) - 1)])
+
+
+@unittest.skipUnless(shutil.which("tmux") and shutil.which("gdb"), "needs tmux and gdb")
+class AttachTuiTest(AttachCase):
+    """attach, the picker's y/n and `leaktop PID`'s offer, and D in the UI, the way a person
+    uses them: in tmux, keys in, screen text out."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmux_sock = "leaktop-attach-%d-%d" % (os.getpid(), id(self))
+        self.addCleanup(self.tmux, "kill-server")
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux", "-L", self.tmux_sock] + list(args), capture_output=True,
+                              text=True)
+
+    def run_in_tmux(self, argv, height=40):
+        env = dict(self.env, LANG="C.UTF-8", TERM="xterm-256color", NO_COLOR="1")
+        wrapper = self.write("tui-%d.sh" % len(os.listdir(self.tmp)), "#!/bin/sh\n" + "".join(
+            "export %s='%s'\n" % (k, v.replace("'", "'\\''")) for k, v in env.items()
+            if k in ("XDG_RUNTIME_DIR", "LANG", "TERM", "NO_COLOR", "PATH", "HOME")) +
+            '"$@"\necho EXIT=$?\nsleep 600\n')
+        os.chmod(wrapper, 0o755)
+        cmd = " ".join("'%s'" % a for a in [wrapper] + list(argv))
+        self.assertEqual(self.tmux("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x",
+                                   "140", "-y", str(height), cmd).returncode, 0)
+
+    def screen(self, escapes=False):
+        return self.tmux(*(["capture-pane", "-p", "-t", "main"] + (["-e"] if escapes else [])))\
+            .stdout
+
+    def keys(self, *keys):
+        for k in keys:
+            self.tmux("send-keys", "-t", "main", k)
+            time.sleep(0.15)
+
+    def wait_screen(self, pattern, timeout=30.0):
+        deadline, text = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.1)
+        self.fail("screen never showed %r; last screen:\n%s" % (pattern, text))
+
+    def stop_with_D(self, pid, base):
+        self.keys("D")
+        self.wait_screen(r"stop the agent in pid %d \(detach; the program goes on\)\? y/n" % pid)
+        self.keys("y")
+        self.wait_screen(r"the agent in pid %d was stopped" % pid)
+        self.wait_for(lambda: not os.path.exists(self.socket_path(pid)), what="the socket to go")
+        self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+
+    def test_attach_then_D_detaches(self):
+        p, pid, prog, flag = self.start(PYTHONS[-1], "busy")
+        base = threads_of(pid)
+        self.run_in_tmux([LEAKTOP, "attach", str(pid)])
+        self.wait_screen(r"leaktop pid %d" % pid)
+        self.keys("2")
+        self.wait_screen(r"__main__\.Blob")
+        self.stop_with_D(pid, base)
+        self.keys("q")
+        text = self.wait_screen(r"EXIT=0")
+        self.assertNotIn("keeps running", text)  # it was stopped with D
+        self.assert_untouched(p, pid)
+        self.finish(p, flag=flag)
+
+    def test_pid_offers_to_attach(self):
+        p, pid, prog, flag = self.start(PYTHONS[0], "read")
+        base = threads_of(pid)
+        self.run_in_tmux([LEAKTOP, str(pid)])
+        self.wait_screen(r"pid %d runs Python %s but has no leaktop agent\. Load it now"
+                         % (pid, re.escape(python_version(PYTHONS[0]))))
+        self.keys("y", "Enter")
+        self.wait_screen(r"leaktop pid %d" % pid)
+        self.keys("2")
+        self.wait_screen(r"__main__\.Blob")
+        self.keys("q")
+        self.wait_screen(r"keeps running; `leaktop detach %d` stops it\s+EXIT=0" % pid)
+        self.assertTrue(os.path.exists(self.socket_path(pid)))
+        r = self.leaktop("detach", str(pid))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+        self.assert_untouched(p, pid)
+        self.finish(p, data=b"x")
+
+    def test_picker_lists_growth_and_offers_to_attach(self):
+        p, pid, prog, flag = self.start(PYTHONS[0], "busy")
+        base = threads_of(pid)
+        self.run_in_tmux([LEAKTOP])
+        text = self.wait_screen(r"(?m)^\s+%d\s" % pid)
+        self.assertRegex(text, r"PID\s+RSS\s+GROWTH\s+RSS \(1 min\)\s+PY\s+AGENT")
+        row = [l for l in text.splitlines() if l.split()[:1] == [str(pid)]][0]
+        self.assertIn(" %s " % python_version(PYTHONS[0]), row)
+        self.assertRegex(row, r"\s-\s")  # no agent yet
+        # A growth rate appears once two samples a second apart are in.
+        self.wait_screen(r"(?m)^\s+%d\s+\S+ \S+\s+[+-]?[0-9.]+ \S*B/s" % pid)
+        # Move the selection (reverse video) onto our row; rows may move as RSS changes.
+        plain = re.compile(r"\x1b\[[0-9;]*m")
+        for _ in range(60):
+            rows = self.screen(escapes=True).splitlines()[2:-1]
+            sel = [i for i, l in enumerate(rows) if "\x1b[7m" in l]
+            mine = [i for i, l in enumerate(rows) if plain.sub("", l).split()[:1] == [str(pid)]]
+            if sel and mine and sel[0] == mine[0]:
+                break
+            if sel and mine:
+                self.keys("Down" if mine[0] > sel[0] else "Up")
+            else:
+                time.sleep(0.2)
+        else:
+            self.fail("could not select pid %d" % pid)
+        self.keys("Enter")
+        self.wait_screen(r"pid %d has no agent\. Load it now with gdb \(leaktop attach\)\? y/n"
+                         % pid)
+        self.keys("y")
+        self.wait_screen(r"leaktop pid %d" % pid)
+        self.keys("2")
+        self.wait_screen(r"__main__\.Blob")
+        self.stop_with_D(pid, base)
+        self.keys("q")
+        self.wait_screen(r"EXIT=0")
+        self.assert_untouched(p, pid)
+        self.finish(p, flag=flag)
 
 
 if __name__ == "__main__":
