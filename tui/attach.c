@@ -67,6 +67,8 @@
 
 /* ---- time and small helpers ------------------------------------------------------------ */
 
+static volatile sig_atomic_t attach_signal; /* a signal that interrupts the attach */
+
 static int64_t
 now_ms(void)
 {
@@ -900,9 +902,15 @@ mi_rescue(mi *m)
  * __main__ (it runs in its own globals) and does not touch sys.path: the module is loaded by
  * its path, and registered as `leaktop` so the program can `import leaktop` afterwards. */
 static const char attach_py[] =
-    "def _leaktop_attach(d, agent_dir, expect, interval):\n"
+    "def _leaktop_attach(d, agent_dir, expect, interval, leaktop_pid):\n"
     "    import os\n"
     "    import sys\n"
+    "    try:\n"
+    "        os.kill(leaktop_pid, 0)  # the leaktop that asked is still there\n"
+    "    except ProcessLookupError:\n"
+    "        return\n"
+    "    except OSError:\n"
+    "        pass\n"
     "    try:\n"
     "        os.rename(os.path.join(d, 'go'), os.path.join(d, 'claimed'))\n"
     "    except OSError:\n"
@@ -1005,7 +1013,8 @@ build_code(const char *dir, const char *agent_dir, const char *expect, double in
     strcat(inner, "')), os.fsdecode(bytes.fromhex('");
     hex_append(inner, expect, strlen(expect));
     char tail[128];
-    snprintf(tail, sizeof tail, "')), %.3f)\nexcept BaseException:\n    pass\n", interval);
+    snprintf(tail, sizeof tail, "')), %.3f, %ld)\nexcept BaseException:\n    pass\n", interval,
+             (long)getpid());
     strcat(inner, tail);
     strcat(outer, "__import__('builtins').exec(bytes.fromhex('");
     hex_append(outer, inner, strlen(inner));
@@ -1535,13 +1544,13 @@ answered(attach_run *r)
 /* Wait until the answer comes, until deadline, or until the target is gone. A claimed ticket
  * means the agent is starting: that always gets CLAIMED_WAIT_MS. Returns 1 answered. */
 static int
-wait_answer(attach_run *r, int64_t deadline)
+wait_answer(attach_run *r, int64_t deadline, int even_interrupted)
 {
     int64_t claimed_deadline = 0;
     for (;;) {
         if (answered(r))
             return 1;
-        if (proc_state(r->t.pid) == 0)
+        if (proc_state(r->t.pid) == 0 || (attach_signal && !even_interrupted))
             return 0;
         int64_t now = now_ms();
         if (!claimed_deadline && path_exists(r->dir, "claimed"))
@@ -1563,15 +1572,15 @@ cancel_ticket(attach_run *r)
 }
 
 static void
-remove_dir(attach_run *r)
+remove_dir(const char *dir)
 {
     static const char *names[] = {"go", "claimed", "answer", "answer.tmp"};
     char p[PATH_MAX + 32];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", r->dir, names[i]);
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         unlink(p);
     }
-    rmdir(r->dir);
+    rmdir(dir);
 }
 
 static char *
@@ -1603,6 +1612,61 @@ read_answer(attach_run *r, const char **route)
 }
 
 /* ---- lt_attach ------------------------------------------------------------------------- */
+
+/* SIGINT, SIGTERM and SIGHUP during an attach end it cleanly (ticket withdrawn, gdb ended);
+ * the signal is raised again afterwards, under the handler the caller had (attach_signal is
+ * declared at the top). */
+
+static void
+on_attach_signal(int sig)
+{
+    attach_signal = sig;
+}
+
+static const int attach_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void
+catch_signals(struct sigaction *saved)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_attach_signal;
+    attach_signal = 0;
+    for (size_t i = 0; i < 3; i++) {
+        sigaction(attach_signals[i], NULL, &saved[i]);
+        if (saved[i].sa_handler != SIG_IGN) /* what the caller ignores stays ignored */
+            sigaction(attach_signals[i], &sa, NULL);
+    }
+}
+
+static void
+restore_signals(const struct sigaction *saved)
+{
+    for (size_t i = 0; i < 3; i++)
+        sigaction(attach_signals[i], &saved[i], NULL);
+    if (attach_signal)
+        raise(attach_signal);
+}
+
+/* Directories of attaches whose leaktop is gone (killed mid-way): remove them. */
+static void
+remove_stale_dirs(const char *sockdir)
+{
+    DIR *d = opendir(sockdir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long owner = 0;
+        if (sscanf(e->d_name, "attach-%ld-", &owner) != 1 || owner <= 0 ||
+            (kill((pid_t)owner, 0) < 0 && errno == ESRCH) == 0)
+            continue;
+        char dir[PATH_MAX];
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", sockdir, e->d_name) < sizeof dir)
+            remove_dir(dir);
+    }
+    closedir(d);
+}
 
 static int
 timeout_from_env(void)
@@ -1645,6 +1709,8 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
     const char *route = NULL;
     int64_t deadline = t0 + (o != NULL && o->timeout_ms > 0 ? o->timeout_ms : timeout_from_env());
     r->deadline = deadline;
+    struct sigaction saved_actions[3];
+    catch_signals(saved_actions);
 
     if ((*cause = precheck(&r->t)) != NULL)
         goto out;
@@ -1672,8 +1738,9 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
     if (lt_sock_dir(sockdir, sizeof sockdir, cause) < 0 ||
         lt_sock_dir_prepare(sockdir, cause) < 0 || lt_sock_path(pid, expect, sizeof expect, cause) < 0)
         goto out;
-    if ((size_t)snprintf(r->dir, sizeof r->dir, "%s/attach-%ld-XXXXXX", sockdir, (long)pid) >=
-            sizeof r->dir ||
+    remove_stale_dirs(sockdir);
+    if ((size_t)snprintf(r->dir, sizeof r->dir, "%s/attach-%ld-%ld-XXXXXX", sockdir,
+                         (long)getpid(), (long)pid) >= sizeof r->dir ||
         mkdtemp(r->dir) == NULL) {
         *cause = lt_asprintf("cannot create a directory in %s: %s", sockdir, strerror(errno));
         r->dir[0] = '\0';
@@ -1721,28 +1788,40 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
     if (first_visit(r, &queued, cause) < 0)
         goto stop_gdb;
     route = "pending call";
-    int got = queued && wait_answer(r, now_ms() + PENDING_WAIT_MS < deadline
-                                           ? now_ms() + PENDING_WAIT_MS : deadline);
-    if (!got && !path_exists(r->dir, "claimed") && proc_state(pid) != 0) {
+    int64_t first_wait = now_ms() + PENDING_WAIT_MS;
+    int got = queued && wait_answer(r, first_wait < deadline ? first_wait : deadline, 0);
+    if (!got && !attach_signal && !path_exists(r->dir, "claimed") && proc_state(pid) != 0) {
         /* The main thread is not reaching the interpreter loop: try the helper thread. */
-        int started = second_visit(r, cause);
-        if (started < 0)
-            goto stop_gdb;
-        got = wait_answer(r, deadline);
+        if (second_visit(r, cause) < 0)
+            goto withdraw;
+        got = wait_answer(r, deadline, 0);
     } else if (!got) {
-        got = wait_answer(r, deadline);
+        got = wait_answer(r, deadline, 0);
     }
-    if (!got && cancel_ticket(r) == 0) /* claimed meanwhile: it is starting */
-        got = wait_answer(r, now_ms() + CLAIMED_WAIT_MS);
+withdraw:
+    if (!got && cancel_ticket(r) == 0) {
+        /* Claimed meanwhile: the agent is starting. Let it answer, even when interrupted. */
+        got = wait_answer(r, now_ms() + CLAIMED_WAIT_MS, 1);
+        if (got && attach_signal && read_answer(r, &route) == NULL) {
+            char *ignored = NULL; /* interrupted: undo */
+            lt_detach(pid, 3000, &ignored);
+            lt_free(ignored);
+            got = 0;
+        }
+    }
+    if (*cause != NULL)
+        goto stop_gdb;
     if (!got) {
-        if (proc_state(pid) == 0)
+        if (attach_signal)
+            *cause = lt_asprintf("interrupted; pid %ld was left as it was", (long)pid);
+        else if (proc_state(pid) == 0)
             *cause = lt_asprintf("pid %ld exited while leaktop was attaching", (long)pid);
         else
             *cause = lt_asprintf(
                 "pid %ld did not reach a point where the agent can start within %.0f s: its main "
                 "thread stays in %s and no thread is waiting in a system call a helper thread "
                 "could start from (threads blocked on locks, or native code that never returns "
-                "to Python); nothing was changed in it",
+                "to Python); it runs on unchanged",
                 (long)pid, (double)(deadline - t0) / 1000.0,
                 r->blocked_in[0] ? r->blocked_in : "native code");
         goto stop_gdb;
@@ -1756,7 +1835,7 @@ stop_gdb:
     signal(SIGPIPE, old_pipe);
 out:
     if (r->dir[0])
-        remove_dir(r);
+        remove_dir(r->dir);
     res->route = route;
     snprintf(res->python, sizeof res->python, "%s", r->t.version);
     res->seconds = (double)(now_ms() - t0) / 1000.0;
@@ -1764,6 +1843,7 @@ out:
         mi_finish(&r->g, pid, r->state_before);
     lt_free(r->code);
     lt_free(r);
+    restore_signals(saved_actions);
     return rc;
 }
 
