@@ -72,6 +72,11 @@ release_all(lt_trace_table *t, void (*release)(void *ctx, const lt_raw_stack *s)
             lt_raw_stack s = lt_raw_stack_of(&t->e[i]);
             release(ctx, &s);
         }
+    for (uint32_t g = 0; g < t->ngraves && release != NULL; g++) {
+        lt_raw_trace tmp = {.frames = t->graves[g].frames, .nframes = t->graves[g].nframes};
+        lt_raw_stack s = lt_raw_stack_of(&tmp);
+        release(ctx, &s);
+    }
 }
 
 void
@@ -101,6 +106,21 @@ lt_heap_sampler_deactivate(lt_heap_sampler *hs)
     __atomic_add_fetch(&hs->epoch, 1, __ATOMIC_RELEASE);
 }
 
+/* Unhold the site and release the references of each grave, then free its frames. */
+static void
+bury_all(lt_raw_grave *graves, uint32_t n, const lt_heap_census_ops *ops)
+{
+    for (uint32_t g = 0; g < n; g++) {
+        lt_raw_trace tmp = {.frames = graves[g].frames, .nframes = graves[g].nframes};
+        lt_raw_stack s = lt_raw_stack_of(&tmp);
+        if (graves[g].site != 0 && ops->unhold != NULL)
+            ops->unhold(ops->ctx, graves[g].site);
+        if (ops->release != NULL)
+            ops->release(ops->ctx, &s);
+        lt_free(graves[g].frames);
+    }
+}
+
 void
 lt_heap_sampler_clear(lt_heap_sampler *hs, const lt_heap_census_ops *ops)
 {
@@ -127,6 +147,14 @@ lt_heap_sampler_clear(lt_heap_sampler *hs, const lt_heap_census_ops *ops)
             ops->release(ops->ctx, &s);
         }
     }
+    uint32_t ninline = 0;
+    lt_raw_grave *inline_graves = lt_trace_table_take_graves(&old, &ninline);
+    if (ops != NULL)
+        bury_all(inline_graves, ninline, ops);
+    else
+        for (uint32_t g = 0; g < ninline; g++)
+            lt_free(inline_graves[g].frames);
+    lt_free(inline_graves);
     lt_trace_table_free(&old);
     if (!ok) {
         lock(hs);
@@ -265,6 +293,7 @@ lt_heap_sampler_restore(lt_heap_sampler *hs, const lt_live_entry *e)
 /* ---- census ------------------------------------------------------------------------------ */
 
 typedef struct pending {
+    uint64_t hash; /* to recognise the entry again */
     uint32_t idx;
     uint32_t off; /* into the frames copy, in frames */
     uint32_t n;
@@ -297,7 +326,7 @@ lt_heap_sampler_census(lt_heap_sampler *hs, const lt_heap_census_ops *ops, lt_he
         lt_raw_trace *e = &t->e[i];
         if (!e->used || e->site != 0 || e->refs == 0)
             continue;
-        pend[k] = (pending){i, off, e->nframes, e->truncated, 0};
+        pend[k] = (pending){e->hash, i, off, e->nframes, e->truncated, 0};
         if (e->nframes) {
             memcpy(codes + off, lt_raw_codes(e), sizeof *codes * e->nframes);
             memcpy(addrs + off, lt_raw_addrs(e), sizeof *addrs * e->nframes);
@@ -307,8 +336,9 @@ lt_heap_sampler_census(lt_heap_sampler *hs, const lt_heap_census_ops *ops, lt_he
     }
     unlock(hs);
 
-    /* 2. Resolve them without the lock: the owner may call into Python. The entries cannot
-     * go away meanwhile: only this thread evicts. */
+    /* 2. Resolve them without the lock: the owner may call into Python. An entry may go away
+     * meanwhile only if a hook evicts it (another thread allocating without the GIL): step 3
+     * checks. */
     for (uint32_t j = 0; j < npend; j++) {
         lt_raw_stack s = {codes + pend[j].off, addrs + pend[j].off, pend[j].n, pend[j].truncated};
         pend[j].site = ops->resolve(ops->ctx, &s, pend[j].idx == LT_RAW_OVERFLOW);
@@ -322,13 +352,14 @@ lt_heap_sampler_census(lt_heap_sampler *hs, const lt_heap_census_ops *ops, lt_he
     lock(hs);
     t = &hs->traces;
     for (uint32_t j = 0; j < npend; j++) {
-        lt_raw_trace *e = &t->e[pend[j].idx];
+        lt_raw_trace *e = pend[j].idx < t->cap ? &t->e[pend[j].idx] : NULL;
         if (pend[j].site == 0)
             continue;
-        if (e->used && e->site == 0)
+        if (e != NULL && e->used && e->site == 0 && e->hash == pend[j].hash &&
+            e->nframes == pend[j].n)
             e->site = pend[j].site;
         else
-            ops->unhold(ops->ctx, pend[j].site); /* cannot happen; stay balanced anyway */
+            ops->unhold(ops->ctx, pend[j].site); /* it went: stay balanced */
     }
     uint32_t cap = t->cap;
     acc = cap ? lt_calloc((size_t)cap * 2, sizeof *acc) : NULL;
@@ -353,6 +384,8 @@ lt_heap_sampler_census(lt_heap_sampler *hs, const lt_heap_census_ops *ops, lt_he
     if (graves != NULL)
         ngraves = lt_trace_table_evict(t, hs->tick, hs->lim.idle_ticks, hs->lim.max_traces / 4 * 3,
                                        hs->lim.max_trace_bytes / 4 * 3, graves, cap, scratch);
+    uint32_t ninline = 0;
+    lt_raw_grave *inline_graves = lt_trace_table_take_graves(t, &ninline);
     if (lt_live_table_filter_stale(&hs->live))
         lt_live_table_rebuild_filter(&hs->live);
     out->mean = __atomic_load_n(&hs->mean, __ATOMIC_RELAXED);
@@ -365,16 +398,10 @@ lt_heap_sampler_census(lt_heap_sampler *hs, const lt_heap_census_ops *ops, lt_he
     unlock(hs);
 
     /* 4. Release the evicted tracebacks without the lock. */
-    for (uint32_t g = 0; g < ngraves; g++) {
-        lt_raw_trace tmp = {.frames = graves[g].frames, .nframes = graves[g].nframes};
-        lt_raw_stack s = lt_raw_stack_of(&tmp);
-        if (graves[g].site != 0)
-            ops->unhold(ops->ctx, graves[g].site);
-        if (ops->release != NULL)
-            ops->release(ops->ctx, &s);
-        lt_free(graves[g].frames);
-    }
+    bury_all(graves, ngraves, ops);
+    bury_all(inline_graves, ninline, ops);
     lt_free(graves);
+    lt_free(inline_graves);
     lt_free(scratch);
     lt_free(acc);
     lt_free(pend);

@@ -197,7 +197,7 @@ stopping_cb(void *ctx)
     (void)ctx;
     lt_py_alloc_hook_guard(1);
     PyGILState_STATE g = PyGILState_Ensure();
-    lt_py_alloc_hook_stop(NULL);
+    lt_py_alloc_hook_stop();
     PyGILState_Release(g);
     lt_py_alloc_hook_guard(0);
 }
@@ -217,7 +217,7 @@ stop_agent(int reason)
         Py_END_ALLOW_THREADS
     }
     /* After the join: the agent's last census (at exit) still needed the sampler. */
-    lt_py_alloc_hook_stop(NULL);
+    lt_py_alloc_hook_stop();
 }
 
 /* The command line as the kernel has it: the real interpreter and its arguments. */
@@ -361,6 +361,20 @@ leaktop_socket_path(PyObject *self, PyObject *unused)
     return PyUnicode_DecodeFSDefault(agent->socket_path);
 }
 
+/* The allocation sampler's counters (tests and benchmarks), or None when it is not running. */
+static PyObject *
+leaktop_sampler_stats(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    uint64_t mean, samples, live, dropped, thinned;
+    if (lt_py_alloc_hook_stats(&mean, &samples, &live, &dropped, &thinned) < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("{sKsKsKsKsK}", "sample_bytes", (unsigned long long)mean, "samples",
+                         (unsigned long long)samples, "live", (unsigned long long)live, "dropped",
+                         (unsigned long long)dropped, "thinned", (unsigned long long)thinned);
+}
+
 /* atexit: stop before the interpreter finalizes, while the GIL can still be handed over. */
 static PyObject *
 leaktop_atexit(PyObject *self, PyObject *unused)
@@ -409,6 +423,7 @@ static PyMethodDef methods[] = {
     {"is_running", leaktop_is_running, METH_NOARGS, "is_running()\n--\n\nIs the agent running?"},
     {"socket_path", leaktop_socket_path, METH_NOARGS,
      "socket_path()\n--\n\nThe agent's socket path, or None when it is not running."},
+    {"_sampler_stats", leaktop_sampler_stats, METH_NOARGS, NULL},
     {"_atexit", leaktop_atexit, METH_NOARGS, NULL},
     {"_after_fork_child", leaktop_after_fork_child, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

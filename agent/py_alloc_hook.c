@@ -26,12 +26,14 @@
 
 #include <string.h>
 
+#include "leaktop/mem.h"
 #include "py_alloc_hook.h"
 #include "py_frames.h"
 #include "sampler.h"
 
-/* While sampling is off, a thread looks at the sampler again after this many bytes. */
-#define INACTIVE_INTERVAL (64 << 20)
+/* While sampling is off but the hooks stay (another tool wrapped them), a thread looks at the
+ * sampler again after this many bytes: a restart is noticed soon, at no measurable cost. */
+#define INACTIVE_INTERVAL (1 << 20)
 
 typedef struct hook_domain {
     PyMemAllocatorEx orig; /* what the hook wraps; never cleared once published */
@@ -232,34 +234,82 @@ lt_py_alloc_hook_start(uint64_t mean, uint32_t frames)
     install(&domains[0]);
     install(&domains[1]);
     lt_heap_sampler_activate(&sampler, mean);
+    tls.cd.left = 0; /* this thread looks at the new epoch on its next allocation */
     running = 1;
     return 0;
 }
 
+/* Code references collected while the tables are torn down, dropped only once the sampler's
+ * state is consistent again: a last reference can run Python code (weakref callbacks), which may
+ * switch threads and call start() or stop(). */
+typedef struct deferred {
+    PyObject **codes;
+    size_t n, cap;
+} deferred;
+
+static void
+defer_codes(void *ctx, const lt_raw_stack *s)
+{
+    deferred *d = ctx;
+    if (d->n + s->n > d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 1024;
+        while (cap < d->n + s->n)
+            cap *= 2;
+        PyObject **c = lt_realloc(d->codes, cap * sizeof *c);
+        if (c == NULL) {
+            /* No memory to defer: drop them now, the lesser evil. */
+            release_codes(NULL, s);
+            return;
+        }
+        d->codes = c;
+        d->cap = cap;
+    }
+    for (uint32_t i = 0; i < s->n; i++)
+        d->codes[d->n++] = (PyObject *)(uintptr_t)s->codes[i];
+}
+
 /* Forget every sample, release every traceback, free the tables. GIL held. */
 static void
-drop_tables(const lt_heap_census_ops *ops)
+drop_tables(void)
 {
     if (!sampler_ready)
         return;
+    deferred d = {NULL, 0, 0};
     lt_heap_sampler_deactivate(&sampler);
-    lt_heap_census_ops o = {.ctx = ops ? ops->ctx : NULL, .unhold = ops ? ops->unhold : NULL,
-                            .release = release_codes};
+    lt_heap_census_ops o = {.ctx = &d, .release = defer_codes};
     lt_heap_sampler_clear(&sampler, &o);
     lt_heap_sampler_free(&sampler, NULL, NULL);
     sampler_ready = 0;
+    running = 0;
+    for (size_t i = 0; i < d.n; i++)
+        Py_DECREF(d.codes[i]);
+    lt_free(d.codes);
 }
 
 void
-lt_py_alloc_hook_stop(const lt_heap_census_ops *ops)
+lt_py_alloc_hook_stop(void)
 {
     if (!sampler_ready)
         return;
     lt_heap_sampler_deactivate(&sampler);
     uninstall(&domains[0]);
     uninstall(&domains[1]);
-    drop_tables(ops);
-    running = 0;
+    drop_tables();
+}
+
+int
+lt_py_alloc_hook_stats(uint64_t *mean, uint64_t *samples, uint64_t *live, uint64_t *dropped,
+                       uint64_t *thinned)
+{
+    if (!running)
+        return -1;
+    /* Racy reads of counters (the GIL keeps the hooks out meanwhile): good enough here. */
+    *mean = lt_heap_sampler_mean(&sampler);
+    *samples = sampler.samples;
+    *live = sampler.live.n;
+    *dropped = sampler.dropped + __atomic_load_n(&sampler.skipped, __ATOMIC_RELAXED);
+    *thinned = sampler.thinned;
+    return 0;
 }
 
 int
@@ -293,6 +343,5 @@ lt_py_alloc_hook_after_fork_child(void)
     if (!sampler_ready)
         return;
     lt_heap_sampler_after_fork(&sampler);
-    drop_tables(NULL);
-    running = 0;
+    drop_tables();
 }

@@ -29,9 +29,15 @@
 int lt_py_alloc_hook_start(uint64_t mean, uint32_t frames);
 
 /* Stop sampling: remove the hooks when they are still the installed allocators (when another
- * tool wrapped them since, they stay, passing everything through), then forget every sample and
- * release every traceback. ops->unhold (ops may be NULL) sees the site of each resolved one. */
-void lt_py_alloc_hook_stop(const lt_heap_census_ops *ops);
+ * tool wrapped them since, they stay, passing everything through), then forget every sample,
+ * free the tables, and last release every traceback's code references (which may run Python
+ * code). The agent's sites are not told: the agent goes with the sampler. */
+void lt_py_alloc_hook_stop(void);
+
+/* The sampler's counters, for tests and benchmarks: fills *mean (interval now), *samples
+ * (recorded), *live (held), *dropped, *thinned. Returns 0, or -1 when it is not running. */
+int lt_py_alloc_hook_stats(uint64_t *mean, uint64_t *samples, uint64_t *live, uint64_t *dropped,
+                           uint64_t *thinned);
 
 /* Is the sampler running? */
 int lt_py_alloc_hook_running(void);

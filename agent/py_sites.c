@@ -110,6 +110,7 @@ lt_py_sites_collect(lt_agent *a)
     s.heap_live_count = tot.live_count > 0 ? (uint64_t)llround(tot.live_count) : 0;
     s.live_samples = tot.live_samples;
     s.dropped_samples = tot.dropped;
+    s.evicted_traces = tot.trace_evicted; /* the agent adds the resolved ones it evicted */
     lt_agent_sites_ready(a, &s);
     return 0;
 }

@@ -356,7 +356,7 @@ lt_site_table_finish(lt_site_table *t, lt_sites *out)
     out->nsites = out->nlines = out->traces_total = 0;
     out->sites = t->rows;
     out->lines = t->line_rows;
-    out->evicted_traces = t->evicted;
+    out->evicted_traces += t->evicted;
     if (t->e == NULL)
         return;
     uint32_t n = 0;

@@ -86,8 +86,9 @@ uint32_t lt_site_table_find_id(const lt_site_table *t, uint32_t id);
 
 /* A census: begin (zero every estimate), add each raw traceback's estimate to its site, then
  * finish: rank sites and top frames by live bytes into out (rows owned by the table, valid until
- * the next begin; out's scalar fields other than nsites, nlines, traces_total and
- * evicted_traces are left alone). */
+ * the next begin). finish sets nsites, nlines and traces_total, adds the sites this table ever
+ * evicted to out->evicted_traces (the caller's own evictions, if any, already there), and
+ * leaves the other scalar fields alone. */
 void lt_site_table_begin(lt_site_table *t);
 void lt_site_table_add(lt_site_table *t, uint32_t h, double bytes, double count);
 void lt_site_table_finish(lt_site_table *t, lt_sites *out);

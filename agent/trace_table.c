@@ -80,6 +80,9 @@ lt_trace_table_free(lt_trace_table *t)
     for (uint32_t i = 1; t->e != NULL && i < t->cap; i++)
         if (t->e[i].used)
             lt_free(t->e[i].frames);
+    for (uint32_t g = 0; g < t->ngraves; g++)
+        lt_free(t->graves[g].frames);
+    lt_free(t->graves);
     lt_free(t->e);
     lt_free(t->index);
     lt_free(t->free_idx);
@@ -122,6 +125,64 @@ make_room(lt_trace_table *t)
     return 0;
 }
 
+static void
+bury(lt_trace_table *t, uint32_t idx, lt_raw_grave *g)
+{
+    lt_raw_trace *e = &t->e[idx];
+    g->frames = e->frames;
+    g->nframes = e->nframes;
+    g->site = e->site;
+    t->frame_bytes -= (sizeof(void *) + sizeof(int32_t)) * (size_t)e->nframes;
+    memset(e, 0, sizeof *e);
+    t->free_idx[t->nfree++] = idx;
+    t->count--;
+    t->evicted++;
+}
+
+/* Full at intern time: move up to an eighth of the entries without live samples to the
+ * graveyard, scanning on from where the last batch stopped. Returns how many went. */
+static uint32_t
+evict_inline(lt_trace_table *t)
+{
+    if (t->grave_bytes > t->max_frame_bytes / 2)
+        return 0; /* the owner has not drained the last ones yet */
+    uint32_t want = t->max / 8 ? t->max / 8 : 1, n = 0;
+    if (t->ngraves + want > t->graves_cap) {
+        uint32_t cap = t->graves_cap ? t->graves_cap : 64;
+        while (cap < t->ngraves + want)
+            cap *= 2;
+        lt_raw_grave *g = lt_realloc(t->graves, sizeof *g * cap);
+        if (g == NULL)
+            return 0;
+        t->graves = g;
+        t->graves_cap = cap;
+    }
+    for (uint32_t k = 0; k < t->cap && n < want; k++) {
+        uint32_t i = (t->cursor + k) % t->cap;
+        lt_raw_trace *e = &t->e[i];
+        if (i == LT_RAW_OVERFLOW || !e->used || e->refs != 0)
+            continue;
+        t->grave_bytes += (sizeof(void *) + sizeof(int32_t)) * (size_t)e->nframes;
+        bury(t, i, &t->graves[t->ngraves++]);
+        n++;
+        t->cursor = i + 1;
+    }
+    if (n > 0)
+        index_rebuild(t);
+    return n;
+}
+
+lt_raw_grave *
+lt_trace_table_take_graves(lt_trace_table *t, uint32_t *n)
+{
+    lt_raw_grave *g = t->graves;
+    *n = t->ngraves;
+    t->graves = NULL;
+    t->ngraves = t->graves_cap = 0;
+    t->grave_bytes = 0;
+    return g;
+}
+
 uint32_t
 lt_trace_table_intern(lt_trace_table *t, const lt_raw_stack *s, uint32_t tick, int *added)
 {
@@ -137,6 +198,10 @@ lt_trace_table_intern(lt_trace_table *t, const lt_raw_stack *s, uint32_t tick, i
         }
     }
     size_t bytes = (sizeof(void *) + sizeof(int32_t)) * (size_t)s->n;
+    if ((t->frame_bytes + bytes > t->max_frame_bytes || (t->nfree == 0 && t->cap >= t->max)) &&
+        evict_inline(t) > 0) {
+        /* Room made: the index was rebuilt, the slots below are the new free ones. */
+    }
     if (t->frame_bytes + bytes > t->max_frame_bytes || make_room(t) < 0) {
         t->overflowed++;
         t->e[LT_RAW_OVERFLOW].last_tick = tick;
@@ -176,20 +241,6 @@ older_first(const void *a, const void *b, void *ctx)
     return x < y ? -1 : x > y;
 }
 
-static void
-bury(lt_trace_table *t, uint32_t idx, lt_raw_grave *g)
-{
-    lt_raw_trace *e = &t->e[idx];
-    g->frames = e->frames;
-    g->nframes = e->nframes;
-    g->site = e->site;
-    t->frame_bytes -= (sizeof(void *) + sizeof(int32_t)) * (size_t)e->nframes;
-    memset(e, 0, sizeof *e);
-    t->free_idx[t->nfree++] = idx;
-    t->count--;
-    t->evicted++;
-}
-
 uint32_t
 lt_trace_table_evict(lt_trace_table *t, uint32_t now, uint32_t idle_ticks, uint32_t keep_count,
                      size_t keep_bytes, lt_raw_grave *out, uint32_t max_out, uint32_t *scratch)
@@ -220,6 +271,7 @@ lt_trace_table_evict(lt_trace_table *t, uint32_t now, uint32_t idle_ticks, uint3
 size_t
 lt_trace_table_bytes(const lt_trace_table *t)
 {
-    return t->frame_bytes + (size_t)t->cap * (sizeof *t->e + sizeof *t->free_idx) +
+    return t->frame_bytes + t->grave_bytes + (size_t)t->graves_cap * sizeof *t->graves +
+           (size_t)t->cap * (sizeof *t->e + sizeof *t->free_idx) +
            ((size_t)t->index_mask + 1) * sizeof *t->index;
 }

@@ -6,10 +6,13 @@
  * entry then records that owner's handle in `site`.
  *
  * Bounded by a number of entries and by the bytes of their frames. When either bound is reached,
- * lt_trace_table_intern returns LT_RAW_OVERFLOW, a pseudo-entry that stands for "traceback not
- * kept" (counted in `overflowed`). Entries without live samples are evicted by
- * lt_trace_table_evict, least recently sampled first; evicted entries are handed back so the
- * owner can release what the code pointers hold (references) outside its lock.
+ * lt_trace_table_intern first evicts a batch of entries without live samples on the spot (they
+ * wait in a graveyard, still holding their code references and counted in grave_bytes, until
+ * the owner drains it with lt_trace_table_take_graves); when that finds nothing, or the graveyard
+ * is already half the frame bound, it returns LT_RAW_OVERFLOW, a pseudo-entry that stands for
+ * "traceback not kept" (counted in `overflowed`). lt_trace_table_evict evicts idle entries and
+ * trims the table, least recently sampled first; evicted entries are handed back so the owner
+ * can release what the code pointers hold (references) outside its lock.
  *
  * Not thread-safe: the owner serialises every call. Memory: lt_malloc'd, 12 bytes per frame
  * plus 40 bytes per entry and 8 per index slot.
@@ -52,6 +55,10 @@ typedef struct lt_trace_table {
     size_t frame_bytes, max_frame_bytes;
     uint64_t overflowed; /* interns answered with LT_RAW_OVERFLOW */
     uint64_t evicted;    /* entries evicted */
+    struct lt_raw_grave *graves; /* evicted by intern, not yet handed to the owner */
+    uint32_t ngraves, graves_cap;
+    size_t grave_bytes;
+    uint32_t cursor;     /* where the next eviction batch starts looking */
 } lt_trace_table;
 
 /* An evicted entry handed back by lt_trace_table_evict; free `frames` with lt_free after
@@ -85,8 +92,8 @@ lt_raw_stack_of(const lt_raw_trace *t)
 /* Prepare a table for at most max entries (at least 2) and max_frame_bytes of frames. Returns 0,
  * or -1 when out of memory (the table then answers LT_RAW_OVERFLOW to everything). */
 int lt_trace_table_init(lt_trace_table *t, uint32_t max, size_t max_frame_bytes);
-/* Free the table. Entries still holding code references must have been evicted first (see
- * lt_trace_table_evict with everything) if those references matter. */
+/* Free the table (and any graveyard). Entries still holding code references must have been
+ * evicted and the graveyard taken first if those references matter. */
 void lt_trace_table_free(lt_trace_table *t);
 
 /* The entry index of stack s, added if new (*added set to 1: the caller takes whatever
@@ -103,6 +110,10 @@ uint32_t lt_trace_table_intern(lt_trace_table *t, const lt_raw_stack *s, uint32_
 uint32_t lt_trace_table_evict(lt_trace_table *t, uint32_t now, uint32_t idle_ticks,
                               uint32_t keep_count, size_t keep_bytes, lt_raw_grave *out,
                               uint32_t max_out, uint32_t *scratch);
+
+/* Hand over the entries intern evicted: returns the graveyard (lt_free it after dealing with
+ * each grave as with lt_trace_table_evict's) and its size in *n; the table starts a new one. */
+lt_raw_grave *lt_trace_table_take_graves(lt_trace_table *t, uint32_t *n);
 
 /* Bytes of memory held. */
 size_t lt_trace_table_bytes(const lt_trace_table *t);

@@ -145,6 +145,8 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
             r->rss_peak = p->rss_peak;
         if (p->rss > r->rss_peak)
             r->rss_peak = p->rss;
+        if (p->agent_bytes > r->agent_bytes_max)
+            r->agent_bytes_max = p->agent_bytes;
         double ms = (double)p->census_ns / 1e6;
         if (ms > r->census_ms_max)
             r->census_ms_max = ms;
@@ -165,6 +167,10 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
         r->heap_sampled = 1;
         r->heap = p->heap_sampled;
         r->sample_interval_bytes = p->sample_interval;
+        r->live_samples = p->live_samples;
+        r->dropped_samples = p->dropped_samples;
+        r->evicted_traces = p->evicted_traces;
+        r->sampled_traces = p->traces_total;
         uint32_t k = 0;
         for (uint32_t i = 0; i < n; i++) {
             const lt_point *q = lt_model_point(m, first + i);

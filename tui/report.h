@@ -46,6 +46,10 @@ typedef struct lt_report {
     uint64_t heap_gc;  /* shallow bytes of GC-tracked objects, last sample */
     double census_ms_last, census_ms_max;
     uint64_t tracked, agent_bytes, sample_interval_bytes;
+    uint64_t agent_bytes_max; /* the most the agent held at any sample of the watch */
+    /* The allocation sampler's own figures at the last sample that had them. */
+    uint64_t live_samples, dropped_samples, evicted_traces;
+    uint32_t sampled_traces; /* distinct tracebacks with live samples */
     int gc_enabled;
     uint64_t gc_collections[3], gc_uncollectable;
     lt_type_report *types;

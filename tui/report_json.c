@@ -142,6 +142,16 @@ lt_report_write_json(const lt_report *r, FILE *f)
     lt_json_u64(&j, r->agent_bytes);
     lt_json_key(&j, "sample_interval_bytes");
     lt_json_u64(&j, r->sample_interval_bytes);
+    lt_json_key(&j, "agent_bytes_max");
+    lt_json_u64(&j, r->agent_bytes_max);
+    lt_json_key(&j, "sampled_blocks");
+    lt_json_u64(&j, r->live_samples);
+    lt_json_key(&j, "sampled_tracebacks");
+    lt_json_u64(&j, r->sampled_traces);
+    lt_json_key(&j, "dropped_samples");
+    lt_json_u64(&j, r->dropped_samples);
+    lt_json_key(&j, "evicted_tracebacks");
+    lt_json_u64(&j, r->evicted_traces);
     lt_json_end_object(&j);
 
     lt_json_key(&j, "gc");

@@ -3,7 +3,8 @@
 Those commands put this file's directory first on PYTHONPATH and set LEAKTOP_AUTOSTART=1, so
 Python's `site` imports this module at startup, before the program's own code. It:
   1. imports the agent built for this interpreter (beside this file) and starts it with the
-     options in LEAKTOP_OPTIONS ("interval=0.5,history=600");
+     options in LEAKTOP_OPTIONS ("interval=0.5,history=600,sample_bytes=65536,frames=64,
+     top_sites=200": the keyword arguments of leaktop.start());
   2. tells the waiting leaktop which pid serves the socket (or why it could not) through the pipe
      named by LEAKTOP_READY_FD, then closes it so the program's children never see it;
   3. hands over to the program's own sitecustomize, if it has one, exactly as if this file were
@@ -29,7 +30,7 @@ def _leaktop_options(text):
         key = key.strip()
         if key in ("interval", "history"):
             opts[key] = float(value)
-        elif key in ("max_clients",):
+        elif key in ("max_clients", "sample_bytes", "frames", "top_sites"):
             opts[key] = int(value)
     return opts
 

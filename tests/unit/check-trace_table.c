@@ -85,11 +85,14 @@ START_TEST(test_bounds)
     const void *codes[8];
     int32_t addrs[8];
     int added;
-    /* By count: 10 entries, the overflow one included. */
+    /* By count: 10 entries, the overflow one included, all with live samples. */
     ck_assert_int_eq(lt_trace_table_init(&t, 10, 1 << 20), 0);
+    uint32_t idx[9];
     for (uint32_t k = 0; k < 9; k++) {
         lt_raw_stack s = stack_of(k, codes, addrs);
-        ck_assert_uint_ne(lt_trace_table_intern(&t, &s, 1, &added), LT_RAW_OVERFLOW);
+        idx[k] = lt_trace_table_intern(&t, &s, 1, &added);
+        ck_assert_uint_ne(idx[k], LT_RAW_OVERFLOW);
+        t.e[idx[k]].refs = 1;
     }
     lt_raw_stack s = stack_of(100, codes, addrs);
     ck_assert_uint_eq(lt_trace_table_intern(&t, &s, 1, &added), LT_RAW_OVERFLOW);
@@ -97,16 +100,44 @@ START_TEST(test_bounds)
     ck_assert_uint_eq(t.overflowed, 1);
     /* Known ones are still found when full. */
     s = stack_of(3, codes, addrs);
-    ck_assert_uint_ne(lt_trace_table_intern(&t, &s, 1, &added), LT_RAW_OVERFLOW);
-    lt_trace_table_free(&t);
+    ck_assert_uint_eq(lt_trace_table_intern(&t, &s, 1, &added), idx[3]);
+    /* Entries whose samples are all gone make room on the spot: they wait in the graveyard
+     * (still holding what their codes hold) until the owner takes it. */
+    t.e[idx[2]].refs = 0;
+    t.e[idx[5]].refs = 0;
+    t.e[idx[5]].site = 55;
+    s = stack_of(100, codes, addrs);
+    uint32_t fresh = lt_trace_table_intern(&t, &s, 2, &added);
+    ck_assert_uint_ne(fresh, LT_RAW_OVERFLOW);
+    ck_assert_int_eq(added, 1);
+    ck_assert_uint_eq(t.evicted, 1); /* a batch is an eighth of the table: one here */
+    ck_assert_uint_gt(t.grave_bytes, 0);
+    uint32_t ng = 0;
+    lt_raw_grave *g = lt_trace_table_take_graves(&t, &ng);
+    ck_assert_uint_eq(ng, 1);
+    ck_assert(g[0].site == 55 || g[0].site == 0);
+    ck_assert_uint_eq(t.grave_bytes, 0);
+    ck_assert_uint_eq(t.ngraves, 0);
+    lt_free(g[0].frames);
+    lt_free(g);
+    /* Nothing left to evict: overflow again. */
+    t.e[fresh].refs = 1;
+    for (uint32_t k = 0; k < 9; k++)
+        if (t.e[idx[k]].used)
+            t.e[idx[k]].refs = 1;
+    s = stack_of(200, codes, addrs);
+    ck_assert_uint_eq(lt_trace_table_intern(&t, &s, 2, &added), LT_RAW_OVERFLOW);
+    lt_trace_table_free(&t); /* frees the graveyard too */
 
     /* By frame bytes: 12 bytes a frame. */
     ck_assert_int_eq(lt_trace_table_init(&t, 1000, 12 * 20), 0);
     uint32_t frames = 0, k = 0;
     for (;; k++) {
         s = stack_of(k, codes, addrs);
-        if (lt_trace_table_intern(&t, &s, 1, &added) == LT_RAW_OVERFLOW)
+        uint32_t i = lt_trace_table_intern(&t, &s, 1, &added);
+        if (i == LT_RAW_OVERFLOW)
             break;
+        t.e[i].refs = 1;
         frames += s.n;
     }
     ck_assert_uint_le(frames, 20);
