@@ -170,7 +170,7 @@ lt_live_table_rebuild_filter(lt_live_table *t)
 int
 lt_live_table_filter_stale(const lt_live_table *t)
 {
-    return t->filter_bits > 2 * t->n + 4096;
+    return t->filter_bits > 2 * t->n + 1024;
 }
 
 uint32_t

@@ -43,10 +43,14 @@ void lt_live_table_free(lt_live_table *t);
 /* Forget every entry (keeps the memory). */
 void lt_live_table_clear(lt_live_table *t);
 
+/* The filter bit of a pointer: its address in 16-byte units, modulo the bitmap. Not a mixing
+ * hash on purpose: blocks the allocator hands out close together (one pymalloc pool) share a
+ * cache line of the bitmap, so the free path touches about as many lines as the program's own
+ * working set does; addresses 16 MiB apart share a bit. */
 static inline uint32_t
 lt_live_filter_bit(uintptr_t p)
 {
-    return (uint32_t)(((uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - LT_LIVE_FILTER_LOG2));
+    return (uint32_t)(p >> 4) & ((1u << LT_LIVE_FILTER_LOG2) - 1);
 }
 
 /* May p be in the table? 0 means certainly not. Lock-free: the one call allowed concurrently
@@ -67,7 +71,8 @@ int lt_live_table_insert(lt_live_table *t, const lt_live_entry *e, lt_live_entry
 int lt_live_table_remove(lt_live_table *t, uintptr_t p, lt_live_entry *out);
 /* Clear the stale bits: rebuild the filter from the entries. */
 void lt_live_table_rebuild_filter(lt_live_table *t);
-/* Is the filter worth rebuilding? (many more bits set than entries) */
+/* Is the filter worth rebuilding? (more than twice as many bits set as entries, and over 1,024
+ * stale ones) */
 int lt_live_table_filter_stale(const lt_live_table *t);
 
 /* Iterate: for (i = 0; i <= t->mask; i++) if (t->slots[i].ptr) ... ; slots may be NULL when

@@ -71,7 +71,7 @@ START_TEST(test_insert_remove)
     uint32_t passed = 0;
     for (uint32_t i = 0; i < 10000; i++) {
         lt_live_entry out;
-        uintptr_t p = 0x100000000ull + (uintptr_t)i * 64;
+        uintptr_t p = 0x100000000ull + (((uintptr_t)i * 2654435761u) & 0xFFFFFFF) * 16;
         passed += (uint32_t)lt_live_table_maybe(&t, p);
         ck_assert_int_eq(lt_live_table_remove(&t, p, &out), 0);
     }
