@@ -4,6 +4,32 @@
 #include "format.h"
 #include "report.h"
 
+/* The largest allocation sites: "file:line in function", live bytes and blocks, growth. */
+static void
+write_sites(const lt_report *r, FILE *f)
+{
+    if (!r->heap_sampled)
+        return;
+    if (r->nsites == 0) {
+        fputs("\n  no live allocation sites sampled\n", f);
+        return;
+    }
+    char a[64], b[64], c[64];
+    fprintf(f, "\n  %-44s %10s %10s %12s\n", "TOP ALLOCATION SITES (live, sampled)", "BYTES",
+            "BLOCKS", "GROWTH");
+    for (uint32_t i = 0; i < r->nsites && i < 10; i++) {
+        const lt_site_report *s = &r->sites[i];
+        const char *base = strrchr(s->file, '/');
+        base = base ? base + 1 : s->file;
+        char where[512], shown[160];
+        snprintf(where, sizeof where, "%s:%u in %s", base, s->line, s->function);
+        lt_fmt_elide(shown, sizeof shown, where, 44, 0);
+        fprintf(f, "  %-44s %10s %10s %12s\n", shown, lt_fmt_bytes(a, sizeof a, s->live_bytes),
+                lt_fmt_count(b, sizeof b, s->live_count),
+                lt_fmt_byte_rate(c, sizeof c, s->growth_bytes_per_s));
+    }
+}
+
 void
 lt_report_write_text(const lt_report *r, FILE *f)
 {
@@ -20,8 +46,15 @@ lt_report_write_text(const lt_report *r, FILE *f)
     fputs("\n\n", f);
     fprintf(f, "  process   RSS %s (peak %s), %s\n", lt_fmt_bytes(a, sizeof a, r->rss),
             lt_fmt_bytes(b, sizeof b, r->rss_peak), lt_fmt_byte_rate(c, sizeof c, r->rss_growth));
-    fprintf(f, "  heap      %s in GC-tracked objects, %s\n", lt_fmt_bytes(a, sizeof a, r->heap),
-            lt_fmt_byte_rate(b, sizeof b, r->heap_growth));
+    if (r->heap_sampled)
+        fprintf(f, "  heap      ~%s live (sampled every %s), %s; %s in GC-tracked objects\n",
+                lt_fmt_bytes(a, sizeof a, r->heap), lt_fmt_bytes(d, sizeof d,
+                                                                r->sample_interval_bytes),
+                lt_fmt_byte_rate(b, sizeof b, r->heap_growth),
+                lt_fmt_bytes(c, sizeof c, r->heap_gc));
+    else
+        fprintf(f, "  heap      %s in GC-tracked objects, %s\n", lt_fmt_bytes(a, sizeof a, r->heap),
+                lt_fmt_byte_rate(b, sizeof b, r->heap_growth));
     fprintf(f, "  gc        %s, collections %llu/%llu/%llu, uncollectable %llu\n",
             r->gc_enabled ? "enabled" : "DISABLED", (unsigned long long)r->gc_collections[0],
             (unsigned long long)r->gc_collections[1], (unsigned long long)r->gc_collections[2],
@@ -43,6 +76,7 @@ lt_report_write_text(const lt_report *r, FILE *f)
                     t->growth_per_s, lt_fmt_bytes(d, sizeof d, t->bytes));
         }
     }
+    write_sites(r, f);
     (void)c;
     if (r->nsuspects == 0) {
         fputs("\n  no leak suspects: nothing grew steadily without levelling off\n", f);
