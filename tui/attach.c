@@ -1151,8 +1151,19 @@ precheck(target *t)
     snprintf(p, sizeof p, "/proc/%ld/exe", (long)pid);
     ssize_t n = readlink(p, t->exe, sizeof t->exe - 1);
     t->exe[n > 0 ? n : 0] = '\0';
-    if (py == 2) /* not dumpable: /proc hides it; gdb will tell */
-        return NULL;
+    if (py == 2) {
+        /* /proc hides its executable and maps (not dumpable, or protected): only its command
+         * line is left to go by. Hand it to gdb only when that says Python. */
+        char cmd[256] = "";
+        snprintf(p, sizeof p, "/proc/%ld/cmdline", (long)pid);
+        read_text(p, cmd, sizeof cmd);
+        const char *base = strrchr(cmd, '/');
+        base = base ? base + 1 : cmd;
+        if (strncmp(base, "python", 6) == 0)
+            return NULL;
+        return lt_asprintf("pid %ld is not a Python process, as far as /proc shows (%s)",
+                           (long)pid, cmd[0] ? cmd : proc_comm(pid, comm, sizeof comm));
+    }
     if (!py)
         return lt_asprintf("pid %ld is not a Python process (%s)", (long)pid,
                            t->exe[0] ? t->exe : proc_comm(pid, comm, sizeof comm));

@@ -171,7 +171,8 @@ class AttachTest(AttachCase):
                 self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
                 self.assert_untouched(p, pid)
                 # Attach again after the detach: the module is loaded, start() starts anew.
-                report, r = self.check_json("--pid", str(pid), "--duration", "1")
+                report, r = self.check_json("--pid", str(pid), "--duration", "1.5",
+                                            "--interval", "0.2")
                 self.loaded(r.stderr)
                 self.assertEqual({t["name"]: t["count"] for t in report["types"]}
                                  .get("__main__.Blob"), 1000)
@@ -464,7 +465,7 @@ class AttachTuiTest(AttachCase):
         self.wait_screen(r"(?m)^\s+%d\s+\S+ \S+\s+[+-]?[0-9.]+ \S*B/s" % pid)
         # Move the selection (reverse video) onto our row; rows may move as RSS changes.
         plain = re.compile(r"\x1b\[[0-9;]*m")
-        for _ in range(60):
+        for attempt in range(120):
             rows = self.screen(escapes=True).splitlines()[2:-1]
             sel = [i for i, l in enumerate(rows) if "\x1b[7m" in l]
             mine = [i for i, l in enumerate(rows) if plain.sub("", l).split()[:1] == [str(pid)]]
@@ -472,10 +473,12 @@ class AttachTuiTest(AttachCase):
                 break
             if sel and mine:
                 self.keys("Down" if mine[0] > sel[0] else "Up")
+            elif sel:  # scrolled out of sight among many processes: walk the list
+                self.keys("Home" if attempt % 40 == 39 else "Down")
             else:
                 time.sleep(0.2)
         else:
-            self.fail("could not select pid %d" % pid)
+            self.fail("could not select pid %d; screen:\n%s" % (pid, self.screen()))
         self.keys("Enter")
         self.wait_screen(r"pid %d has no agent\. Load it now with gdb \(leaktop attach\)\? y/n"
                          % pid)
