@@ -56,6 +56,7 @@
 #include "model.h"
 
 #define PENDING_WAIT_MS 1000   /* how long the pending call alone may take before step 3 */
+#define MAIN_BLOCKED_MS 250    /* ... or less, when the main thread has not woken up for this */
 #define GDB_START_MS 10000     /* gdb started, attached and stopped the target */
 #define GDB_CALL_MS 5000       /* one command (an inferior call is microseconds of work) */
 #define GDB_QUIT_MS 3000       /* each step of ending gdb */
@@ -1572,6 +1573,46 @@ wait_answer(attach_run *r, int64_t deadline, int even_interrupted)
     }
 }
 
+/* The main thread's voluntary context switches, and whether it sits in a system call now
+ * (read without ptrace). Returns -1 when unreadable. */
+static long long
+main_switches(pid_t pid, int *in_syscall)
+{
+    char path[96], buf[4096];
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/syscall", (long)pid, (long)pid);
+    *in_syscall = read_text(path, buf, sizeof buf) > 0 && buf[0] >= '0' && buf[0] <= '9';
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/status", (long)pid, (long)pid);
+    if (read_text(path, buf, sizeof buf) <= 0)
+        return -1;
+    const char *v = strstr(buf, "voluntary_ctxt_switches:");
+    return v != NULL ? strtoll(v + 24, NULL, 10) : -1;
+}
+
+/* Wait for the pending call's answer until deadline, but stop early when the main thread has
+ * not woken up once for MAIN_BLOCKED_MS: it is blocked, and only the helper thread can help.
+ * Returns 1 answered. */
+static int
+wait_pending(attach_run *r, int64_t deadline)
+{
+    int64_t since = now_ms();
+    int in_syscall = 0;
+    long long last = main_switches(r->t.pid, &in_syscall);
+    while (now_ms() < deadline) {
+        if (wait_answer(r, now_ms() + 20 < deadline ? now_ms() + 20 : deadline, 0))
+            return 1;
+        if (attach_signal || proc_state(r->t.pid) == 0 || path_exists(r->dir, "claimed"))
+            return 0;
+        long long sw = main_switches(r->t.pid, &in_syscall);
+        if (sw != last || !in_syscall || sw < 0) {
+            last = sw;
+            since = now_ms();
+        } else if (now_ms() - since >= MAIN_BLOCKED_MS) {
+            return 0;
+        }
+    }
+    return answered(r);
+}
+
 /* Remove the ticket and the directory. Returns 1 when the ticket was still there (nothing will
  * ever run), 0 when it was claimed. */
 static int
@@ -1800,7 +1841,7 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
         goto stop_gdb;
     route = "pending call";
     int64_t first_wait = now_ms() + PENDING_WAIT_MS;
-    int got = queued && wait_answer(r, first_wait < deadline ? first_wait : deadline, 0);
+    int got = queued && wait_pending(r, first_wait < deadline ? first_wait : deadline);
     if (!got && !attach_signal && !path_exists(r->dir, "claimed") && proc_state(pid) != 0) {
         /* The main thread is not reaching the interpreter loop: try the helper thread. */
         if (second_visit(r, cause) < 0)
