@@ -25,7 +25,11 @@ lt_rec_check_header(const uint8_t *p, size_t len, char **cause)
     }
     uint32_t v = (uint32_t)p[12] | (uint32_t)p[13] << 8 | (uint32_t)p[14] << 16 |
                  (uint32_t)p[15] << 24;
-    if (v == 0 || v > LT_REC_VERSION) {
+    if (v == 0) {
+        *cause = lt_asprintf("not a leaktop recording (format version 0)");
+        return -1;
+    }
+    if (v > LT_REC_VERSION) {
         *cause = lt_asprintf("recording version %u is newer than this leaktop reads (%u)", v,
                              LT_REC_VERSION);
         return -1;

@@ -47,6 +47,8 @@ typedef struct app {
     double play_due; /* monotonic second when the next sample is due */
     char replay_info[96];
     uint32_t markers_seen; /* markers already announced in the footer */
+    int built;             /* the views were built from the model as it was at: */
+    uint32_t built_n, built_seq;
     int confirm_detach;    /* D was pressed: the next key answers y/n */
     /* loop */
     unsigned refreshes, max_refreshes;
@@ -436,8 +438,17 @@ loop(app *a)
         if (a->started && !a->connected && !a->child.reaped && lt_child_poll(&a->child))
             lost_connection(a);
         if (a->dirty) {
-            if (!a->ui.paused || a->ui.model->n == 0)
+            /* Views change with data, not with the clock: rebuild only when a sample came (the
+             * header reads the model directly). Judging suspects is the costly part. */
+            uint32_t n = a->ui.model->n;
+            uint32_t seq = n ? lt_model_point(a->ui.model, n - 1)->seq : 0;
+            if ((!a->ui.paused || n == 0) &&
+                (!a->built || n != a->built_n || seq != a->built_seq)) {
                 lt_ui_rebuild(&a->ui);
+                a->built = 1;
+                a->built_n = n;
+                a->built_seq = seq;
+            }
             lt_ui_draw(&a->ui);
             a->dirty = 0;
             if (a->max_refreshes && ++a->refreshes >= a->max_refreshes)

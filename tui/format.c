@@ -119,6 +119,8 @@ lt_fmt_duration(char *out, size_t outlen, double seconds)
 {
     if (!(seconds >= 0))
         seconds = 0;
+    if (seconds > 1e15) /* beyond any process's age; keeps the conversion defined */
+        seconds = 1e15;
     unsigned long long s = (unsigned long long)(seconds + 0.5);
     if (s < 60)
         snprintf(out, outlen, "%llu s", s);

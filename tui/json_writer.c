@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 void
@@ -180,6 +181,8 @@ lt_json_double(lt_json *j, double v)
     /* Enough digits to round-trip what we measure, and always a valid JSON number. */
     char buf[64];
     snprintf(buf, sizeof buf, "%.10g", v);
+    if (isinf(strtod(buf, NULL))) /* %.10g rounds the largest doubles past DBL_MAX */
+        snprintf(buf, sizeof buf, "%.17g", v);
     if (strpbrk(buf, ".eE") == NULL)
         strcat(buf, ".0");
     fputs(buf, j->f);

@@ -11,12 +11,12 @@
 #include "report.h"
 
 static const lt_table_col types_cols[] = {
-    {"TYPE", 0, 0}, {"COUNT", 11, 1}, {"CHANGE", 9, 1}, {"PER S", 8, 1}, {"BYTES", 9, 1},
+    {"TYPE", 0, 0}, {"COUNT", 11, 1}, {"CHANGE", 10, 1}, {"PER S", 8, 1}, {"BYTES", 9, 1},
     {"TREND", 12, 0},
 };
 static const lt_table_col sites_cols[] = {
     {"ALLOCATION SITE", 0, 0}, {"LIVE", 9, 1}, {"COUNT", 9, 1}, {"CHANGE", 9, 1},
-    {"PER S", 10, 1}, {"TREND", 12, 0},
+    {"PER S", 11, 1}, {"TREND", 12, 0},
 };
 static const lt_table_col suspects_cols[] = {
     {"SUSPECT", 0, 0}, {"KIND", 6, 0}, {"SCORE", 5, 1}, {"GROWTH", 11, 1},

@@ -15,6 +15,8 @@
 
 typedef enum lt_view { LT_VIEW_SUSPECTS, LT_VIEW_TYPES, LT_VIEW_SITES, LT_VIEW_GC, LT_VIEW_COUNT } lt_view;
 
+#define LT_UI_SUSPECT_WINDOW 600 /* samples the Suspects view judges: 10 min at 1 s */
+
 typedef enum lt_detail { LT_DETAIL_NONE, LT_DETAIL_TRACE, LT_DETAIL_TYPE } lt_detail;
 
 typedef struct lt_ui {

@@ -12,6 +12,9 @@ lt_view_suspects_build(lt_ui *ui, lt_table *t)
     uint32_t first, end;
     lt_ui_window(ui, &first, &end);
     /* Judge the window as it is shown (paused or not): copy the model's view of it. */
+    /* "What is growing now": the last LT_UI_SUSPECT_WINDOW samples, however long the session. */
+    if (end > first + LT_UI_SUSPECT_WINDOW)
+        first = end - LT_UI_SUSPECT_WINDOW;
     ui->nsuspects = end > first ? lt_suspects_find(ui->model, first, ui->suspects, 64) : 0;
     for (int i = 0; i < ui->nsuspects; i++) {
         const lt_suspect *s = &ui->suspects[i];

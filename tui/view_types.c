@@ -1,4 +1,5 @@
 /* The Types view: live objects per type, change since the baseline, rate, bytes, trend. */
+#include <math.h>
 #include <stdio.h>
 
 #include "format.h"
@@ -32,6 +33,8 @@ lt_view_types_build(lt_ui *ui, lt_table *t)
             then = count;
         int64_t change = (int64_t)count - (int64_t)then;
         double rate = lt_ui_rate(ui, s->count, first, end);
+        if (fabs(rate) < 0.05)
+            rate = 0; /* no "-0.0" */
         uint64_t bytes = s->bytes[slot] == LT_UNKNOWN ? 0 : s->bytes[slot];
         lt_fmt_count(r->cells[1], LT_TABLE_CELL, count);
         lt_fmt_delta(r->cells[2], LT_TABLE_CELL, change);
