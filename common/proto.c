@@ -338,6 +338,35 @@ lt_encode_marker(lt_buf *b, const lt_marker_msg *mk)
     return lt_frame_end(b, off);
 }
 
+int
+lt_encode_memory(lt_buf *b, const lt_memory *mem, uint16_t flags)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_MEMORY, flags);
+    lt_put_u32(b, mem->seq);
+    lt_put_u32(b, mem->have);
+    lt_put_u64(b, mem->py_arenas);
+    lt_put_u64(b, mem->py_arena_bytes);
+    lt_put_u64(b, mem->py_used_bytes);
+    lt_put_u64(b, mem->py_free_block_bytes);
+    lt_put_u64(b, mem->py_free_pool_bytes);
+    lt_put_u64(b, mem->py_overhead_bytes);
+    lt_put_u64(b, mem->py_read_ns);
+    lt_put_u32(b, mem->py_age);
+    lt_put_u64(b, mem->heap_arena_bytes);
+    lt_put_u64(b, mem->heap_mmap_bytes);
+    lt_put_u64(b, mem->heap_used_bytes);
+    lt_put_u64(b, mem->heap_free_bytes);
+    lt_put_u64(b, mem->heap_releasable_bytes);
+    lt_put_u64(b, mem->heap_read_ns);
+    lt_put_u64(b, mem->vm_size);
+    lt_put_u64(b, mem->vm_data);
+    lt_put_u64(b, mem->rss_anon);
+    lt_put_u64(b, mem->rss_file);
+    lt_put_u64(b, mem->rss_shmem);
+    lt_put_u64(b, mem->vm_swap);
+    return lt_frame_end(b, off);
+}
+
 /* ---- framer ----------------------------------------------------------------------------- */
 
 void
@@ -713,6 +742,33 @@ decode_why(reader *r, lt_why_msg *w)
     }
 }
 
+static void
+decode_memory(reader *r, lt_memory *mem)
+{
+    mem->seq = get_u32(r);
+    mem->have = get_u32(r);
+    mem->py_arenas = get_u64(r);
+    mem->py_arena_bytes = get_u64(r);
+    mem->py_used_bytes = get_u64(r);
+    mem->py_free_block_bytes = get_u64(r);
+    mem->py_free_pool_bytes = get_u64(r);
+    mem->py_overhead_bytes = get_u64(r);
+    mem->py_read_ns = get_u64(r);
+    mem->py_age = get_u32(r);
+    mem->heap_arena_bytes = get_u64(r);
+    mem->heap_mmap_bytes = get_u64(r);
+    mem->heap_used_bytes = get_u64(r);
+    mem->heap_free_bytes = get_u64(r);
+    mem->heap_releasable_bytes = get_u64(r);
+    mem->heap_read_ns = get_u64(r);
+    mem->vm_size = get_u64(r);
+    mem->vm_data = get_u64(r);
+    mem->rss_anon = get_u64(r);
+    mem->rss_file = get_u64(r);
+    mem->rss_shmem = get_u64(r);
+    mem->vm_swap = get_u64(r);
+}
+
 int
 lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint32_t len)
 {
@@ -771,6 +827,9 @@ lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint
         m->u.marker.wall_ns = get_u64(&r);
         m->u.marker.label = get_str(&r, NULL);
         break;
+    case LT_FRAME_MEMORY:
+        decode_memory(&r, &m->u.memory);
+        break;
     default:
         return 1;
     }
@@ -794,6 +853,7 @@ lt_frame_name(uint16_t type)
     case LT_FRAME_SITES: return "sites";
     case LT_FRAME_WHY: return "why";
     case LT_FRAME_MARKER: return "marker";
+    case LT_FRAME_MEMORY: return "memory";
     default: return "unknown";
     }
 }

@@ -43,6 +43,7 @@ enum lt_frame_type {
     LT_FRAME_SITES = 11,       /* agent -> client: live allocation sites, after its SAMPLE */
     LT_FRAME_WHY = 12,         /* agent -> client: why a type's objects are alive (a reply) */
     LT_FRAME_MARKER = 13,      /* agent -> client: a marker on the timeline, for every viewer */
+    LT_FRAME_MEMORY = 14,      /* agent -> client: where the memory goes, after its SAMPLE */
 };
 
 enum lt_frame_flag {
@@ -183,6 +184,39 @@ typedef struct lt_marker_msg {
     const char *label; /* "marker 2 from leaktop tui 0.1.0" */
 } lt_marker_msg;
 
+/* MEMORY: the process's memory by who holds it, measured in the agent right after a census
+ * (sent after the SAMPLE with the same seq, and its SITES). A part the agent could not measure
+ * has its LT_MEM_HAVE_* bit clear and zeros. */
+enum lt_memory_have {
+    LT_MEM_HAVE_PYMALLOC = 1u << 0, /* Python's small-object allocator was read */
+    LT_MEM_HAVE_MALLOC = 1u << 1,   /* glibc's mallinfo2() */
+    LT_MEM_HAVE_STATUS = 1u << 2,   /* /proc/self/status */
+};
+
+typedef struct lt_memory {
+    uint32_t seq;
+    uint32_t have;                  /* LT_MEM_HAVE_* */
+    /* pymalloc: objects of at most 512 bytes live in its arenas (mmap'd, outside malloc) */
+    uint64_t py_arenas;             /* arenas allocated now */
+    uint64_t py_arena_bytes;        /* their bytes */
+    uint64_t py_used_bytes;         /* in allocated blocks: the small objects in use */
+    uint64_t py_free_block_bytes;   /* free blocks in pools in use */
+    uint64_t py_free_pool_bytes;    /* empty pools in the arenas */
+    uint64_t py_overhead_bytes;     /* pool headers, size-class rounding, arena alignment */
+    uint64_t py_read_ns;            /* what the last reading cost (the GIL held) */
+    uint32_t py_age;                /* samples since that reading; 0: this one */
+    /* glibc malloc: C code, and Python's blocks of more than 512 bytes */
+    uint64_t heap_arena_bytes;      /* arena: obtained for its arenas (brk and mmap'd heaps) */
+    uint64_t heap_mmap_bytes;       /* hblkhd: large blocks mmap'd one by one, all in use */
+    uint64_t heap_used_bytes;       /* uordblks: in use in the arenas */
+    uint64_t heap_free_bytes;       /* fordblks: free in the arenas */
+    uint64_t heap_releasable_bytes; /* keepcost: free at the top, malloc_trim could return */
+    uint64_t heap_read_ns;
+    /* the kernel's view (/proc/self/status) */
+    uint64_t vm_size, vm_data;      /* address space, and its data part (RLIMIT_AS, _DATA) */
+    uint64_t rss_anon, rss_file, rss_shmem, vm_swap;
+} lt_memory;
+
 typedef struct lt_command {
     uint16_t code;
     uint32_t arg;
@@ -221,6 +255,7 @@ typedef struct lt_msg {
         lt_sites sites;
         lt_why_msg why;
         lt_marker_msg marker;
+        lt_memory memory;
     } u;
     void *arena; /* owned allocations, freed by lt_msg_clear */
 } lt_msg;
@@ -269,6 +304,7 @@ int lt_encode_empty(lt_buf *b, uint16_t type);
 int lt_encode_trace(lt_buf *b, const lt_trace *t);
 int lt_encode_why(lt_buf *b, const lt_why_msg *w);
 int lt_encode_marker(lt_buf *b, const lt_marker_msg *mk);
+int lt_encode_memory(lt_buf *b, const lt_memory *mem, uint16_t flags);
 /* At most max_sites / max_lines rows of each list (all when 0). */
 int lt_encode_sites(lt_buf *b, const lt_sites *s, uint16_t flags, uint32_t max_sites,
                     uint32_t max_lines);

@@ -65,12 +65,30 @@ fixture_sample(void)
 
 /* One frame of each kind, by index; returns how many kinds there are when k is out of range. */
 enum { KIND_HELLO, KIND_CLIENT_HELLO, KIND_STRING, KIND_SAMPLE, KIND_HISTORY_SAMPLE, KIND_DROPS,
-       KIND_COMMAND, KIND_REPLY, KIND_BYE, KIND_HISTORY_END, NKINDS };
+       KIND_COMMAND, KIND_REPLY, KIND_BYE, KIND_HISTORY_END, KIND_MEMORY, NKINDS };
 
 static const uint16_t kind_type[NKINDS] = {
     LT_FRAME_HELLO, LT_FRAME_CLIENT_HELLO, LT_FRAME_STRING, LT_FRAME_SAMPLE, LT_FRAME_SAMPLE,
     LT_FRAME_DROPS, LT_FRAME_COMMAND, LT_FRAME_REPLY, LT_FRAME_BYE, LT_FRAME_HISTORY_END,
+    LT_FRAME_MEMORY,
 };
+
+/* Every field a distinct value, so a swapped pair would show. */
+static lt_memory
+fixture_memory(void)
+{
+    lt_memory mem = {
+        .seq = 78, .have = LT_MEM_HAVE_PYMALLOC | LT_MEM_HAVE_MALLOC | LT_MEM_HAVE_STATUS,
+        .py_arenas = 201, .py_arena_bytes = 201u << 20, .py_used_bytes = 190000001,
+        .py_free_block_bytes = 3000002, .py_free_pool_bytes = 4000003,
+        .py_overhead_bytes = 500004, .py_read_ns = 123005, .py_age = 6,
+        .heap_arena_bytes = 70000007, .heap_mmap_bytes = 0x1234567890ull,
+        .heap_used_bytes = 60000008, .heap_free_bytes = 9999999, .heap_releasable_bytes = 131072,
+        .heap_read_ns = 4009, .vm_size = 0x7fffffff0000ull, .vm_data = 512000010,
+        .rss_anon = 400000011, .rss_file = 30000012, .rss_shmem = 13, .vm_swap = 14,
+    };
+    return mem;
+}
 
 static void
 encode_kind(lt_buf *b, int k)
@@ -117,6 +135,11 @@ encode_kind(lt_buf *b, int k)
     case KIND_HISTORY_END:
         rc = lt_encode_empty(b, LT_FRAME_HISTORY_END);
         break;
+    case KIND_MEMORY: {
+        lt_memory mem = fixture_memory();
+        rc = lt_encode_memory(b, &mem, LT_FLAG_HISTORY);
+        break;
+    }
     }
     ck_assert_int_eq(rc, 0);
 }
@@ -136,6 +159,7 @@ reencode(lt_buf *b, const lt_msg *m)
     case LT_FRAME_REPLY: return lt_encode_reply(b, &m->u.reply);
     case LT_FRAME_BYE: return lt_encode_bye(b, m->u.bye.reason, m->u.bye.message);
     case LT_FRAME_HISTORY_END: return lt_encode_empty(b, LT_FRAME_HISTORY_END);
+    case LT_FRAME_MEMORY: return lt_encode_memory(b, &m->u.memory, m->flags);
     default: return -1;
     }
 }
@@ -344,6 +368,48 @@ START_TEST(test_roundtrip_sample)
         ck_assert_uint_eq(s->types[i].count, fixture_rows[i].count);
         ck_assert_uint_eq(s->types[i].bytes, fixture_rows[i].bytes);
     }
+    lt_msg_clear(&m);
+    lt_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_roundtrip_memory)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    encode_kind(&b, KIND_MEMORY);
+    uint16_t type, flags;
+    const uint8_t *p;
+    uint32_t len;
+    split_one(&b, &type, &flags, &p, &len);
+    ck_assert_uint_eq(type, LT_FRAME_MEMORY);
+    ck_assert_uint_eq(flags, LT_FLAG_HISTORY);
+    ck_assert_uint_eq(len, 4 + 4 + 7 * 8 + 4 + 6 * 8 + 6 * 8);
+    lt_msg m;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(decode_exact(&m, type, flags, p, len), 0);
+    lt_memory want = fixture_memory();
+    const lt_memory *got = &m.u.memory;
+    const uint64_t w64[] = {want.py_arenas, want.py_arena_bytes, want.py_used_bytes,
+                            want.py_free_block_bytes, want.py_free_pool_bytes,
+                            want.py_overhead_bytes, want.py_read_ns, want.heap_arena_bytes,
+                            want.heap_mmap_bytes, want.heap_used_bytes, want.heap_free_bytes,
+                            want.heap_releasable_bytes, want.heap_read_ns, want.vm_size,
+                            want.vm_data, want.rss_anon, want.rss_file, want.rss_shmem,
+                            want.vm_swap};
+    const uint64_t g64[] = {got->py_arenas, got->py_arena_bytes, got->py_used_bytes,
+                            got->py_free_block_bytes, got->py_free_pool_bytes,
+                            got->py_overhead_bytes, got->py_read_ns, got->heap_arena_bytes,
+                            got->heap_mmap_bytes, got->heap_used_bytes, got->heap_free_bytes,
+                            got->heap_releasable_bytes, got->heap_read_ns, got->vm_size,
+                            got->vm_data, got->rss_anon, got->rss_file, got->rss_shmem,
+                            got->vm_swap};
+    for (size_t i = 0; i < sizeof w64 / sizeof w64[0]; i++)
+        ck_assert_uint_eq(g64[i], w64[i]);
+    ck_assert_uint_eq(got->seq, 78);
+    ck_assert_uint_eq(got->have, want.have);
+    ck_assert_uint_eq(got->py_age, 6);
+    ck_assert_str_eq(lt_frame_name(LT_FRAME_MEMORY), "memory");
     lt_msg_clear(&m);
     lt_buf_free(&b);
 }
@@ -1005,6 +1071,7 @@ proto_suite(void)
     tcase_add_test(tc, test_roundtrip_hello_null_strings);
     tcase_add_test(tc, test_roundtrip_small_frames);
     tcase_add_test(tc, test_roundtrip_sample);
+    tcase_add_test(tc, test_roundtrip_memory);
     tcase_add_test(tc, test_roundtrip_reencode_every_kind);
     tcase_add_test(tc, test_frame_names);
     tc = lt_test_tcase(s, "framer");
