@@ -15,6 +15,7 @@
 #include "leaktop/mem.h"
 #include "leaktop/sockpath.h"
 #include "leaktop/version.h"
+#include "mem_stats.h"
 #include "proc_self.h"
 
 #define BYE_FLUSH_MS 200 /* how long a stopping agent tries to hand viewers their last frames */
@@ -86,6 +87,14 @@ lt_agent_sites_ready(lt_agent *a, const lt_sites *totals)
     a->sites_ready = 1;
 }
 
+void
+lt_agent_memory_python(lt_agent *a, const lt_memory *py)
+{
+    a->memory = *py;
+    a->memory.have = LT_MEM_HAVE_PYMALLOC;
+    a->memory_python = 1;
+}
+
 uint32_t
 lt_agent_intern(lt_agent *a, const char *s, size_t n)
 {
@@ -132,6 +141,7 @@ take_sample(lt_agent *a)
     lt_sample s;
     memset(&s, 0, sizeof s);
     a->sites_ready = 0;
+    a->memory_python = 0;
     if (a->ops.sample(a->ops.ctx, a, &s) < 0) {
         /* strings and tracebacks interned before the skip are real */
         if (announce_strings(a) == 0)
@@ -154,16 +164,25 @@ take_sample(lt_agent *a)
         a->sites_msg.seq = s.seq;
     }
     s.agent_bytes = lt_mem_in_use();
+    /* Where the memory goes: pymalloc came with the census (under the GIL); the C heap and the
+     * kernel's figures are read here, without it. */
+    if (!a->memory_python)
+        memset(&a->memory, 0, sizeof a->memory);
+    a->memory.seq = s.seq;
+    lt_mem_stats_malloc(&a->memory);
+    lt_mem_stats_status(&a->memory, "/proc/self/status");
 
     if (announce_strings(a) < 0)
         return; /* its names could not be announced: this sample would be unreadable */
     if (announce_traces(a) < 0)
         with_sites = 0; /* the same for tracebacks: the SAMPLE goes, its SITES not */
-    /* SAMPLE and its SITES travel as one droppable unit: a slow viewer loses both or neither. */
+    /* SAMPLE, its SITES and MEMORY travel as one droppable unit: a slow viewer loses all or
+     * none. */
     a->scratch.len = 0;
     a->scratch.failed = 0;
     if (lt_encode_sample(&a->scratch, &s, 0, 0) == 0 &&
-        (!with_sites || lt_encode_sites(&a->scratch, &a->sites_msg, 0, 0, 0) == 0))
+        (!with_sites || lt_encode_sites(&a->scratch, &a->sites_msg, 0, 0, 0) == 0) &&
+        lt_encode_memory(&a->scratch, &a->memory, 0) == 0)
         broadcast(a, a->scratch.data, a->scratch.len, 1);
 
     /* History keeps a trimmed copy: the rows that matter for curves and growth. */
@@ -174,7 +193,8 @@ take_sample(lt_agent *a)
     a->scratch.failed = 0;
     if (lt_encode_sample(&a->scratch, &s, LT_FLAG_HISTORY, 0) == 0 &&
         (!with_sites || lt_encode_sites(&a->scratch, &a->sites_msg, LT_FLAG_HISTORY,
-                                        a->cfg.history_sites, a->cfg.history_sites) == 0))
+                                        a->cfg.history_sites, a->cfg.history_sites) == 0) &&
+        lt_encode_memory(&a->scratch, &a->memory, LT_FLAG_HISTORY) == 0)
         lt_history_push(&a->history, a->scratch.data, (uint32_t)a->scratch.len);
 
     /* Sites nobody holds any more are kept for late viewers while there is room. */

@@ -103,6 +103,8 @@ struct lt_agent {
     lt_site_table sites; /* allocation sites, when the host samples allocations */
     lt_sites sites_msg;  /* the SITES of the current tick */
     int sites_ready;     /* the sample callback filled sites this tick */
+    lt_memory memory;    /* the MEMORY of the current tick */
+    int memory_python;   /* the sample callback handed pymalloc's figures this tick */
 };
 
 /* Default configuration. */
@@ -142,6 +144,11 @@ uint32_t lt_agent_trace_intern(lt_agent *a, const lt_trace_frame *frames, uint32
 /* The sites of this tick are added up: totals carries the SITES scalars (interval, heap
  * estimate, counters); rows are ranked by the agent. */
 void lt_agent_sites_ready(lt_agent *a, const lt_sites *totals);
+
+/* For the sample callback: pymalloc's figures (the py_* fields of py) for this tick's MEMORY
+ * frame. The agent adds the C heap and the kernel's figures itself, after the callback, and
+ * sends MEMORY after the SAMPLE (and SITES) every tick, with whatever parts it could read. */
+void lt_agent_memory_python(lt_agent *a, const lt_memory *py);
 
 /* Milliseconds of CLOCK_MONOTONIC and nanoseconds of both clocks. */
 uint64_t lt_mono_ns(void);

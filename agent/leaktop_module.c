@@ -20,6 +20,7 @@
 #include "leaktop/version.h"
 #include "py_alloc_hook.h"
 #include "py_census.h"
+#include "py_memstats.h"
 #include "py_referrers.h"
 
 #define WHY_BUDGET_MS 3000.0 /* a whole "why is it alive" search; each level is far shorter */
@@ -127,6 +128,7 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
             s->heap_bytes += c->rows[i].bytes;
         lt_py_sites_collect(a);
         read_gc_state(s);
+        lt_py_memstats_collect(a, agent_cfg.interval_ms);
     }
     PyGILState_Release(g);
     lt_py_alloc_hook_guard(0);
@@ -396,6 +398,7 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
     /* First the sampler: its lock may have been copied held, and its tables are freed before
      * the memory count restarts from zero. */
     lt_py_alloc_hook_after_fork_child();
+    lt_py_memstats_after_fork_child();
     if (agent == NULL)
         Py_RETURN_NONE;
     int was_running = !lt_agent_finished(agent);
@@ -462,6 +465,7 @@ PyInit_leaktop(void)
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
+    lt_py_memstats_init(); /* before any hook of ours wraps the allocator */
     gc_module = PyImport_ImportModule("gc");
     module_key = PyUnicode_InternFromString("__module__");
     if (gc_module == NULL || module_key == NULL ||

@@ -189,6 +189,7 @@ typedef struct tclient {
     uint32_t hist_max_rows, hist_complete;
     int skipped_strings; /* "skipped.T*" strings seen */
     int allow_gaps;      /* a sample may be missing (the agent ran out of memory) */
+    uint32_t memory;     /* MEMORY frames, each right after its SAMPLE */
 } tclient;
 
 /* Send bytes; a peer that has already cut us off is not an error here. */
@@ -309,6 +310,19 @@ track(tclient *t)
             ck_assert_int_eq(leaky, 1);
         if (s->types_complete)
             ck_assert_uint_eq(s->types_total, s->ntypes);
+        break;
+    }
+    case LT_FRAME_MEMORY: {
+        /* The fake host hands no pymalloc figures: the agent sends what it reads itself. */
+        const lt_memory *mem = &m->u.memory;
+        ck_assert_msg((int64_t)mem->seq == t->last_seq, "%s: MEMORY %u after SAMPLE %lld",
+                      t->name, mem->seq, (long long)t->last_seq);
+        ck_assert_uint_eq(mem->have, LT_MEM_HAVE_MALLOC | LT_MEM_HAVE_STATUS);
+        ck_assert_uint_gt(mem->heap_arena_bytes + mem->heap_mmap_bytes, 0);
+        ck_assert_uint_gt(mem->rss_anon, 0);
+        ck_assert_uint_gt(mem->vm_size, mem->rss_anon);
+        ck_assert_uint_eq(mem->py_arena_bytes, 0);
+        t->memory++;
         break;
     }
     case LT_FRAME_HISTORY_END:
@@ -490,6 +504,7 @@ START_TEST(test_stream_and_bye)
 
     tc_wait_type(&c, LT_FRAME_HISTORY_END);
     tc_wait_live(&c, 6);
+    ck_assert_uint_ge(c.memory, c.live - 1); /* the last SAMPLE's may still be on its way */
     /* New type names appeared while we watched, each announced before its first use. */
     ck_assert_uint_ge(c.strings, NFIXED - 1 + 6);
     ck_assert_int_eq(c.closed, 0);
@@ -526,6 +541,7 @@ START_TEST(test_late_joiner_gets_history)
     ck_assert_uint_le(late.hist_max_rows, 4);
     ck_assert_uint_gt(late.hist_max_rows, 0);
     ck_assert_uint_eq(late.hist_complete, 0);
+    ck_assert_uint_ge(late.memory, late.history); /* history keeps each sample's MEMORY */
     /* Every string, including the skipped ticks' ones, came with the greeting. */
     ck_assert_int_ge(late.skipped_strings, 1);
     int64_t last_history = late.last_seq;

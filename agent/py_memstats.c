@@ -1,0 +1,107 @@
+/* pymalloc's own report, read under the GIL and parsed (see py_memstats.h). Globals below are
+ * protected by the GIL. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mem_stats.h"
+#include "py_memstats.h"
+
+#if PY_VERSION_HEX >= 0x030B0000
+/* Still exported, but declared only in the internal headers since 3.11. */
+PyAPI_FUNC(int) _PyObject_DebugMallocStats(FILE *out);
+#endif
+
+#define REPORT_MAX 16384    /* the report is about 3 KiB on 3.8 to 3.13 */
+#define BUDGET_FRACTION 100 /* a reading may cost 1/100 of the sampling interval */
+
+static PyMemAllocatorEx pymalloc; /* the OBJ allocator at import, when it was pymalloc */
+static int have_pymalloc;
+static char report[REPORT_MAX];
+static lt_memory last; /* the newest reading: py_* fields only */
+static int have_last;
+static uint32_t age, skip; /* samples since the last reading; samples to skip before the next */
+
+static int
+same_allocator(const PyMemAllocatorEx *x, const PyMemAllocatorEx *y)
+{
+    return x->ctx == y->ctx && x->malloc == y->malloc && x->calloc == y->calloc &&
+           x->realloc == y->realloc && x->free == y->free;
+}
+
+/* Print pymalloc's report into `report` and parse it into m. Returns 0, or -1 when it reports
+ * nothing or cannot be parsed. */
+static int
+read_pymalloc(lt_memory *m)
+{
+    FILE *f = fmemopen(report, sizeof report, "w");
+    if (f == NULL)
+        return -1;
+    PyMemAllocatorEx cur;
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &cur);
+    int swapped = have_pymalloc && !same_allocator(&cur, &pymalloc);
+    if (swapped)
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &pymalloc);
+    int printed = _PyObject_DebugMallocStats(f);
+    if (swapped)
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &cur);
+    long len = ftell(f);
+    fclose(f);
+    if (!printed || len <= 0 || (size_t)len >= sizeof report)
+        return -1;
+    return lt_mem_stats_parse_pymalloc(report, (size_t)len, m);
+}
+
+void
+lt_py_memstats_init(void)
+{
+    lt_memory m;
+    memset(&m, 0, sizeof m);
+    have_pymalloc = 0;
+    if (read_pymalloc(&m) == 0) {
+        PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &pymalloc);
+        have_pymalloc = 1;
+    }
+}
+
+void
+lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms)
+{
+    if (!have_pymalloc)
+        return;
+    if (have_last && skip > 0) {
+        skip--;
+        age++;
+    } else {
+        lt_memory m;
+        memset(&m, 0, sizeof m);
+        uint64_t t0 = lt_mono_ns();
+        int rc = read_pymalloc(&m);
+        m.py_read_ns = lt_mono_ns() - t0;
+        if (rc == 0) {
+            last = m;
+            have_last = 1;
+            age = 0;
+        } else if (have_last) {
+            age++;
+        }
+        /* Keep the average cost within the budget: a reading of k budgets is taken every k
+         * samples. */
+        uint64_t budget = (uint64_t)interval_ms * 1000000u / BUDGET_FRACTION;
+        uint64_t k = budget ? m.py_read_ns / budget : 0;
+        skip = k > 3600 ? 3600 : (uint32_t)k;
+    }
+    if (have_last) {
+        last.py_age = age;
+        lt_agent_memory_python(a, &last);
+    }
+}
+
+void
+lt_py_memstats_after_fork_child(void)
+{
+    have_last = 0;
+    age = skip = 0;
+}
