@@ -317,6 +317,19 @@ apply_sites(lt_model *m, const lt_sites *s)
     }
 }
 
+/* MEMORY belongs to the newest point when their seq match (it follows its SAMPLE). */
+static void
+apply_memory(lt_model *m, const lt_memory *mem)
+{
+    if (m->n == 0)
+        return;
+    lt_point *p = &m->points[lt_model_slot(m, m->n - 1)];
+    if (p->seq != mem->seq)
+        return;
+    p->have_memory = 1;
+    p->mem = *mem;
+}
+
 static void
 apply_sample(lt_model *m, const lt_sample *s, int history)
 {
@@ -421,6 +434,9 @@ lt_model_apply(lt_model *m, const lt_msg *msg, char **cause)
         break;
     case LT_FRAME_MARKER:
         apply_marker(m, &msg->u.marker);
+        break;
+    case LT_FRAME_MEMORY:
+        apply_memory(m, &msg->u.memory);
         break;
     case LT_FRAME_WHY:
         if (apply_why(m, &msg->u.why) < 0) {

@@ -33,6 +33,9 @@ typedef struct lt_point {
     uint64_t sample_interval, heap_sampled, heap_sampled_count, live_samples;
     uint64_t dropped_samples, evicted_traces;
     uint32_t traces_total;
+    /* From the MEMORY frame of the same census (breakdown.h makes the parts of it). */
+    int have_memory;
+    lt_memory mem;
 } lt_point;
 
 /* The answer to "why is it alive" for one type. */

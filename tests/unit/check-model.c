@@ -5,6 +5,7 @@
 
 #include "harness.h"
 #include "leaktop/mem.h"
+#include "tui/breakdown.h"
 #include "tui/model.h"
 
 /* ---- frames, made by hand (the model only reads decoded messages) ------------------------ */
@@ -335,6 +336,80 @@ START_TEST(test_other_frames)
 }
 END_TEST
 
+static lt_msg
+memory(uint32_t seq)
+{
+    lt_msg m = simple(LT_FRAME_MEMORY);
+    lt_memory *x = &m.u.memory;
+    x->seq = seq;
+    x->have = LT_MEM_HAVE_PYMALLOC | LT_MEM_HAVE_MALLOC | LT_MEM_HAVE_STATUS;
+    x->py_arenas = 3;
+    x->py_arena_bytes = 3u << 20;
+    x->py_used_bytes = 2u << 20;
+    x->heap_used_bytes = 5000;
+    x->heap_mmap_bytes = 1u << 20;
+    x->heap_free_bytes = 700;
+    x->rss_anon = 5u << 20;
+    x->rss_file = 1u << 20;
+    x->rss_shmem = 4096;
+    x->vm_size = 100u << 20;
+    return m;
+}
+
+/* MEMORY joins the SAMPLE of its seq; the breakdown's parts add up to the RSS. */
+START_TEST(test_memory_and_breakdown)
+{
+    uint64_t base = lt_mem_in_use();
+    lt_model md;
+    ck_assert_int_eq(lt_model_init(&md, 4), 0);
+    apply_ok(&md, hello(LT_PROTO_MAJOR));
+    apply_ok(&md, memory(0)); /* before any sample: nowhere to go */
+    lt_type_row rows[] = {{1, 1, 1}};
+    apply_ok(&md, sample(7, 1, rows, 1, 0));
+    apply_ok(&md, memory(6)); /* another census's: ignored */
+    ck_assert_int_eq(lt_model_point(&md, 0)->have_memory, 0);
+    lt_breakdown b;
+    lt_breakdown_of(lt_model_point(&md, 0), &b);
+    ck_assert_int_eq(b.valid, 0);
+    ck_assert_uint_eq(lt_breakdown_value(&md, 0, LT_PART_PY_USED), LT_UNKNOWN);
+    apply_ok(&md, memory(7));
+    const lt_point *p = lt_model_point(&md, 0);
+    ck_assert_int_eq(p->have_memory, 1);
+    ck_assert_uint_eq(p->mem.vm_size, 100u << 20);
+
+    lt_breakdown_of(p, &b);
+    ck_assert_int_eq(b.valid, 1);
+    ck_assert_uint_eq(b.rss, (6u << 20) + 4096);
+    ck_assert_int_eq(b.part[LT_PART_PY_USED], 2 << 20);
+    ck_assert_int_eq(b.part[LT_PART_PY_FREE], 1 << 20);
+    ck_assert_int_eq(b.part[LT_PART_AGENT], 607); /* the sample's agent_bytes */
+    ck_assert_int_eq(b.part[LT_PART_NATIVE_USED], 5000 + (1 << 20) - 607);
+    ck_assert_int_eq(b.part[LT_PART_NATIVE_FREE], 700);
+    ck_assert_int_eq(b.part[LT_PART_FILE], (1 << 20) + 4096);
+    int64_t sum = 0;
+    for (int k = 0; k < LT_PART_COUNT; k++)
+        sum += b.part[k];
+    ck_assert_int_eq(sum, (int64_t)b.rss);
+    ck_assert_int_eq(b.part[LT_PART_OTHER], (int64_t)(6u << 20) + 4096 - (3 << 20) -
+                                                5000 - (1 << 20) - 700 - (1 << 20) - 4096);
+    ck_assert_uint_eq(lt_breakdown_value(&md, 0, LT_PART_NATIVE_FREE), 700);
+
+    /* Without pymalloc (PYTHONMALLOC=malloc), its parts are 0 and "unexplained" grows. */
+    lt_msg m = memory(8);
+    m.u.memory.have &= ~(uint32_t)LT_MEM_HAVE_PYMALLOC;
+    apply_ok(&md, sample(8, 1, rows, 1, 0));
+    apply_ok(&md, m);
+    lt_breakdown_of(lt_model_point(&md, 1), &b);
+    ck_assert_int_eq(b.have_py, 0);
+    ck_assert_int_eq(b.part[LT_PART_PY_USED], 0);
+    ck_assert_int_eq(b.part[LT_PART_OTHER], (int64_t)(6u << 20) + 4096 - 5000 - (1 << 20) -
+                                                700 - (1 << 20) - 4096);
+    ck_assert_str_eq(lt_part_json(LT_PART_OTHER), "unexplained_bytes");
+    lt_model_free(&md);
+    ck_assert_uint_eq(lt_mem_in_use(), base);
+}
+END_TEST
+
 START_TEST(test_type_limits)
 {
     uint64_t base = lt_mem_in_use();
@@ -369,6 +444,7 @@ model_suite(void)
     tcase_add_test(tc, test_ring_wraps);
     tcase_add_test(tc, test_other_frames);
     tcase_add_test(tc, test_type_limits);
+    tcase_add_test(tc, test_memory_and_breakdown);
     return s;
 }
 
