@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "leaktop/mem.h"
+#include "mem_limits.h"
 #include "report.h"
 #include "watch.h"
 
@@ -68,6 +69,11 @@ lt_check_main(const lt_cli *cli)
         lt_free(cause);
         return 2;
     }
+    /* The limits now and again at the end: a process that died of them is read at the start. */
+    lt_limits limits;
+    char *why = NULL;
+    int have_limits = lt_limits_read("/proc", "/sys", w.pid, &limits, &why) == 0;
+    lt_free(why);
     if (lt_watch_run(&w, cli->duration, &cause) < 0) {
         fprintf(stderr, "leaktop: %s\n", cause);
         lt_free(cause);
@@ -82,6 +88,12 @@ lt_check_main(const lt_cli *cli)
         lt_watch_close(&w);
         return 2;
     }
+    lt_limits now;
+    if (lt_limits_read("/proc", "/sys", w.pid, &now, &why) == 0)
+        lt_report_set_limits(&r, &w.model, w.first, &now);
+    else if (have_limits)
+        lt_report_set_limits(&r, &w.model, w.first, &limits);
+    lt_free(why);
     ask_why_alive(&w, &r);
     lt_watch_stop_target(&w);
     /* The command is what the user asked to run, when they asked. */

@@ -93,6 +93,48 @@ build_sites(lt_report *r, const lt_model *m, uint32_t first, const double *x, ui
     return 0;
 }
 
+/* The breakdown at the last point of [first, m->n) with MEMORY, and each part's slope. */
+static void
+build_breakdown(lt_report *r, const lt_model *m, uint32_t first, double *x, double *y)
+{
+    uint32_t last = UINT32_MAX;
+    for (uint32_t i = m->n; i-- > first;)
+        if (lt_model_point(m, i)->have_memory) {
+            last = i;
+            break;
+        }
+    if (last == UINT32_MAX)
+        return;
+    const lt_point *pl = lt_model_point(m, last), *p0 = lt_model_point(m, first);
+    r->have_breakdown = 1;
+    lt_breakdown_of(pl, &r->breakdown);
+    r->memory = &pl->mem;
+    for (int part = 0; part < LT_PART_COUNT; part++) {
+        uint32_t k = 0;
+        for (uint32_t i = first; i < m->n; i++) {
+            lt_breakdown b;
+            const lt_point *p = lt_model_point(m, i);
+            lt_breakdown_of(p, &b);
+            if (!b.valid)
+                continue;
+            x[k] = (double)(p->mono_ns - p0->mono_ns) / 1e9;
+            y[k] = (double)b.part[part];
+            k++;
+        }
+        r->part_growth[part] = lt_slope(x, y, k);
+    }
+    for (uint32_t i = first; i < m->n; i++) {
+        const lt_point *p = lt_model_point(m, i);
+        if (!p->have_memory)
+            continue;
+        if (p->mem.py_age == 0 && p->mem.py_read_ns / 1e6 > r->pymalloc_read_ms_max)
+            r->pymalloc_read_ms_max = p->mem.py_read_ns / 1e6;
+        if (p->mem.heap_read_ns / 1e6 > r->malloc_read_ms_max)
+            r->malloc_read_ms_max = p->mem.heap_read_ns / 1e6;
+    }
+    lt_fragmentation_judge(m, first, &r->fragmentation);
+}
+
 static int
 cmp_types(const void *a, const void *b)
 {
@@ -185,6 +227,10 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
             x[i] = (double)(lt_model_point(m, first + i)->mono_ns - p0->mono_ns) / 1e9;
     }
 
+    build_breakdown(r, m, first, x, y);
+    for (uint32_t i = 0; i < n; i++) /* x[] again holds every point's time */
+        x[i] = (double)(lt_model_point(m, first + i)->mono_ns - p0->mono_ns) / 1e9;
+
     /* Types: every type the last sample lists, with its growth over the watch. */
     r->types = lt_calloc(m->ntypes ? m->ntypes : 1, sizeof *r->types);
     double *tx = lt_malloc(n * sizeof *tx), *ty = lt_malloc(n * sizeof *ty);
@@ -233,6 +279,15 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
     if (r->suspects != NULL)
         r->nsuspects = lt_suspects_find(m, first, r->suspects, LT_REPORT_MAX_SUSPECTS);
     return 0;
+}
+
+void
+lt_report_set_limits(lt_report *r, const lt_model *m, uint32_t first, const lt_limits *l)
+{
+    r->have_limits = 1;
+    r->limits = *l;
+    lt_forecast_from_model(m, first, m->n, l, &r->forecast);
+    r->forecast_wall_s = m->n ? (double)lt_model_point(m, m->n - 1)->wall_ns / 1e9 : 0;
 }
 
 void

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "breakdown.h"
 #include "model.h"
+#include "oom_forecast.h"
 #include "suspects.h"
 
 #define LT_REPORT_MAX_SUSPECTS 20
@@ -61,6 +63,19 @@ typedef struct lt_report {
     lt_suspect *suspects;
     int nsuspects;
     const lt_model *model;
+    /* Where the memory goes at the last point with MEMORY, each part's growth over the watch,
+     * what reading it cost, and fragmentation (memory held free, not a leak). */
+    int have_breakdown;
+    lt_breakdown breakdown;
+    const lt_memory *memory; /* that point's figures, in the model */
+    double part_growth[LT_PART_COUNT];
+    double pymalloc_read_ms_max, malloc_read_ms_max;
+    lt_fragmentation fragmentation;
+    /* The limits and the forecast (lt_report_set_limits); have_limits 0 when not read. */
+    int have_limits;
+    lt_limits limits;
+    lt_forecast forecast;
+    double forecast_wall_s; /* when it was made: the last sample's wall clock, Unix seconds */
     /* How the watch ended, for people: "the process exited with status 0" or NULL. */
     const char *ended;
     int have_exit;
@@ -75,6 +90,10 @@ typedef struct lt_report {
 int lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top_types,
                     char **cause);
 void lt_report_free(lt_report *r);
+
+/* The limits read for the process (lt_limits_read) and the forecast against them over the
+ * report's points from first on. */
+void lt_report_set_limits(lt_report *r, const lt_model *m, uint32_t first, const lt_limits *l);
 
 /* Least-squares slope of (x, y) over n points; 0 when fewer than 2 points or x is constant. */
 double lt_slope(const double *x, const double *y, uint32_t n);

@@ -1,4 +1,7 @@
 /* The check report as the JSON object of ../shared/spec/contracts.md ("leaktop_report": 1). */
+#include <math.h>
+#include <string.h>
+
 #include "json_writer.h"
 #include "report.h"
 
@@ -78,6 +81,195 @@ write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s)
     lt_json_end_object(j);
 }
 
+/* A limit value: null when there is none. */
+static void
+limit_value(lt_json *j, uint64_t v)
+{
+    if (v == LT_NO_LIMIT)
+        lt_json_null(j);
+    else
+        lt_json_u64(j, v);
+}
+
+/* Seconds, or null (no forecast, or a range end that is never reached). */
+static void
+seconds_or_null(lt_json *j, int have, double s)
+{
+    if (have && isfinite(s))
+        lt_json_double(j, s);
+    else
+        lt_json_null(j);
+}
+
+/* The limit that binds first, the time until it (null when memory is flat or falling), and
+ * every limit found. Inside "process". */
+static void
+write_limits(lt_json *j, const lt_report *r)
+{
+    const lt_forecast *fc = &r->forecast;
+    int have = r->have_limits && fc->have_limit;
+    lt_json_key(j, "limit_bytes");
+    if (have)
+        lt_json_u64(j, fc->limit.limit);
+    else
+        lt_json_null(j);
+    lt_json_key(j, "limit_source");
+    lt_json_str(j, have ? fc->limit.source : NULL);
+    lt_json_key(j, "oom_eta_s");
+    seconds_or_null(j, have && fc->growing, fc->eta_s);
+    if (!r->have_limits)
+        return;
+    lt_json_key(j, "oom_forecast");
+    lt_json_object(j);
+    lt_json_key(j, "usage_bytes");
+    lt_json_u64(j, have ? fc->limit.usage : 0);
+    lt_json_key(j, "headroom_bytes");
+    lt_json_u64(j, have ? (uint64_t)fc->headroom : 0);
+    lt_json_key(j, "figure");
+    lt_json_str(j, !have ? NULL : fc->limit.figure == LT_FIGURE_VM_SIZE ? "vm_size"
+                   : fc->limit.figure == LT_FIGURE_VM_DATA ? "vm_data" : "rss");
+    lt_json_key(j, "growth_bytes_per_s");
+    lt_json_double(j, fc->growth);
+    lt_json_key(j, "growth_stderr_bytes_per_s");
+    lt_json_double(j, fc->growth_se);
+    lt_json_key(j, "eta_low_s");
+    seconds_or_null(j, have && fc->growing, fc->eta_low_s);
+    lt_json_key(j, "eta_high_s");
+    seconds_or_null(j, have && fc->growing, fc->eta_high_s);
+    lt_json_key(j, "window_s");
+    lt_json_double(j, fc->window_s);
+    lt_json_key(j, "points");
+    lt_json_u64(j, fc->points);
+    lt_json_key(j, "made_at_unix_s");
+    lt_json_double(j, r->forecast_wall_s);
+    lt_json_end_object(j);
+
+    const lt_limits *l = &r->limits;
+    lt_json_key(j, "limits");
+    lt_json_array(j);
+    for (int i = 0; i < l->nlimits; i++) {
+        lt_json_object(j);
+        lt_json_key(j, "source");
+        lt_json_str(j, l->limits[i].source);
+        lt_json_key(j, "where");
+        lt_json_str(j, l->limits[i].where);
+        lt_json_key(j, "limit_bytes");
+        lt_json_u64(j, l->limits[i].limit);
+        lt_json_key(j, "usage_bytes");
+        lt_json_u64(j, l->limits[i].usage);
+        lt_json_end_object(j);
+    }
+    lt_json_end_array(j);
+    lt_json_key(j, "cgroup");
+    if (l->cgroup_version == 0) {
+        lt_json_null(j);
+    } else {
+        lt_json_object(j);
+        lt_json_key(j, "version");
+        lt_json_u64(j, (uint64_t)l->cgroup_version);
+        lt_json_key(j, "path");
+        lt_json_str(j, l->cgroup);
+        lt_json_key(j, "current_bytes");
+        lt_json_u64(j, l->cgroup_current);
+        lt_json_key(j, "max_bytes");
+        limit_value(j, l->cgroup_max);
+        lt_json_key(j, "high_bytes");
+        limit_value(j, l->cgroup_high);
+        lt_json_key(j, "oom_kills");
+        lt_json_u64(j, l->cgroup_oom_kills);
+        lt_json_key(j, "failcnt");
+        lt_json_u64(j, l->cgroup_failcnt);
+        lt_json_end_object(j);
+    }
+    lt_json_key(j, "rlimit_as_bytes");
+    limit_value(j, l->rlimit_as);
+    lt_json_key(j, "rlimit_data_bytes");
+    limit_value(j, l->rlimit_data);
+    lt_json_key(j, "mem_available_bytes");
+    lt_json_u64(j, l->mem_available);
+}
+
+/* Where the memory goes: every part in bytes (unexplained may be negative), their growth, and
+ * fragmentation as a note. null without MEMORY frames (an older agent). */
+static void
+write_breakdown(lt_json *j, const lt_report *r)
+{
+    lt_json_key(j, "breakdown");
+    if (!r->have_breakdown) {
+        lt_json_null(j);
+        return;
+    }
+    const lt_breakdown *b = &r->breakdown;
+    const lt_memory *mem = r->memory;
+    lt_json_object(j);
+    lt_json_key(j, "rss_bytes");
+    lt_json_u64(j, b->rss);
+    for (int part = 0; part < LT_PART_COUNT; part++) {
+        lt_json_key(j, lt_part_json((lt_part)part));
+        lt_json_i64(j, b->part[part]);
+    }
+    lt_json_key(j, "rss_anon_bytes");
+    lt_json_u64(j, mem->rss_anon);
+    lt_json_key(j, "rss_file_bytes");
+    lt_json_u64(j, mem->rss_file);
+    lt_json_key(j, "rss_shmem_bytes");
+    lt_json_u64(j, mem->rss_shmem);
+    lt_json_key(j, "swap_bytes");
+    lt_json_u64(j, mem->vm_swap);
+    lt_json_key(j, "vm_size_bytes");
+    lt_json_u64(j, mem->vm_size);
+    lt_json_key(j, "vm_data_bytes");
+    lt_json_u64(j, mem->vm_data);
+    lt_json_key(j, "python_arenas");
+    lt_json_u64(j, mem->py_arenas);
+    lt_json_key(j, "python_arena_bytes");
+    lt_json_u64(j, mem->py_arena_bytes);
+    lt_json_key(j, "python_free_block_bytes");
+    lt_json_u64(j, mem->py_free_block_bytes);
+    lt_json_key(j, "python_free_pool_bytes");
+    lt_json_u64(j, mem->py_free_pool_bytes);
+    lt_json_key(j, "native_heap_bytes");
+    lt_json_u64(j, mem->heap_arena_bytes);
+    lt_json_key(j, "native_mmap_bytes");
+    lt_json_u64(j, mem->heap_mmap_bytes);
+    lt_json_key(j, "native_releasable_bytes");
+    lt_json_u64(j, mem->heap_releasable_bytes);
+    lt_json_key(j, "measured");
+    lt_json_object(j);
+    lt_json_key(j, "pymalloc");
+    lt_json_bool(j, b->have_py);
+    lt_json_key(j, "malloc");
+    lt_json_bool(j, b->have_heap);
+    lt_json_key(j, "proc_status");
+    lt_json_bool(j, (mem->have & LT_MEM_HAVE_STATUS) != 0);
+    lt_json_end_object(j);
+    lt_json_key(j, "growth_bytes_per_s");
+    lt_json_object(j);
+    for (int part = 0; part < LT_PART_COUNT; part++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s", lt_part_json((lt_part)part));
+        char *suffix = strstr(key, "_bytes");
+        if (suffix)
+            *suffix = '\0';
+        lt_json_key(j, key);
+        lt_json_double(j, r->part_growth[part]);
+    }
+    lt_json_end_object(j);
+    lt_json_key(j, "pymalloc_read_ms_last");
+    lt_json_double(j, mem->py_read_ns / 1e6);
+    lt_json_key(j, "pymalloc_read_ms_max");
+    lt_json_double(j, r->pymalloc_read_ms_max);
+    lt_json_key(j, "pymalloc_age_samples");
+    lt_json_u64(j, mem->py_age);
+    lt_json_key(j, "malloc_read_ms_max");
+    lt_json_double(j, r->malloc_read_ms_max);
+    lt_json_key(j, "fragmentation");
+    lt_json_bool(j, r->fragmentation.found);
+    lt_json_key(j, "fragmentation_reason");
+    lt_json_str(j, r->fragmentation.found ? r->fragmentation.reason : "");
+    lt_json_end_object(j);
+}
+
 void
 lt_report_write_json(const lt_report *r, FILE *f)
 {
@@ -120,6 +312,7 @@ lt_report_write_json(const lt_report *r, FILE *f)
         else
             lt_json_null(&j);
     }
+    write_limits(&j, r);
     lt_json_end_object(&j);
 
     lt_json_key(&j, "heap");
@@ -129,6 +322,8 @@ lt_report_write_json(const lt_report *r, FILE *f)
     lt_json_key(&j, "growth_bytes_per_s");
     lt_json_double(&j, r->heap_growth);
     lt_json_end_object(&j);
+
+    write_breakdown(&j, r);
 
     lt_json_key(&j, "agent");
     lt_json_object(&j);

@@ -30,6 +30,32 @@ write_sites(const lt_report *r, FILE *f)
     }
 }
 
+/* Where the memory goes, the limit that binds first and when it is reached. */
+static void
+write_memory(const lt_report *r, FILE *f)
+{
+    char a[64];
+    if (r->have_breakdown) {
+        fputs("  memory   ", f);
+        for (int part = 0; part < LT_PART_COUNT; part++) {
+            int64_t v = r->breakdown.part[part];
+            if (part == LT_PART_PY_USED && !r->breakdown.have_py)
+                continue;
+            if (part == LT_PART_PY_FREE && !r->breakdown.have_py)
+                continue;
+            fprintf(f, "%s %s%s", part ? "," : "", lt_part_short((lt_part)part), v < 0 ? " -" : " ");
+            fputs(lt_fmt_bytes(a, sizeof a, (uint64_t)(v < 0 ? -v : v)), f);
+        }
+        fputc('\n', f);
+        if (r->fragmentation.found)
+            fprintf(f, "  fragmentation: %s\n", r->fragmentation.reason);
+    }
+    if (r->have_limits) {
+        char text[320];
+        fprintf(f, "  forecast  %s\n", lt_forecast_describe(&r->forecast, text, sizeof text));
+    }
+}
+
 void
 lt_report_write_text(const lt_report *r, FILE *f)
 {
@@ -46,6 +72,7 @@ lt_report_write_text(const lt_report *r, FILE *f)
     fputs("\n\n", f);
     fprintf(f, "  process   RSS %s (peak %s), %s\n", lt_fmt_bytes(a, sizeof a, r->rss),
             lt_fmt_bytes(b, sizeof b, r->rss_peak), lt_fmt_byte_rate(c, sizeof c, r->rss_growth));
+    write_memory(r, f);
     if (r->heap_sampled)
         fprintf(f, "  heap      ~%s live (sampled every %s), %s; %s in GC-tracked objects\n",
                 lt_fmt_bytes(a, sizeof a, r->heap), lt_fmt_bytes(d, sizeof d,

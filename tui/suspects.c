@@ -6,9 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakdown.h"
 #include "format.h"
 #include "leaktop/mem.h"
 #include "report.h"
+
+#define FRAG_MIN_BYTES (16.0 * 1024 * 1024)
+#define FRAG_MIN_SHARE 0.5
 
 #define MIN_POINTS 6
 #define MIN_SECONDS 5.0
@@ -135,6 +139,204 @@ cmp_suspects(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+/* Python's allocations over the window: the sampler's estimate of every live block when it
+ * runs, else the GC census's shallow bytes. */
+static void
+python_heap(const lt_model *m, uint32_t first, window *w)
+{
+    for (uint32_t i = 0; i < w->n; i++) {
+        const lt_point *p = lt_model_point(m, first + i);
+        w->v[i] = (double)(p->have_sites ? p->heap_sampled : p->heap);
+    }
+}
+
+/* One part of the breakdown over the window, NaN where a point has no MEMORY. Returns how many
+ * points have it. */
+static uint32_t
+part_values(const lt_model *m, uint32_t first, lt_part part, int signed_ok, window *w)
+{
+    uint32_t have = 0;
+    for (uint32_t i = 0; i < w->n; i++) {
+        lt_breakdown b;
+        lt_breakdown_of(lt_model_point(m, first + i), &b);
+        int ok = b.valid && (part == LT_PART_PY_USED || part == LT_PART_PY_FREE ? b.have_py
+                             : part == LT_PART_NATIVE_USED ? b.have_heap : 1);
+        w->v[i] = ok && (signed_ok || b.part[part] >= 0) ? (double)b.part[part] : NAN;
+        have += ok;
+    }
+    return have;
+}
+
+/* Slope over the points whose value is known; tmp has room for w->n times. */
+static double
+known_slope(const window *w, double *tmp, double *vals)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < w->n; i++)
+        if (!isnan(w->v[i])) {
+            tmp[k] = w->t[i];
+            vals[k] = w->v[i];
+            k++;
+        }
+    return lt_slope(tmp, vals, k);
+}
+
+static void
+native_suspect(lt_suspect *x, const char *name, const lt_trend *tr, double growth)
+{
+    memset(x, 0, sizeof *x);
+    x->kind = LT_SUSPECT_NATIVE;
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->score = tr->score;
+    x->growth_bytes_per_s = growth;
+}
+
+/* The native suspects of the window into out (room for 2). Returns how many. */
+static int
+native_suspects(const lt_model *m, uint32_t first, window *w, lt_suspect *out)
+{
+    uint32_t n = w->n;
+    int found = 0;
+    double *tmp = lt_malloc(n * sizeof *tmp), *vals = lt_malloc(n * sizeof *vals);
+    if (tmp == NULL || vals == NULL)
+        goto done;
+    python_heap(m, first, w);
+    double py_slope = lt_slope(w->t, w->v, n);
+    char py_rate[48], rate[48];
+    lt_fmt_byte_rate(py_rate, sizeof py_rate, py_slope);
+
+    /* The C heap in use, as malloc counts it. */
+    double heap_slope = 0;
+    int have_heap = part_values(m, first, LT_PART_NATIVE_USED, 0, w) * 2 > n;
+    lt_trend tr;
+    if (have_heap) {
+        heap_slope = known_slope(w, tmp, vals);
+        lt_trend_judge(w->t, w->v, n, 4.0 * 1024 * 1024, &tr);
+        if (tr.score >= LT_SUSPECT_THRESHOLD && py_slope < 0.25 * tr.slope) {
+            lt_suspect *x = &out[found++];
+            native_suspect(x, "native heap (malloc, outside Python's allocations)", &tr,
+                           tr.slope - (py_slope > 0 ? py_slope : 0));
+            reason(x, &tr, "native heap in use (mallinfo2)");
+            size_t len = strlen(x->reason);
+            snprintf(x->reason + len, sizeof x->reason - len,
+                     "; native heap grows while Python's allocations: %s", py_rate);
+        }
+    }
+
+    /* RSS: what grows beyond the C heap and Python's objects. */
+    for (uint32_t i = 0; i < n; i++)
+        w->v[i] = (double)lt_model_point(m, first + i)->rss;
+    lt_trend_judge(w->t, w->v, n, 4.0 * 1024 * 1024, &tr);
+    if (tr.score < LT_SUSPECT_THRESHOLD)
+        goto done;
+    double explained = (py_slope > 0 ? py_slope : 0) + (heap_slope > 0 ? heap_slope : 0);
+    if (explained >= 0.25 * tr.slope)
+        goto done; /* Python or the C heap (named above) accounts for it */
+    lt_fragmentation frag;
+    if (have_heap && lt_fragmentation_judge(m, first, &frag)) {
+        /* pymalloc's free arena memory grows with it: fragmentation, noted elsewhere. */
+        part_values(m, first, LT_PART_PY_FREE, 0, w);
+        double free_slope = known_slope(w, tmp, vals);
+        part_values(m, first, LT_PART_NATIVE_FREE, 0, w);
+        free_slope += known_slope(w, tmp, vals);
+        if (free_slope >= 0.5 * tr.slope)
+            goto done;
+    }
+    lt_suspect *x = &out[found++];
+    native_suspect(x,
+                   have_heap ? "native memory (outside Python's allocations and malloc's heap)"
+                             : "native memory (outside Python's allocators)",
+                   &tr, tr.slope - explained);
+    lt_fmt_byte_rate(rate, sizeof rate, heap_slope);
+    reason(x, &tr, "RSS");
+    size_t len = strlen(x->reason);
+    if (have_heap)
+        snprintf(x->reason + len, sizeof x->reason - len,
+                 "; the Python heap: %s, malloc's heap in use: %s (mmap, thread stacks, other "
+                 "allocators)", py_rate, rate);
+    else
+        snprintf(x->reason + len, sizeof x->reason - len, "; the Python heap: %s", py_rate);
+done:
+    lt_free(tmp);
+    lt_free(vals);
+    return found;
+}
+
+int
+lt_fragmentation_judge(const lt_model *m, uint32_t first, lt_fragmentation *out)
+{
+    memset(out, 0, sizeof *out);
+    uint32_t last = UINT32_MAX;
+    for (uint32_t i = m->n; i-- > first;)
+        if (lt_model_point(m, i)->have_memory) {
+            last = i;
+            break;
+        }
+    if (last == UINT32_MAX)
+        return 0;
+    const lt_point *p = lt_model_point(m, last);
+    const lt_memory *mem = &p->mem;
+    uint32_t n = m->n - first;
+    window w = {lt_malloc(n * sizeof(double)), lt_malloc(n * sizeof(double)), n};
+    double *tmp = lt_malloc(n * sizeof *tmp), *vals = lt_malloc(n * sizeof *vals);
+    if (w.t == NULL || w.v == NULL || tmp == NULL || vals == NULL)
+        goto done;
+    fill_times(m, first, &w);
+    double span = w.t[n - 1] > 0 ? w.t[n - 1] : 1;
+    char a[32], b[32], c[32];
+    if (mem->have & LT_MEM_HAVE_PYMALLOC) {
+        double arena = (double)mem->py_arena_bytes, used = (double)mem->py_used_bytes;
+        out->py_free = arena - used;
+        part_values(m, first, LT_PART_PY_USED, 0, &w);
+        double used_gain = known_slope(&w, tmp, vals) * span;
+        /* Free space held while what is in use stays flat (or shrinks). */
+        if (out->py_free >= FRAG_MIN_BYTES && out->py_free >= FRAG_MIN_SHARE * arena &&
+            used_gain < 0.1 * out->py_free) {
+            out->found = 1;
+            snprintf(
+                out->reason, sizeof out->reason,
+                "pymalloc holds %s free in %llu arenas (%.0f%% of their %s) while the objects "
+                "in use (%s) stay flat: freed objects left pools with a few survivors, which "
+                "keep their arenas",
+                lt_fmt_bytes(a, sizeof a, (uint64_t)out->py_free),
+                (unsigned long long)mem->py_arenas, 100.0 * out->py_free / arena,
+                lt_fmt_bytes(b, sizeof b, mem->py_arena_bytes),
+                lt_fmt_bytes(c, sizeof c, mem->py_used_bytes));
+        }
+    }
+    if (mem->have & LT_MEM_HAVE_MALLOC) {
+        double heap = (double)mem->heap_arena_bytes, used = (double)mem->heap_used_bytes;
+        out->heap_free = (double)mem->heap_free_bytes;
+        for (uint32_t i = 0; i < n; i++) {
+            const lt_point *q = lt_model_point(m, first + i);
+            w.v[i] = q->have_memory && (q->mem.have & LT_MEM_HAVE_MALLOC)
+                         ? (double)q->mem.heap_used_bytes : NAN;
+        }
+        double used_gain = known_slope(&w, tmp, vals) * span;
+        if (out->heap_free >= 4 * FRAG_MIN_BYTES && out->heap_free >= FRAG_MIN_SHARE * heap &&
+            used_gain < 0.1 * out->heap_free) {
+            size_t len = strlen(out->reason);
+            out->found = 1;
+            snprintf(
+                out->reason + len, sizeof out->reason - len,
+                "%smalloc keeps %s free in its heaps (%.0f%%) while %s is in use; only %s at "
+                "the top could be returned",
+                len ? "; " : "", lt_fmt_bytes(a, sizeof a, mem->heap_free_bytes),
+                100.0 * out->heap_free / heap, lt_fmt_bytes(b, sizeof b, (uint64_t)used),
+                lt_fmt_bytes(c, sizeof c, mem->heap_releasable_bytes));
+        }
+    }
+    size_t len = strlen(out->reason);
+    if (out->found)
+        snprintf(out->reason + len, sizeof out->reason - len, "; fragmentation, not a leak");
+done:
+    lt_free(w.t);
+    lt_free(w.v);
+    lt_free(tmp);
+    lt_free(vals);
+    return out->found;
+}
+
 int
 lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
 {
@@ -226,30 +428,12 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
         reason(x, &tr, "live bytes");
     }
 
-    /* Native: RSS grows while the Python heap does not account for it. */
-    for (uint32_t i = 0; i < n; i++)
-        w.v[i] = (double)lt_model_point(m, first + i)->rss;
-    lt_trend_judge(w.t, w.v, n, 4.0 * 1024 * 1024, &tr);
-    if (all && tr.score >= LT_SUSPECT_THRESHOLD && count < cap) {
-        for (uint32_t i = 0; i < n; i++) {
-            const lt_point *p = lt_model_point(m, first + i);
-            w.v[i] = (double)(p->have_sites ? p->heap_sampled : p->heap);
-        }
-        double heap_slope = lt_slope(w.t, w.v, n);
-        if (heap_slope < 0.25 * tr.slope) {
-            lt_suspect *x = &all[count++];
-            memset(x, 0, sizeof *x);
-            x->kind = LT_SUSPECT_NATIVE;
-            snprintf(x->name, sizeof x->name, "native memory (outside Python's allocators)");
-            x->score = tr.score;
-            x->growth_bytes_per_s = tr.slope - (heap_slope > 0 ? heap_slope : 0);
-            char heap[48];
-            lt_fmt_byte_rate(heap, sizeof heap, heap_slope);
-            reason(x, &tr, "RSS");
-            size_t len = strlen(x->reason);
-            snprintf(x->reason + len, sizeof x->reason - len, "; the Python heap: %s", heap);
-        }
-    }
+    /* Native: memory grows that Python's allocations do not account for. With MEMORY, the C
+     * heap is judged on its own (mallinfo's bytes in use, less the agent's); RSS growth that
+     * neither it nor Python explains is named apart, and growth that is pymalloc holding
+     * freed memory is fragmentation, not a suspect. */
+    if (all && count + 2 <= cap)
+        count += native_suspects(m, first, &w, &all[count]);
     lt_free(w.t);
     lt_free(w.v);
     lt_free(aux);

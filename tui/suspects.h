@@ -49,6 +49,19 @@ typedef struct lt_suspect {
  */
 int lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max);
 
+/* Fragmentation is memory an allocator holds free, not a leak: pymalloc arenas kept alive by a
+ * few objects each while the objects in use stay flat, or malloc keeping freed chunks. It is
+ * named as such, apart from the suspects (a leak of objects is not fragmentation, and growth
+ * explained by it makes no native suspect). */
+typedef struct lt_fragmentation {
+    int found;
+    double py_free, heap_free; /* bytes held free at the last point */
+    char reason[512];
+} lt_fragmentation;
+
+/* Judge the points [first, m->n) that carry MEMORY. Returns found (0 without MEMORY). */
+int lt_fragmentation_judge(const lt_model *m, uint32_t first, lt_fragmentation *out);
+
 /* The kind's name in the JSON report: "site", "type", "native". */
 const char *lt_suspect_kind_name(lt_suspect_kind k);
 

@@ -215,6 +215,87 @@ START_TEST(test_report_build)
 }
 END_TEST
 
+/* MEMORY with each sample (the VmSize growing 4 MiB a second), a limit read, the report written:
+ * the breakdown and the forecast are in the JSON, and without MEMORY the breakdown is null. */
+START_TEST(test_report_breakdown_and_forecast)
+{
+    uint64_t base = lt_mem_in_use();
+    lt_model md;
+    ck_assert_int_eq(lt_model_init(&md, 16), 0);
+    model_hello(&md);
+    for (uint32_t i = 0; i < 8; i++) {
+        model_sample(&md, i, 99);
+        lt_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = LT_FRAME_MEMORY;
+        m.u.memory = (lt_memory){.seq = i, .have = LT_MEM_HAVE_PYMALLOC | LT_MEM_HAVE_MALLOC |
+                                                   LT_MEM_HAVE_STATUS,
+                                 .py_arenas = 40, .py_arena_bytes = (uint64_t)(40 * MB),
+                                 .py_used_bytes = (uint64_t)((30 + i) * MB),
+                                 .heap_used_bytes = (uint64_t)(20 * MB),
+                                 .heap_arena_bytes = (uint64_t)(21 * MB),
+                                 .heap_free_bytes = (uint64_t)MB, .vm_size = (uint64_t)((500 + 4 * i) * MB),
+                                 .rss_anon = (uint64_t)((90 + i) * MB), .rss_file = (uint64_t)(10 * MB)};
+        apply(&md, &m);
+    }
+    lt_report r;
+    char *cause = NULL;
+    ck_assert_int_eq(lt_report_build(&r, &md, 0, 0, &cause), 0);
+    ck_assert_int_eq(r.have_breakdown, 1);
+    ck_assert_int_eq(r.breakdown.part[LT_PART_PY_USED], (int64_t)(37 * MB));
+    ck_assert_double_eq_tol(r.part_growth[LT_PART_PY_USED], MB, 1e-3);
+    ck_assert_double_eq_tol(r.part_growth[LT_PART_PY_FREE], -MB, 1e-3);
+    ck_assert_int_eq(r.have_limits, 0);
+    lt_limits l;
+    memset(&l, 0, sizeof l);
+    l.limits[l.nlimits++] = (lt_limit){.source = "RLIMIT_AS", .limit = (uint64_t)(1028 * MB),
+                                       .usage = (uint64_t)(528 * MB),
+                                       .figure = LT_FIGURE_VM_SIZE};
+    l.rlimit_as = (uint64_t)(1028 * MB);
+    l.rlimit_data = l.cgroup_max = l.cgroup_high = LT_NO_LIMIT;
+    lt_report_set_limits(&r, &md, 0, &l);
+    ck_assert_int_eq(r.forecast.growing, 1);
+    ck_assert_double_eq_tol(r.forecast.eta_s, 125.0, 1e-6);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    lt_report_write_json(&r, f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "\"limit_bytes\": 1077936128") &&
+                      strstr(text, "\"limit_source\": \"RLIMIT_AS\"") &&
+                      strstr(text, "\"oom_eta_s\": 125.0") &&
+                      strstr(text, "\"python_objects_bytes\": 38797312") &&
+                      strstr(text, "\"fragmentation\": false") &&
+                      strstr(text, "\"cgroup\": null"),
+                  "%s", text);
+    free(text);
+    f = open_memstream(&text, &len);
+    lt_report_write_text(&r, f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "reaches its 1.00 GiB RLIMIT_AS in about 2 min"), "%s", text);
+    free(text);
+    lt_report_free(&r);
+    lt_model_free(&md);
+
+    /* An older agent: no MEMORY, no limits read. */
+    ck_assert_int_eq(lt_model_init(&md, 16), 0);
+    model_hello(&md);
+    model_sample(&md, 0, 9);
+    ck_assert_int_eq(lt_report_build(&r, &md, 0, 0, &cause), 0);
+    f = open_memstream(&text, &len);
+    lt_report_write_json(&r, f);
+    fclose(f);
+    ck_assert_msg(strstr(text, "\"breakdown\": null") && strstr(text, "\"oom_eta_s\": null") &&
+                      strstr(text, "\"limit_source\": null") && !strstr(text, "oom_forecast"),
+                  "%s", text);
+    free(text);
+    lt_report_free(&r);
+    lt_model_free(&md);
+    ck_assert_uint_eq(lt_mem_in_use(), base);
+}
+END_TEST
+
 START_TEST(test_report_no_samples)
 {
     uint64_t base = lt_mem_in_use();
@@ -304,6 +385,7 @@ report_suite(void)
     tcase_add_test(tc, test_slope_degenerate);
     tc = lt_test_tcase(s, "build");
     tcase_add_test(tc, test_report_build);
+    tcase_add_test(tc, test_report_breakdown_and_forecast);
     tcase_add_test(tc, test_report_no_samples);
     tcase_add_test(tc, test_report_wrapped_ring);
     tcase_add_test(tc, test_report_out_of_memory);

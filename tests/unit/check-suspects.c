@@ -258,6 +258,98 @@ build_model(lt_model *md, uint32_t n, uint64_t dt_ns)
     }
 }
 
+/* A process whose memory goes one way, with MEMORY frames: RSS grows 2 MiB a second, and what
+ * grows is the C heap (NATIVE_HEAP), pymalloc's free arena memory with its objects in use flat
+ * (FRAGMENTATION), or the C heap holding Python's large objects, which the Python heap shows
+ * (PYTHON_LARGE). */
+enum { NATIVE_HEAP, FRAGMENTATION, PYTHON_LARGE };
+
+static void
+build_memory_model(lt_model *md, uint32_t n, int mode)
+{
+    ck_assert_int_eq(lt_model_init(md, 128), 0);
+    lt_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = LT_FRAME_HELLO;
+    m.u.hello = (lt_hello){.major = LT_PROTO_MAJOR, .pid = 7, .interval_ms = 1000,
+                           .python_version = "3.12.1", .agent_version = "0", .executable = "py"};
+    apply_ok(md, &m);
+    const uint64_t MiB = 1u << 20;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t grow = 2 * MiB * i;
+        memset(&m, 0, sizeof m);
+        m.type = LT_FRAME_SAMPLE;
+        m.u.sample = (lt_sample){.seq = i, .mono_ns = 5000000000ull + i * 1000000000ull,
+                                 .rss_bytes = 100 * MiB + grow,
+                                 .heap_bytes = 20 * MiB + (mode == PYTHON_LARGE ? grow : 0),
+                                 .agent_bytes = MiB, .gc_enabled = 1, .types_complete = 1};
+        apply_ok(md, &m);
+        memset(&m, 0, sizeof m);
+        m.type = LT_FRAME_MEMORY;
+        lt_memory *x = &m.u.memory;
+        x->seq = i;
+        x->have = LT_MEM_HAVE_PYMALLOC | LT_MEM_HAVE_MALLOC | LT_MEM_HAVE_STATUS;
+        x->py_used_bytes = 10 * MiB;
+        x->py_arena_bytes = 20 * MiB + (mode == FRAGMENTATION ? grow : 0);
+        x->heap_used_bytes = 30 * MiB + (mode != FRAGMENTATION ? grow : 0);
+        x->heap_free_bytes = MiB;
+        x->heap_arena_bytes = x->heap_used_bytes + x->heap_free_bytes;
+        x->rss_anon = 90 * MiB + grow;
+        x->rss_file = 10 * MiB;
+        apply_ok(md, &m);
+    }
+}
+
+/* The C heap grows and Python's allocations do not: a native suspect named as the heap. */
+START_TEST(test_native_heap_named)
+{
+    uint64_t base = lt_mem_in_use();
+    lt_model md;
+    build_memory_model(&md, 30, NATIVE_HEAP);
+    lt_suspect out[8];
+    int n = lt_suspects_find(&md, 0, out, 8);
+    ck_assert_int_eq(n, 1); /* the RSS it explains makes no second one */
+    ck_assert_int_eq(out[0].kind, LT_SUSPECT_NATIVE);
+    ck_assert_msg(strstr(out[0].name, "native heap"), "%s", out[0].name);
+    ck_assert_msg(strstr(out[0].reason, "native heap grows while Python's allocations: 0 B/s"),
+                  "%s", out[0].reason);
+    ck_assert_double_eq_tol(out[0].growth_bytes_per_s, 2.0 * (1 << 20), 1);
+    lt_fragmentation fr;
+    ck_assert_int_eq(lt_fragmentation_judge(&md, 0, &fr), 0);
+    ck_assert_str_eq(fr.reason, "");
+    lt_model_free(&md);
+
+    /* Python's large objects live in the C heap too: the Python heap accounts for them. */
+    build_memory_model(&md, 30, PYTHON_LARGE);
+    ck_assert_int_eq(lt_suspects_find(&md, 0, out, 8), 0);
+    lt_model_free(&md);
+    ck_assert_uint_eq(lt_mem_in_use(), base);
+}
+END_TEST
+
+/* pymalloc's arenas grow while its objects in use stay flat: fragmentation, not a suspect. */
+START_TEST(test_fragmentation_is_not_a_leak)
+{
+    uint64_t base = lt_mem_in_use();
+    lt_model md;
+    build_memory_model(&md, 30, FRAGMENTATION);
+    lt_suspect out[8];
+    ck_assert_int_eq(lt_suspects_find(&md, 0, out, 8), 0);
+    lt_fragmentation fr;
+    ck_assert_int_eq(lt_fragmentation_judge(&md, 0, &fr), 1);
+    ck_assert_double_eq_tol(fr.py_free, (10.0 + 58) * (1 << 20), 1);
+    ck_assert_msg(strstr(fr.reason, "pymalloc holds 68.0 MiB free") &&
+                      strstr(fr.reason, "fragmentation, not a leak"),
+                  "%s", fr.reason);
+    /* Early on, with little held free, it is nothing to mention. */
+    lt_model_free(&md);
+    build_memory_model(&md, 3, FRAGMENTATION);
+    ck_assert_int_eq(lt_fragmentation_judge(&md, 0, &fr), 0);
+    lt_model_free(&md);
+    ck_assert_uint_eq(lt_mem_in_use(), base);
+}
+END_TEST
+
 START_TEST(test_find_type_and_native)
 {
     uint64_t base = lt_mem_in_use();
@@ -347,6 +439,8 @@ suspects_suite(void)
     tcase_add_test(tc, test_unknown_values_are_skipped);
     tc = lt_test_tcase(s, "find");
     tcase_add_test(tc, test_find_type_and_native);
+    tcase_add_test(tc, test_native_heap_named);
+    tcase_add_test(tc, test_fragmentation_is_not_a_leak);
     tcase_add_test(tc, test_no_native_when_the_heap_grows_too);
     tcase_add_test(tc, test_short_window_has_no_suspects);
     return s;
