@@ -310,7 +310,8 @@ lt_http_server_close(lt_http_server *s)
 int
 lt_http_server_pollfds(lt_http_server *s, struct pollfd *pfd)
 {
-    pfd[0] = (struct pollfd){.fd = s->fd, .events = now_ms() >= s->accept_paused_until ? POLLIN : 0};
+    short listen_events = now_ms() >= s->accept_paused_until ? POLLIN : 0;
+    pfd[0] = (struct pollfd){.fd = s->fd, .events = listen_events};
     for (int i = 0; i < s->nclients; i++) {
         const lt_http_client *c = s->clients[i];
         pfd[1 + i] = (struct pollfd){.fd = c->fd, .events = c->state == C_WRITE ? POLLOUT : POLLIN};

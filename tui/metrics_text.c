@@ -13,8 +13,9 @@
 #include "suspects.h"
 
 enum {
-    F_UP, F_RSS, F_RSS_PEAK, F_HEAP, F_TRACKED, F_TRACKED_BYTES, F_GC_COLLECTIONS, F_GC_UNCOLLECTABLE,
-    F_TYPE_OBJECTS, F_TYPE_BYTES, F_SUSPECTS, F_AGENT_BYTES, F_CENSUS_SECONDS, F_COUNT
+    F_UP, F_RSS, F_RSS_PEAK, F_HEAP, F_TRACKED, F_TRACKED_BYTES, F_GC_COLLECTIONS,
+    F_GC_UNCOLLECTABLE, F_TYPE_OBJECTS, F_TYPE_BYTES, F_SUSPECTS, F_AGENT_BYTES, F_CENSUS_SECONDS,
+    F_COUNT
 };
 
 static const struct family {
@@ -23,7 +24,8 @@ static const struct family {
     const char *help;
 } families[F_COUNT] = {
     [F_UP] = {"leaktop_up", 0,
-              "1 while leaktop is connected to the process's agent and reading its stream, else 0."},
+              "1 while leaktop is connected to the process's agent and reading its stream, "
+              "else 0."},
     [F_RSS] = {"leaktop_process_rss_bytes", 0,
                "Resident set size of the process, as its agent read it at the last census."},
     [F_RSS_PEAK] = {"leaktop_process_rss_peak_bytes", 0,

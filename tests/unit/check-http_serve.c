@@ -165,7 +165,8 @@ static int
 connect_to(const char *bound)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(strchr(bound, ':') + 1))};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)atoi(strchr(bound, ':') + 1))};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;

@@ -127,7 +127,8 @@ parse_sample(const char *line, parsed *out)
             ck_assert_int_lt(out->nlabels, 8);
             char *ln = out->labels[out->nlabels][0], *lv = out->labels[out->nlabels][1];
             size_t k = strcspn(p, "=");
-            ck_assert_msg(k > 0 && k < 600 && p[k] == '=' && p[k + 1] == '"', "bad label: %s", line);
+            ck_assert_msg(k > 0 && k < 600 && p[k] == '=' && p[k + 1] == '"', "bad label: %s",
+                          line);
             memcpy(ln, p, k);
             ck_assert_msg(lt_metrics_label_name_valid(ln), "invalid label name %s", ln);
             p += k + 2;
@@ -288,7 +289,8 @@ expect_escaped(const char *in, size_t max, const char *want)
     lt_buf_init(&b);
     lt_metrics_put_label_value(&b, in, max);
     ck_assert_msg(b.len == strlen(want) && (b.len == 0 || memcmp(b.data, want, b.len) == 0),
-                  "escaping '%s' gave '%.*s', not '%s'", in, (int)b.len, (const char *)b.data, want);
+                  "escaping '%s' gave '%.*s', not '%s'", in, (int)b.len,
+                  b.len ? (const char *)b.data : "", want);
     lt_buf_free(&b);
 }
 
@@ -301,7 +303,8 @@ START_TEST(test_escaping)
     expect_escaped("say \"hi\"", 100, "say \\\"hi\\\"");
     expect_escaped("two\nlines", 100, "two\\nlines");
     expect_escaped("tab\tcr\r", 100, "tab\tcr\r"); /* only \\, " and newline are escaped */
-    expect_escaped("caf\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x90\x8d", 100, "caf\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x90\x8d");
+    expect_escaped("caf\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x90\x8d", 100,
+                   "caf\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x90\x8d");
     /* Invalid UTF-8 becomes U+FFFD, one per bad byte: a lone continuation byte, a truncated
      * sequence, an overlong '/', an encoded surrogate, a code point past U+10FFFF, 0xff. */
     expect_escaped("a\x80z", 100, "a\xef\xbf\xbdz");
@@ -343,9 +346,10 @@ START_TEST(test_render_prometheus)
     ck_assert(value_of(t, "leaktop_python_heap_bytes", "101", NULL) == 5002); /* the census */
     ck_assert(value_of(t, "leaktop_gc_tracked_objects", "101", NULL) == 777);
     ck_assert(value_of(t, "leaktop_gc_tracked_bytes", "101", NULL) == 5002);
-    ck_assert_ptr_nonnull(strstr(t, "leaktop_gc_collections_total{pid=\"101\",generation=\"0\"} 100\n"
-                                    "leaktop_gc_collections_total{pid=\"101\",generation=\"1\"} 200\n"
-                                    "leaktop_gc_collections_total{pid=\"101\",generation=\"2\"} 300\n"));
+    ck_assert_ptr_nonnull(
+        strstr(t, "leaktop_gc_collections_total{pid=\"101\",generation=\"0\"} 100\n"
+                  "leaktop_gc_collections_total{pid=\"101\",generation=\"1\"} 200\n"
+                  "leaktop_gc_collections_total{pid=\"101\",generation=\"2\"} 300\n"));
     ck_assert_ptr_nonnull(strstr(t, "# TYPE leaktop_gc_collections_total counter\n"));
     ck_assert(value_of(t, "leaktop_gc_uncollectable_total", "101", NULL) == 3);
     ck_assert(value_of(t, "leaktop_leak_suspects", "101", NULL) == 2);
@@ -356,8 +360,8 @@ START_TEST(test_render_prometheus)
     ck_assert(value_of(t, "leaktop_type_bytes", "101", "__main__.Session") == 64000);
     ck_assert(value_of(t, "leaktop_type_objects", "101", "list") == 4000);
     ck_assert(isnan(value_of(t, "leaktop_type_objects", "101", "gone.Type")));
-    const char *s1 = strstr(t, "type=\"__main__.Session\"} 1000"), *s2 = strstr(t, "type=\"dict\"} 50"),
-               *s3 = strstr(t, "type=\"list\"} 4000");
+    const char *s1 = strstr(t, "type=\"__main__.Session\"} 1000"),
+               *s2 = strstr(t, "type=\"dict\"} 50"), *s3 = strstr(t, "type=\"list\"} 4000");
     ck_assert(s1 && s2 && s3 && s1 < s2 && s2 < s3);
     /* A process with no sample yet, or down, has leaktop_up and nothing else. */
     ck_assert(isnan(value_of(t, "leaktop_process_rss_bytes", "202", NULL)));
