@@ -12,7 +12,7 @@ lt_cli_usage(FILE *f)
 {
     fputs("usage: leaktop [PID] | run [--keep] -- CMD... | attach PID | detach PID | check [--duration S] "
           "[--json] (-- CMD... | --pid PID) | record -o FILE [--duration S] (-- CMD... | --pid "
-          "PID) | replay FILE | --help | --version\n",
+          "PID) | replay FILE | metrics [--listen ADDR] [--pid PID] | --help | --version\n",
           f);
 }
 
@@ -38,6 +38,13 @@ lt_cli_help(FILE *f)
           "                (-- CMD [ARGS...] | --pid PID)\n"
           "                               write the stream to FILE until CMD exits or S pass\n"
           "  leaktop replay FILE          the terminal UI on a recording\n"
+          "\n"
+          "Serving metrics (Prometheus):\n"
+          "  leaktop metrics [--listen ADDR] [--pid PID] [--top N] [--interval S]\n"
+          "                               serve the figures of every agent of yours (or of\n"
+          "                               PID) at http://ADDR/metrics (default\n"
+          "                               127.0.0.1:9464); looks for new agents every S\n"
+          "                               seconds (default 2); top N types (default 20)\n"
           "\n"
           "Examples:\n"
           "  leaktop run -- python3 app.py\n"
@@ -93,7 +100,7 @@ parse_seconds(const char *s, double *out, double min)
 }
 
 enum { OPT_PID = 256, OPT_KEEP, OPT_JSON, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_QUIET,
-       OPT_REFRESHES };
+       OPT_REFRESHES, OPT_LISTEN };
 
 static int
 parse_count(const char *s, unsigned *out)
@@ -121,6 +128,7 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"refreshes", required_argument, NULL, 'n'},
         {"output", required_argument, NULL, 'o'},
+        {"listen", required_argument, NULL, OPT_LISTEN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -152,6 +160,7 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
             break;
         }
         case 'o': cli->output = optarg; break;
+        case OPT_LISTEN: cli->listen = optarg; break;
         case 'n':
             if (parse_count(optarg, &cli->refreshes) < 0)
                 return bad("-n needs a positive number of screen refreshes, not '%s'", optarg);
@@ -232,12 +241,25 @@ lt_cli_parse(lt_cli *cli, int argc, char **argv)
         cli->mode = LT_MODE_CHECK;
     else if (strcmp(m, "record") == 0)
         cli->mode = LT_MODE_RECORD;
+    else if (strcmp(m, "metrics") == 0)
+        cli->mode = LT_MODE_METRICS;
     else
         return bad("unknown command '%s'", m);
+    if (cli->mode == LT_MODE_METRICS)
+        cli->top = 0; /* the exporter's own default */
 
     int rc = parse_mode_options(cli, rest, rargv, m);
     if (rc != 0 || cli->mode == LT_MODE_HELP)
         return rc;
+    if (cli->mode == LT_MODE_METRICS) {
+        if (cli->cmd != NULL)
+            return bad("metrics reads running agents; unexpected argument '%s'", cli->cmd[0]);
+        if (cli->json || cli->keep || cli->quiet || cli->output || cli->duration >= 0)
+            return bad("metrics takes --listen, --pid, --top and --interval%s", "");
+        return 0;
+    }
+    if (cli->listen != NULL)
+        return bad("--listen is an option of metrics%s", "");
     if (cli->mode == LT_MODE_CHECK && cli->duration < 0)
         cli->duration = 30;
     if (cli->mode == LT_MODE_RUN) {

@@ -12,7 +12,7 @@
 
 typedef enum lt_mode {
     LT_MODE_PICKER, LT_MODE_PID, LT_MODE_RUN, LT_MODE_ATTACH, LT_MODE_CHECK, LT_MODE_RECORD,
-    LT_MODE_REPLAY, LT_MODE_HELP, LT_MODE_VERSION, LT_MODE_DETACH,
+    LT_MODE_REPLAY, LT_MODE_HELP, LT_MODE_VERSION, LT_MODE_DETACH, LT_MODE_METRICS,
 } lt_mode;
 
 typedef struct lt_cli {
@@ -25,6 +25,7 @@ typedef struct lt_cli {
     unsigned top;     /* types in a check report */
     unsigned refreshes; /* TUI: quit after this many screen updates (0: never), for CI */
     const char *output, *file;
+    const char *listen; /* metrics: HOST:PORT to serve on, NULL default */
 } lt_cli;
 
 /* Parse argv. Returns 0, or 2 after printing the reason and usage to stderr. */

@@ -8,6 +8,7 @@
 #include "check_mode.h"
 #include "cli.h"
 #include "leaktop/mem.h"
+#include "metrics.h"
 #include "record.h"
 
 /* `leaktop attach PID`: load the agent, then the terminal UI on it. */
@@ -67,6 +68,8 @@ main(int argc, char **argv)
         return lt_check_main(&cli);
     case LT_MODE_RECORD:
         return lt_record_main(&cli);
+    case LT_MODE_METRICS:
+        return lt_metrics_main(&cli);
     case LT_MODE_PID:
         if (offer_attach(cli.pid))
             return attach_and_watch(cli.pid, cli.refreshes);

@@ -271,6 +271,33 @@ START_TEST(test_reparse_forgets_state)
 }
 END_TEST
 
+START_TEST(test_metrics)
+{
+    lt_cli cli;
+    ck_assert_int_eq(parse(&cli, "metrics"), 0);
+    ck_assert_int_eq(cli.mode, LT_MODE_METRICS);
+    ck_assert_ptr_null(cli.listen);
+    ck_assert_int_eq(cli.pid, 0);
+    ck_assert_uint_eq(cli.top, 0); /* the exporter's default */
+    ck_assert_double_eq(cli.interval, 0);
+    ck_assert_int_eq(
+        parse(&cli, "metrics --listen 127.0.0.1:9999 --pid 42 --top 5 --interval 0.5"), 0);
+    ck_assert_int_eq(cli.mode, LT_MODE_METRICS);
+    ck_assert_str_eq(cli.listen, "127.0.0.1:9999");
+    ck_assert_int_eq(cli.pid, 42);
+    ck_assert_uint_eq(cli.top, 5);
+    ck_assert_double_eq(cli.interval, 0.5);
+    refused("metrics -- python3 app.py", "unexpected argument 'python3'");
+    refused("metrics extra", "unexpected argument 'extra'");
+    refused("metrics --json", "metrics takes --listen");
+    refused("metrics --duration 5", "metrics takes --listen");
+    refused("metrics -o x", "metrics takes --listen");
+    refused("metrics --listen", "unknown or incomplete option");
+    refused("metrics --pid x", "--pid needs a process id");
+    refused("check --listen 127.0.0.1:1 --pid 5", "--listen is an option of metrics");
+}
+END_TEST
+
 START_TEST(test_usage_and_help_text)
 {
     char *buf = NULL;
@@ -311,6 +338,7 @@ cli_suite(void)
     tcase_add_test(tc, test_record);
     tcase_add_test(tc, test_run);
     tcase_add_test(tc, test_reparse_forgets_state);
+    tcase_add_test(tc, test_metrics);
     tcase_add_test(tc, test_usage_and_help_text);
     return s;
 }
