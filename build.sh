@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 # Debian packages by what needs them.
 BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurses-dev libproc2-dev"
-TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps"
+TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps gdb valgrind man-db prometheus"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -27,7 +27,8 @@ install_missing() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     say "installing: ${missing[*]}"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
 }
 
 # Every interpreter to build the agent for: python3 always, and in test mode every CPython
