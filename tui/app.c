@@ -269,7 +269,7 @@ handle_key(app *a, int key)
         ui->detail = LT_DETAIL_NONE;
         ui->view = (lt_view)((ui->view + LT_VIEW_COUNT - 1) % LT_VIEW_COUNT);
         break;
-    case '1': case '2': case '3': case '4':
+    case '1': case '2': case '3': case '4': case '5':
         ui->detail = LT_DETAIL_NONE;
         ui->view = (lt_view)(key - '1');
         break;
@@ -430,6 +430,9 @@ loop(app *a)
         double now = now_s();
         if (a->proc != NULL && now >= next_proc) {
             a->ui.have_proc = lt_proc_reader_read(a->proc, &a->ui.proc) == 0;
+            char *why = NULL;
+            a->ui.have_limits = lt_limits_read("/proc", "/sys", a->pid, &a->ui.limits, &why) == 0;
+            lt_free(why);
             next_proc = now + PROC_PERIOD_MS / 1000.0;
             a->dirty = 1;
         }

@@ -53,13 +53,13 @@ lt_breakdown_value(const lt_model *m, uint32_t i, lt_part part)
 }
 
 static const char *const names[LT_PART_COUNT][3] = {
-    {"Python objects (pymalloc, <= 512 B)", "py", "python_objects_bytes"},
-    {"pymalloc arenas, free", "pyfree", "python_free_bytes"},
-    {"C heap in use (and Python > 512 B)", "C", "native_used_bytes"},
+    {"Python objects <= 512 B", "py", "python_objects_bytes"},
+    {"pymalloc, free", "pyfree", "python_free_bytes"},
+    {"C heap in use, Python > 512 B", "C", "native_used_bytes"},
     {"leaktop agent", "agent", "agent_bytes"},
-    {"C heap, free (malloc keeps)", "Cfree", "native_free_bytes"},
-    {"file-backed (code, mmap, shm)", "file", "file_bytes"},
-    {"unexplained (stacks, static, ...)", "other", "unexplained_bytes"},
+    {"C heap, free", "Cfree", "native_free_bytes"},
+    {"file-backed, shared", "file", "file_bytes"},
+    {"unexplained", "other", "unexplained_bytes"},
 };
 
 const char *

@@ -1,4 +1,4 @@
-/* The header: who is watched, and its memory at a glance (three lines). */
+/* The header: who is watched, and its memory at a glance (four lines). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,13 +6,14 @@
 #include "crt.h"
 #include "format.h"
 #include "leaktop/version.h"
+#include "oom_forecast.h"
 #include "sparkline.h"
 #include "ui.h"
 
 int
 lt_header_height(void)
 {
-    return 3;
+    return 4;
 }
 
 /* A sparkline of one scalar of every point in the window, at most width cells. */
@@ -64,6 +65,63 @@ rate_of(const lt_ui *ui, uint32_t first, uint32_t end, size_t field)
         memcpy(&tmp[lt_model_slot(m, i)], (const char *)p + field, sizeof tmp[0]);
     }
     return lt_ui_rate(ui, tmp, first, end);
+}
+
+/* "Mem <bar> py 45% C 30% file 10%  OOM in ~3 h 10 min (...)" on row y. */
+static void
+draw_memory_line(const lt_ui *ui, uint32_t first, uint32_t end, const lt_point *p, int y,
+                 int cols)
+{
+    lt_breakdown bd;
+    lt_breakdown_of(p, &bd);
+    int x = lt_crt_text(y, 0, LT_A_LABEL, "Mem ", 0);
+    if (!bd.valid) {
+        x += lt_crt_text(y, x, LT_A_DIM, "no breakdown from this agent ", 0);
+    } else {
+        int bw = cols / 4 < 10 ? 10 : cols / 4 > 30 ? 30 : cols / 4;
+        x += lt_memory_bar_draw(&bd, y, x, bw) + 1;
+        /* The three largest parts, by name and share. */
+        int shown[LT_PART_COUNT] = {0};
+        for (int n = 0; n < 3; n++) {
+            int best = -1;
+            for (int k = 0; k < LT_PART_COUNT; k++)
+                if (!shown[k] && bd.part[k] > 0 && (best < 0 || bd.part[k] > bd.part[best]))
+                    best = k;
+            if (best < 0 || bd.rss == 0)
+                break;
+            shown[best] = 1;
+            char item[48];
+            snprintf(item, sizeof item, "%s %.0f%% ", lt_part_short((lt_part)best),
+                     100.0 * (double)bd.part[best] / (double)bd.rss);
+            x += lt_crt_text(y, x, LT_A_NORMAL, item, 0);
+        }
+    }
+    if (!ui->have_limits)
+        return;
+    lt_forecast f;
+    lt_forecast_from_model(ui->model, first, end, &ui->limits, &f);
+    if (!f.have_limit)
+        return;
+    char text[256], a[48], b[48], c[48], d[48], e[48];
+    lt_attr at = LT_A_NORMAL;
+    if (f.growing) {
+        lt_fmt_duration(a, sizeof a, f.eta_s);
+        lt_fmt_duration(b, sizeof b, f.eta_low_s);
+        if (isinf(f.eta_high_s))
+            snprintf(c, sizeof c, "never");
+        else
+            lt_fmt_duration(c, sizeof c, f.eta_high_s);
+        snprintf(text, sizeof text, " OOM in ~%s (%s-%s): %s %s at %s", a, b, c,
+                 lt_fmt_bytes(d, sizeof d, f.limit.limit), f.limit.source,
+                 lt_fmt_byte_rate(e, sizeof e, f.growth));
+        at = f.eta_s < 3600 ? LT_A_BAD : f.eta_s < 86400 ? LT_A_WARN : LT_A_NORMAL;
+    } else {
+        snprintf(text, sizeof text, " limit %s %s, %.0f%% used",
+                 lt_fmt_bytes(d, sizeof d, f.limit.limit), f.limit.source,
+                 f.limit.limit ? 100.0 * (double)f.limit.usage / (double)f.limit.limit : 0.0);
+    }
+    if (x < cols)
+        lt_crt_text(y, x, at, text, cols - x);
 }
 
 void
@@ -145,4 +203,7 @@ lt_header_draw(lt_ui *ui, int rows)
     if (sw >= 6)
         x += spark_of(ui, first, end, heap_field, sw, 2, x);
     lt_crt_text(2, x, p->gc_enabled ? LT_A_NORMAL : LT_A_WARN, tail, 0);
+
+    /* Line 4: where the memory goes as a stacked bar, and the limit that binds first. */
+    draw_memory_line(ui, first, end, p, 3, cols);
 }

@@ -6,7 +6,7 @@ void
 lt_help_draw(int y, int height)
 {
     static const char *lines[] = {
-        "Views      Tab / Shift-Tab, or 1 Suspects  2 Types  3 Sites  4 GC",
+        "Views      Tab / Shift-Tab, or 1 Suspects  2 Types  3 Sites  4 GC  5 Memory",
         "Move       Up/Down, PgUp/PgDn, Home/End",
         "Enter      open: a site's or suspect's traceback with its source lines,",
         "           a type's detail",
@@ -24,6 +24,9 @@ lt_help_draw(int y, int height)
         "Suspects grow in most samples after warm-up, fit a rising line, and have not",
         "levelled off. Types count objects the GC tracks, exactly; sites are sampled",
         "estimates of live bytes by the line that allocated them.",
+        "Memory parts are measured: pymalloc's blocks (objects <= 512 B), malloc's",
+        "heap (C code, larger objects), file-backed pages; the limit that binds first",
+        "and the time to it at the growth of the last two minutes.",
     };
     lt_crt_bar(y, LT_A_TITLE);
     lt_crt_text(y, 1, LT_A_TITLE, "leaktop keys  (any key closes this help)", 0);

@@ -31,6 +31,10 @@ lt_ui_init(lt_ui *ui)
     ui->tables[LT_VIEW_SITES] = (lt_table){.cols = sites_cols, .ncols = 6, .spark_col = 5};
     ui->tables[LT_VIEW_SUSPECTS] = (lt_table){.cols = suspects_cols, .ncols = 4, .spark_col = -1};
     ui->tables[LT_VIEW_GC] = (lt_table){.cols = suspects_cols, .ncols = 0, .spark_col = -1};
+    int ncols;
+    const lt_table_col *mcols = lt_view_memory_cols(&ncols);
+    ui->tables[LT_VIEW_MEMORY] = (lt_table){.cols = mcols, .ncols = ncols, .spark_col = 4};
+    ui->sort[LT_VIEW_MEMORY] = -1; /* the parts in their order */
     ui->sort[LT_VIEW_TYPES] = 2;    /* change since baseline */
     ui->sort[LT_VIEW_SITES] = 4;    /* growth per second */
     ui->sort[LT_VIEW_SUSPECTS] = -1; /* most likely first, as computed */
@@ -120,6 +124,7 @@ lt_ui_rebuild(lt_ui *ui)
     lt_view_suspects_build(ui, &ui->tables[LT_VIEW_SUSPECTS]);
     lt_view_types_build(ui, &ui->tables[LT_VIEW_TYPES]);
     lt_view_sites_build(ui, &ui->tables[LT_VIEW_SITES]);
+    lt_view_memory_build(ui, &ui->tables[LT_VIEW_MEMORY]);
     /* Rebuilt rows come in model order: sort them, then find the selected row again. */
     for (int v = 0; v < LT_VIEW_COUNT; v++) {
         if (ui->sort[v] >= 0)
@@ -171,7 +176,8 @@ lt_ui_open_detail(lt_ui *ui)
 static void
 draw_tabs(lt_ui *ui, int y)
 {
-    static const char *names[LT_VIEW_COUNT] = {"1 Suspects", "2 Types", "3 Sites", "4 GC"};
+    static const char *names[LT_VIEW_COUNT] = {"1 Suspects", "2 Types", "3 Sites", "4 GC",
+                                               "5 Memory"};
     lt_crt_bar(y, LT_A_NORMAL);
     int x = 0;
     for (int v = 0; v < LT_VIEW_COUNT; v++) {
@@ -230,6 +236,8 @@ lt_ui_draw(lt_ui *ui)
         lt_detail_draw(ui, body, height);
     else if (ui->view == LT_VIEW_GC)
         lt_view_gc_draw(ui, body, height);
+    else if (ui->view == LT_VIEW_MEMORY)
+        lt_view_memory_draw(ui, body, height);
     else
         lt_table_draw(&ui->tables[ui->view], body, height);
     draw_footer(ui, rows - 1);

@@ -8,12 +8,16 @@
 
 #include <stdint.h>
 
+#include "breakdown.h"
+#include "mem_limits.h"
 #include "model.h"
 #include "proc_stats.h"
 #include "suspects.h"
 #include "table.h"
 
-typedef enum lt_view { LT_VIEW_SUSPECTS, LT_VIEW_TYPES, LT_VIEW_SITES, LT_VIEW_GC, LT_VIEW_COUNT } lt_view;
+typedef enum lt_view {
+    LT_VIEW_SUSPECTS, LT_VIEW_TYPES, LT_VIEW_SITES, LT_VIEW_GC, LT_VIEW_MEMORY, LT_VIEW_COUNT
+} lt_view;
 
 #define LT_UI_SUSPECT_WINDOW 600 /* samples the Suspects view judges: 10 min at 1 s */
 
@@ -43,6 +47,8 @@ typedef struct lt_ui {
     int live;                  /* connected to a live agent (commands possible) */
     int have_proc;
     lt_proc_stats proc;        /* from libproc2, live only */
+    int have_limits;
+    lt_limits limits;          /* what can end the process for memory, live only */
     const char *replay_info;   /* "sample 12/340  x1" while replaying, else NULL */
     lt_suspect suspects[64];
     int nsuspects;
@@ -80,6 +86,12 @@ void lt_view_types_build(lt_ui *ui, lt_table *t);       /* view_types.c */
 void lt_view_sites_build(lt_ui *ui, lt_table *t);       /* view_sites.c */
 void lt_view_suspects_build(lt_ui *ui, lt_table *t);    /* view_suspects.c */
 void lt_view_gc_draw(lt_ui *ui, int y, int height);     /* view_gc.c */
+void lt_view_memory_build(lt_ui *ui, lt_table *t);      /* view_memory.c */
+void lt_view_memory_draw(lt_ui *ui, int y, int height);
+const lt_table_col *lt_view_memory_cols(int *ncols);
+/* The stacked bar of b's parts at (y, x), width cells; returns the cells drawn. */
+int lt_memory_bar_draw(const lt_breakdown *b, int y, int x, int width);
+const char *lt_part_glyph(lt_part part);
 void lt_detail_draw(lt_ui *ui, int y, int height);      /* view_detail.c */
 void lt_help_draw(int y, int height);                   /* help.c */
 

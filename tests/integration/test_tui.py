@@ -103,12 +103,13 @@ class TuiTest(LeaktopTestCase):
         self.assertIn("leaktop pid %d" % pid, text)
         self.assertRegex(text, r"RSS \d")
         self.assertRegex(text, r"Heap \d")
+        self.assertRegex(text, r"Mem \S+ (py|file|C|other) \d+%")  # the breakdown bar
         self.assertIn("1 Suspects", text)
         for line in text.splitlines():
             self.assertLessEqual(len(line), 80)
         self.keys("2")
         text = self.wait_screen(r"TYPE\s+COUNT\s+CHANGE")
-        first_row = text.splitlines()[5]
+        first_row = text.splitlines()[6]
         self.assertIn("__main__.Session", first_row)             # sorted by change: it leads
         self.keys("Enter")
         text = self.wait_screen(r"Type __main__\.Session")
@@ -122,14 +123,19 @@ class TuiTest(LeaktopTestCase):
         self.keys("Tab")
         text = self.wait_screen(r"GENERATION\s+COLLECTIONS")
         self.assertIn("automatic collection: enabled", text)
-        self.keys("BTab", "BTab")
+        self.keys("5")
+        text = self.wait_screen(r"PART\s+BYTES\s+SHARE")
+        self.assertRegex(text, r"Python objects.*MiB")
+        self.assertRegex(text, r"pymalloc: \d+ arenas")
+        self.assertRegex(text, r"MemAvailable|RLIMIT|cgroup")    # the limits found
+        self.keys("BTab", "BTab", "BTab")
         self.wait_screen(r"TYPE\s+COUNT")
         # Sort, filter, baseline.
         self.keys("s")
         self.wait_screen(r"sorted by \w+")
         self.keys("/", "S", "t", "e", "a", "d", "Enter")
         text = self.wait_screen(r"filter: Stead")
-        rows = [l for l in text.splitlines()[5:-1] if l.strip()]
+        rows = [l for l in text.splitlines()[6:-1] if l.strip()]
         self.assertTrue(rows and all("Steady" in r for r in rows), rows)
         self.keys("Escape")
         self.wait_screen(r"__main__\.Session")
