@@ -30,8 +30,6 @@ LEAKTOP_REQUIRE_VALGRIND is set, in which case it fails. Standard library only.
 import os
 import re
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
