@@ -589,6 +589,8 @@ agent_main(void *arg)
         a->listen_fd = -1;
         unlink(a->socket_path);
     }
+    if (a->ops.thread_exit != NULL)
+        a->ops.thread_exit(a->ops.ctx);
     __atomic_store_n(&a->finished, 1, __ATOMIC_RELEASE);
     return NULL;
 }

@@ -56,6 +56,9 @@ typedef struct lt_agent_ops {
     /* Why are objects of type_name alive: fill w (strings stay valid until the next call).
      * Returns 0, or -1 when it cannot search (out of memory). NULL: not supported. */
     int (*why_alive)(void *ctx, const char *type_name, lt_why_msg *w);
+    /* The agent thread is about to end, however it ends: release what the callbacks keep for
+     * the thread's life (a Python thread state). Called last, on the agent thread. NULL: none. */
+    void (*thread_exit)(void *ctx);
 } lt_agent_ops;
 
 /* Identity sent to every viewer in HELLO. Strings are copied. */

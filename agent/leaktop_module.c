@@ -109,13 +109,46 @@ read_gc_state(lt_sample *s)
     PyErr_Clear();
 }
 
+/* The agent thread keeps one Python thread state for its whole life. PyGILState_Ensure on a
+ * thread without one creates it (PyMem_RawCalloc) and the matching Release deletes it; doing
+ * that at every census crashes CPython's tracemalloc when tracemalloc.stop() runs at that moment
+ * (its RAW hook does not check again that it is still tracing after taking the GIL; fixed only
+ * in 3.12.9 and 3.13.2). The first entry takes one extra level, which thread_exit_cb gives back.
+ * Agent thread only. */
+static int agent_tstate_kept;
+
+/* Take the GIL on the agent thread. */
+static PyGILState_STATE
+host_enter(void)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    if (!agent_tstate_kept) {
+        PyGILState_Ensure(); /* the extra level: the thread state outlives this call */
+        agent_tstate_kept = 1;
+    }
+    return g;
+}
+
+/* The agent thread ends: let its thread state go (with the GIL, which this releases). */
+static void
+thread_exit_cb(void *ctx)
+{
+    (void)ctx;
+    if (!agent_tstate_kept)
+        return;
+    agent_tstate_kept = 0;
+    PyGILState_Ensure();
+    PyGILState_Release(PyGILState_LOCKED);   /* the level just taken; the GIL stays */
+    PyGILState_Release(PyGILState_UNLOCKED); /* the extra one: deletes the thread state */
+}
+
 static int
 sample_cb(void *ctx, lt_agent *a, lt_sample *s)
 {
     (void)ctx;
     /* The agent's own allocations are not the program's: never sample them. */
     lt_py_alloc_hook_guard(1);
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = host_enter();
     lt_census *c = lt_agent_census(a);
     uint64_t t0 = lt_mono_ns();
     lt_census_reset(c);
@@ -143,7 +176,7 @@ command_cb(void *ctx, uint16_t code, int64_t *value, char *msg, size_t msglen)
         snprintf(msg, msglen, "unsupported command %u", code);
         return -1;
     }
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = host_enter();
     /* gc.collect() rather than PyGC_Collect(): the latter does nothing while gc is disabled,
      * and a person pressing "collect now" means it. */
     PyObject *r = PyObject_CallMethod(gc_module, "collect", NULL);
@@ -162,7 +195,6 @@ command_cb(void *ctx, uint16_t code, int64_t *value, char *msg, size_t msglen)
     return rc;
 }
 
-/* A viewer stopped the agent: take the allocator hooks out before the thread ends. */
 /* "Why is it alive", on the agent thread: the search takes the GIL and lets go of it between its
  * levels. The hops live in `why` until the next search. */
 static lt_why why;
@@ -172,7 +204,7 @@ static int
 why_alive_cb(void *ctx, const char *type_name, lt_why_msg *w)
 {
     (void)ctx;
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = host_enter();
     int rc = lt_py_why_alive(type_name, WHY_BUDGET_MS, &why);
     PyGILState_Release(g);
     if (rc < 0)
@@ -193,12 +225,13 @@ why_alive_cb(void *ctx, const char *type_name, lt_why_msg *w)
     return 0;
 }
 
+/* A viewer stopped the agent: take the allocator hooks out before the thread ends. */
 static void
 stopping_cb(void *ctx)
 {
     (void)ctx;
     lt_py_alloc_hook_guard(1);
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = host_enter();
     lt_py_alloc_hook_stop();
     PyGILState_Release(g);
     lt_py_alloc_hook_guard(0);
@@ -257,7 +290,8 @@ start_agent(void)
         .argv = argv,
     };
     lt_agent_ops ops = {.ctx = NULL, .sample = sample_cb, .command = command_cb,
-                        .stopping = stopping_cb, .why_alive = why_alive_cb};
+                        .stopping = stopping_cb, .why_alive = why_alive_cb,
+                        .thread_exit = thread_exit_cb};
     char *cause = NULL;
     lt_agent *a = lt_agent_start(&agent_cfg, &ops, &id, &cause);
     if (a == NULL) {
@@ -399,6 +433,7 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
      * the memory count restarts from zero. */
     lt_py_alloc_hook_after_fork_child();
     lt_py_memstats_after_fork_child();
+    agent_tstate_kept = 0; /* the parent's agent thread and its thread state are not here */
     if (agent == NULL)
         Py_RETURN_NONE;
     int was_running = !lt_agent_finished(agent);
