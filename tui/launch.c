@@ -159,8 +159,21 @@ exec_child(char *const argv[], const lt_launch_opts *o, const char *pypath, int 
     setenv("LEAKTOP_READY_FD", fdtext, 1);
     setenv("PYTHONPATH", pypath, 1);
     setenv("LEAKTOP_AUTOSTART", "1", 1);
-    if (o->options != NULL)
-        setenv("LEAKTOP_OPTIONS", o->options, 1);
+    if (o->options != NULL) {
+        /* The user's own LEAKTOP_OPTIONS (sample_bytes=65536,frames=32) stay; ours come last,
+         * so a command-line flag wins over the same key in the environment. */
+        const char *user = getenv("LEAKTOP_OPTIONS");
+        char merged[1024];
+        size_t ul = user ? strlen(user) : 0, ol = strlen(o->options);
+        if (ul > 0 && ul + ol + 2 <= sizeof merged) {
+            memcpy(merged, user, ul);
+            merged[ul] = ',';
+            memcpy(merged + ul + 1, o->options, ol + 1);
+            setenv("LEAKTOP_OPTIONS", merged, 1);
+        } else {
+            setenv("LEAKTOP_OPTIONS", o->options, 1);
+        }
+    }
     execvp(argv[0], argv);
     int e = errno;
     ssize_t w = write(errpipe_wr, &e, sizeof e);
