@@ -15,7 +15,7 @@
  *   3. A main thread blocked in a system call (time.sleep, a read on a pipe) never reaches that
  *      point. If no answer comes within PENDING_WAIT_MS, gdb attaches again and, on a thread
  *      parked in a blocking system call inside libc (which holds no allocator or loader lock),
- *      calls pthread_create on a 66-byte routine written into the page: it takes the GIL with
+ *      calls pthread_create on a 67-byte routine written into the page: it takes the GIL with
  *      PyGILState_Ensure like any C extension thread, runs the same Python program, releases
  *      the GIL and ends. gdb detaches at once again.
  *   4. The Python program claims a one-time ticket (a rename in a private directory) before it
