@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "leaktop/mem.h"
 #include "leaktop/sockpath.h"
@@ -307,6 +308,9 @@ lt_limits_read(const char *proc_root, const char *sys_root, pid_t pid, lt_limits
         *cause = lt_asprintf("cannot read %s: the process is gone", path);
         return -1;
     }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    l->read_wall_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     l->rss = kib_field(buf, "\nVmRSS:");
     l->vm_size = kib_field(buf, "\nVmSize:");
     l->vm_data = kib_field(buf, "\nVmData:");

@@ -34,6 +34,7 @@ typedef struct lt_limit {
 } lt_limit;
 
 typedef struct lt_limits {
+    uint64_t read_wall_ns; /* when this was read (CLOCK_REALTIME): usages are of that moment */
     /* The process, from /proc/PID/status. */
     uint64_t rss, vm_size, vm_data, swap;
     /* Its memory cgroup: version 0 when none was found (no memory controller mounted). */

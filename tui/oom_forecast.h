@@ -32,7 +32,7 @@ typedef struct lt_forecast {
     uint32_t points;      /* in the window */
     double window_s;
     int growing;          /* growth is clearly above zero: the eta fields are meaningful */
-    double eta_s;         /* headroom / growth */
+    double eta_s;         /* headroom / growth, from when the limits were read */
     double eta_low_s;     /* at the fast end of the 95% interval of the growth */
     double eta_high_s;    /* at the slow end; INFINITY when zero growth is inside the interval */
 } lt_forecast;

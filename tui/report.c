@@ -287,7 +287,9 @@ lt_report_set_limits(lt_report *r, const lt_model *m, uint32_t first, const lt_l
     r->have_limits = 1;
     r->limits = *l;
     lt_forecast_from_model(m, first, m->n, l, &r->forecast);
-    r->forecast_wall_s = m->n ? (double)lt_model_point(m, m->n - 1)->wall_ns / 1e9 : 0;
+    /* The time to the limit counts from when the usage was read. */
+    r->forecast_wall_s = l->read_wall_ns ? (double)l->read_wall_ns / 1e9
+                         : m->n ? (double)lt_model_point(m, m->n - 1)->wall_ns / 1e9 : 0;
 }
 
 void

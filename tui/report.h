@@ -75,7 +75,7 @@ typedef struct lt_report {
     int have_limits;
     lt_limits limits;
     lt_forecast forecast;
-    double forecast_wall_s; /* when it was made: the last sample's wall clock, Unix seconds */
+    double forecast_wall_s; /* when the usages it starts from were read, Unix seconds */
     /* How the watch ended, for people: "the process exited with status 0" or NULL. */
     const char *ended;
     int have_exit;
