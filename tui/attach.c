@@ -5,8 +5,8 @@
  *   1. Everything that can be checked without ptrace is checked first (the process exists, is
  *      yours, runs Python 3.8+, an agent is built for its version, gdb is installed).
  *   2. gdb attaches (all threads stop), maps one page in the target, writes a small Python
- *      program there and queues it with Py_AddPendingCall(PyRun_SimpleString, page), then
- *      detaches at once. Only mmap (a system call) and Py_AddPendingCall (a short critical
+ *      program there and queues it with Py_AddPendingCall (a 39-byte routine that calls
+ *      PyRun_SimpleString(page) and always returns 0), then detaches at once. Only mmap (a system call) and Py_AddPendingCall (a short critical
  *      section of its own) run at the stopped instruction; neither allocates or takes a lock
  *      the program may hold. The interpreter runs the pending call itself at its next safe
  *      point: in the main thread, holding the GIL, between two bytecodes, exactly where it runs
@@ -62,9 +62,12 @@
 #define GDB_QUIT_MS 3000       /* each step of ending gdb */
 #define CLAIMED_WAIT_MS 10000  /* the agent is starting (ticket claimed): time to answer */
 #define PAGE_THUNK 0x000       /* layout of the page mapped in the target (read, exec) */
+#define PAGE_PENDING 0x050     /* the pending call: PyRun_SimpleString, result kept, return 0 */
 #define PAGE_CODE 0x100        /* the Python source, NUL-terminated */
 #define DATA_ATTR 0x000        /* and of the data page (read, write): pthread_attr_t */
 #define DATA_TID 0x080         /* pthread_t written by pthread_create */
+#define DATA_STATUS 0x0c0      /* int: what PyRun_SimpleString returned in the pending call */
+#define STATUS_NOT_RUN 0x7fffffff
 
 /* ---- time and small helpers ------------------------------------------------------------ */
 
@@ -1017,9 +1020,11 @@ build_code(const char *dir, const char *agent_dir, const char *expect, double in
     snprintf(tail, sizeof tail, "')), %.3f, %ld)\nexcept BaseException:\n    pass\n", interval,
              (long)getpid());
     strcat(inner, tail);
-    strcat(outer, "__import__('builtins').exec(bytes.fromhex('");
+    /* The outer try too: an audit hook may refuse exec() itself. */
+    strcat(outer, "try:\n    __import__('builtins').exec(bytes.fromhex('");
     hex_append(outer, inner, strlen(inner));
-    strcat(outer, "').decode('ascii'), {'__name__': '__leaktop_attach__'})");
+    strcat(outer, "').decode('ascii'), {'__name__': '__leaktop_attach__'})\n"
+                  "except BaseException:\n    pass\n");
     lt_free(inner);
     return outer;
 }
@@ -1042,6 +1047,20 @@ static const unsigned char thunk_code[] = {
 #define THUNK_ENSURE 16
 #define THUNK_RUN 33
 #define THUNK_RELEASE 47
+/* int pending(void *code): the pending call. It keeps PyRun_SimpleString's result where
+ * leaktop can read it, and always returns 0: a pending call that returns -1 without an
+ * exception set becomes a SystemError in whatever the main thread was running, and
+ * PyRun_SimpleString returns -1 when something refuses the code before it even runs (an audit
+ * hook refusing exec, say).
+ *     endbr64; sub rsp,8; movabs rax,PyRun_SimpleString; call rax
+ *     movabs rcx,status; mov [rcx],eax; xor eax,eax; add rsp,8; ret */
+static const unsigned char pending_code[] = {
+    0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x83, 0xec, 0x08, 0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,
+    0xff, 0xd0, 0x48, 0xb9, 0, 0, 0, 0, 0, 0, 0, 0, 0x89, 0x01, 0x31, 0xc0,
+    0x48, 0x83, 0xc4, 0x08, 0xc3,
+};
+#define PENDING_RUN 10
+#define PENDING_STATUS 22
 #define HAVE_THUNK 1
 #else
 #define HAVE_THUNK 0
@@ -1461,21 +1480,32 @@ first_visit(attach_run *r, int *queued, char **cause)
         *cause = gdb_failed(r, "writing the agent's loader", rc);
         goto fail;
     }
+    /* Without an executable page, PyRun_SimpleString itself is the pending call. */
+    uint64_t pending_fn = (uint64_t)r->sym_run;
 #if HAVE_THUNK
     if (r->page_exec) {
-        unsigned char thunk[sizeof thunk_code];
+        unsigned char thunk[sizeof thunk_code], pend[sizeof pending_code];
+        uint64_t status = r->data + DATA_STATUS;
+        int not_run = STATUS_NOT_RUN;
         memcpy(thunk, thunk_code, sizeof thunk);
         memcpy(thunk + THUNK_ENSURE, &r->sym_ensure, 8);
         memcpy(thunk + THUNK_RUN, &r->sym_run, 8);
         memcpy(thunk + THUNK_RELEASE, &r->sym_release, 8);
-        if (write_bytes(r, r->page + PAGE_THUNK, thunk, sizeof thunk) != MI_OK)
+        memcpy(pend, pending_code, sizeof pend);
+        memcpy(pend + PENDING_RUN, &r->sym_run, 8);
+        memcpy(pend + PENDING_STATUS, &status, 8);
+        if (write_bytes(r, r->page + PAGE_THUNK, thunk, sizeof thunk) == MI_OK &&
+            write_bytes(r, r->data + DATA_STATUS, &not_run, sizeof not_run) == MI_OK &&
+            write_bytes(r, r->page + PAGE_PENDING, pend, sizeof pend) == MI_OK)
+            pending_fn = r->page + PAGE_PENDING;
+        else
             r->page_exec = 0;
     }
 #endif
     long long ok = -1;
     rc = mi_eval(&r->g, GDB_CALL_MS, &ok, "(int)((int (*)(void *, void *))0x%llx)"
                  "((void *)0x%llx, (void *)0x%llx)",
-                 (unsigned long long)r->sym_pending, (unsigned long long)r->sym_run,
+                 (unsigned long long)r->sym_pending, (unsigned long long)pending_fn,
                  (unsigned long long)(r->page + PAGE_CODE));
     if (rc != MI_OK) {
         *cause = gdb_failed(r, "queueing the pending call", rc);
@@ -1506,6 +1536,18 @@ second_visit(attach_run *r, char **cause)
     }
     read_syscalls(&r->t);
     describe_blocked(r);
+    long long status = STATUS_NOT_RUN;
+    if (mi_eval(&r->g, GDB_CALL_MS, &status, "*(int *)0x%llx",
+                (unsigned long long)(r->data + DATA_STATUS)) == MI_OK &&
+        status != STATUS_NOT_RUN && status != 0) {
+        /* The pending call ran and the interpreter refused the code before it started. */
+        detach_gdb(r);
+        *cause = lt_asprintf("pid %ld refused to run leaktop's loader (PyRun_SimpleString "
+                             "failed before any of it ran: an audit hook refusing exec?); its "
+                             "stderr says why; it runs on unchanged",
+                             (long)r->t.pid);
+        return -1;
+    }
     thread_info *host = parked_thread(&r->t);
     if (host == NULL) {
         detach_gdb(r);

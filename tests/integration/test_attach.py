@@ -2,7 +2,6 @@
 programs blocked in time.sleep and in a read on a pipe, on every Python the agent was built for;
 each refusal with its message; and the program goes on untouched in every case (its numbered
 lines all there, once, and its exit status 0)."""
-import json
 import os
 import pwd
 import re
@@ -72,6 +71,28 @@ re.match(r"(a+)+b", "a" * 64)
 '''
 
 LOADED = re.compile(r"loaded one \(Python (\d+\.\d+), (pending call|helper thread), ([0-9.]+) s\)")
+
+
+def reverse_video_rows(screen):
+    """[(text, reverse)] per line of a `tmux capture-pane -e`: the text without escapes, and
+    whether its first visible character is in reverse video. tmux only emits changes, so the
+    attribute state carries over from line to line."""
+    rows, reverse = [], False
+    for line in screen.splitlines():
+        text, first_rev = "", None
+        for m in re.finditer(r"\x1b\[([0-9;]*)m|([^\x1b]+)", line):
+            if m.group(2) is not None:
+                if first_rev is None and m.group(2).strip():
+                    first_rev = reverse
+                text += m.group(2)
+                continue
+            for code in (m.group(1) or "0").split(";"):
+                if code in ("", "0", "27"):
+                    reverse = False
+                elif code == "7":
+                    reverse = True
+        rows.append((text, bool(first_rev)))
+    return rows
 
 
 def threads_of(pid):
@@ -256,6 +277,31 @@ class AttachTest(AttachCase):
                          "the hung gdb was left behind")
         self.assert_untouched(p, pid)
         self.finish(p, flag=flag)
+
+    def test_refused_exec_leaves_the_program_whole(self):
+        # An audit hook that refuses exec makes PyRun_SimpleString fail before the loader runs.
+        # A pending call that fails like that would raise SystemError in the program; leaktop's
+        # pending call keeps the failure to itself and says what happened.
+        first = "import os, sys, threading, time\n"
+        prog = self.write("audited.py", NUMBERED.replace(first, first + (
+            "def hook(event, args):\n"
+            "    if event == 'exec':\n"
+            "        raise RuntimeError('no exec here')\n"
+            "sys.addaudithook(hook)\n"), 1))
+        for python in (PYTHONS[0], PYTHONS[-1]):
+            with self.subTest(python=python):
+                flag = os.path.join(self.tmp, "finish-audited-%d" % len(self.procs))
+                p = self.spawn([python, prog, "busy", flag], stdin=subprocess.DEVNULL)
+                pid = int(self.wait_line(p, "ready").split()[1])
+                self.refused(["attach", str(pid)], "refused to run leaktop's loader")
+                self.assert_untouched(p, pid)
+                open(flag, "w").close()
+                out, err = p.communicate(timeout=60)
+                self.assertEqual(p.returncode, 0, err)
+                self.assertNotIn(b"SystemError", err)
+                lines = out.decode().splitlines()
+                self.assertEqual(lines[-1], "done")
+                self.assertEqual(lines[:-1], ["line %d" % i for i in range(len(lines) - 1)])
 
     def test_not_python_and_gone(self):
         s = self.spawn(["sleep", "60"])
@@ -464,11 +510,10 @@ class AttachTuiTest(AttachCase):
         # A growth rate appears once two samples a second apart are in.
         self.wait_screen(r"(?m)^\s+%d\s+\S+ \S+\s+[+-]?[0-9.]+ \S*B/s" % pid)
         # Move the selection (reverse video) onto our row; rows may move as RSS changes.
-        plain = re.compile(r"\x1b\[[0-9;]*m")
         for attempt in range(120):
-            rows = self.screen(escapes=True).splitlines()[2:-1]
-            sel = [i for i, l in enumerate(rows) if "\x1b[7m" in l]
-            mine = [i for i, l in enumerate(rows) if plain.sub("", l).split()[:1] == [str(pid)]]
+            rows = reverse_video_rows(self.screen(escapes=True))[2:-1]
+            sel = [i for i, (text, rev) in enumerate(rows) if rev]
+            mine = [i for i, (text, rev) in enumerate(rows) if text.split()[:1] == [str(pid)]]
             if sel and mine and sel[0] == mine[0]:
                 break
             if sel and mine:
