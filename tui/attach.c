@@ -1238,6 +1238,9 @@ budget(const attach_run *r, int ms)
     return left < ms ? (int)left : ms;
 }
 
+static int path_exists(const char *dir, const char *name);
+static int answered(attach_run *r);
+
 /* While gdb holds the target stopped, our own SIGINT/SIGTERM/SIGHUP wait: leaving in the middle
  * would leave gdb to clean up alone. They are delivered right after the detach. */
 static void
@@ -1539,13 +1542,19 @@ second_visit(attach_run *r, char **cause)
     long long status = STATUS_NOT_RUN;
     if (mi_eval(&r->g, GDB_CALL_MS, &status, "*(int *)0x%llx",
                 (unsigned long long)(r->data + DATA_STATUS)) == MI_OK &&
-        status != STATUS_NOT_RUN && status != 0) {
-        /* The pending call ran and the interpreter refused the code before it started. */
+        status != STATUS_NOT_RUN) {
         detach_gdb(r);
-        *cause = lt_asprintf("pid %ld refused to run leaktop's loader (PyRun_SimpleString "
-                             "failed before any of it ran: an audit hook refusing exec?); its "
-                             "stderr says why; it runs on unchanged",
-                             (long)r->t.pid);
+        if (status == 0 && (path_exists(r->dir, "claimed") || answered(r)))
+            return 0; /* it got there meanwhile */
+        if (status != 0) /* the interpreter refused the code before any of it ran */
+            *cause = lt_asprintf("pid %ld refused to run leaktop's loader (PyRun_SimpleString "
+                                 "failed before any of it ran: an audit hook refusing exec?); "
+                                 "its stderr says why; it runs on unchanged",
+                                 (long)r->t.pid);
+        else /* it ran, and did not find its ticket */
+            *cause = lt_asprintf("leaktop's loader ran in pid %ld but could not reach %s (is "
+                                 "it in another mount or pid namespace?); it runs on unchanged",
+                                 (long)r->t.pid, r->dir);
         return -1;
     }
     thread_info *host = parked_thread(&r->t);
