@@ -48,6 +48,7 @@ lt_heap_sampler_init(lt_heap_sampler *hs, const lt_heap_limits *lim,
      * life must still look stale. */
     uint32_t epoch = __atomic_load_n(&hs->epoch, __ATOMIC_RELAXED);
     memset(hs, 0, sizeof *hs);
+    hs->live.filter = lt_live_filter_none;
     __atomic_store_n(&hs->epoch, epoch + 1, __ATOMIC_RELEASE);
     hs->lim = *lim;
     hs->retain = retain;

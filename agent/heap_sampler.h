@@ -80,11 +80,15 @@ typedef struct lt_heap_census_ops {
     void (*release)(void *ctx, const lt_raw_stack *s);
 } lt_heap_census_ops;
 
+/* A sampler that is not initialised yet but can already answer lt_heap_sampler_maybe. */
+#define LT_HEAP_SAMPLER_INIT {.live = {.filter = lt_live_filter_none}}
+
 /* Default limits. */
 void lt_heap_limits_default(lt_heap_limits *lim);
 
-/* Prepare an inactive sampler. hs must be zeroed or a sampler freed by lt_heap_sampler_free: its
- * epoch keeps counting across re-initialisations. Returns 0, or -1 when out of memory (nothing
+/* Prepare an inactive sampler. hs must be LT_HEAP_SAMPLER_INIT, zeroed, or a sampler freed by
+ * lt_heap_sampler_free: its epoch keeps counting across re-initialisations. (A zeroed one must
+ * not meet lt_heap_sampler_maybe before this call: its filter pointer is NULL.) Returns 0, or -1 when out of memory (nothing
  * held then). */
 int lt_heap_sampler_init(lt_heap_sampler *hs, const lt_heap_limits *lim,
                          void (*retain)(void *ctx, const lt_raw_stack *s), void *retain_ctx);

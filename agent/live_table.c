@@ -8,6 +8,9 @@
 #define MIN_SLOTS 1024u
 #define FILTER_BYTES (LT_LIVE_FILTER_WORDS * sizeof(uint64_t))
 
+/* In .bss: costs no memory until read, and then only the kernel's shared zero page. */
+uint64_t lt_live_filter_none[LT_LIVE_FILTER_WORDS];
+
 static inline uint32_t
 slot_hash(uintptr_t p)
 {
@@ -22,6 +25,7 @@ int
 lt_live_table_init(lt_live_table *t, uint32_t max)
 {
     memset(t, 0, sizeof *t);
+    t->filter = lt_live_filter_none;
     t->max = max < 16 ? 16 : max;
     t->slots = lt_calloc(MIN_SLOTS, sizeof *t->slots);
     t->filters[0] = lt_calloc(1, FILTER_BYTES);
@@ -38,11 +42,13 @@ lt_live_table_init(lt_live_table *t, uint32_t max)
 void
 lt_live_table_free(lt_live_table *t)
 {
-    __atomic_store_n(&t->filter, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->filter, lt_live_filter_none, __ATOMIC_RELEASE);
     lt_free(t->slots);
     lt_free(t->filters[0]);
     lt_free(t->filters[1]);
-    memset(t, 0, sizeof *t);
+    t->slots = NULL;
+    t->filters[0] = t->filters[1] = NULL;
+    t->mask = t->n = t->max = t->filter_bits = 0;
 }
 
 void

@@ -37,7 +37,7 @@ typedef struct lt_live_table {
 } lt_live_table;
 
 /* Prepare an empty table for at most max entries (at least 16). Returns 0, or -1 when out of
- * memory (the table is then empty and every insert fails). */
+ * memory (the table is then empty, its filter lt_live_filter_none, and every insert fails). */
 int lt_live_table_init(lt_live_table *t, uint32_t max);
 void lt_live_table_free(lt_live_table *t);
 /* Forget every entry (keeps the memory). */
@@ -53,6 +53,10 @@ lt_live_filter_bit(uintptr_t p)
     return (uint32_t)(p >> 4) & ((1u << LT_LIVE_FILTER_LOG2) - 1);
 }
 
+/* The filter of a table without entries' memory (before init, after free, init failed): all
+ * zero, never written. A zeroed lt_live_table must have its filter set to it before use. */
+extern uint64_t lt_live_filter_none[LT_LIVE_FILTER_WORDS];
+
 /* May p be in the table? 0 means certainly not. Lock-free: the one call allowed concurrently
  * with the others (it then answers for the table as it was a moment ago). */
 static inline int
@@ -60,7 +64,7 @@ lt_live_table_maybe(const lt_live_table *t, uintptr_t p)
 {
     const uint64_t *f = __atomic_load_n(&t->filter, __ATOMIC_ACQUIRE);
     uint32_t b = lt_live_filter_bit(p);
-    return f != NULL && (f[b >> 6] >> (b & 63)) & 1u;
+    return (f[b >> 6] >> (b & 63)) & 1u;
 }
 
 /* Add e (e->ptr nonzero). When e->ptr is already there (its free was never seen) the old entry

@@ -42,7 +42,7 @@ typedef struct hook_domain {
 } hook_domain;
 
 static hook_domain domains[2] = {{.domain = PYMEM_DOMAIN_MEM}, {.domain = PYMEM_DOMAIN_OBJ}};
-static lt_heap_sampler sampler;
+static lt_heap_sampler sampler = LT_HEAP_SAMPLER_INIT;
 static int sampler_ready; /* the sampler's tables exist */
 static int running;
 static uint32_t frames_max = LT_PY_FRAMES_DEFAULT; /* atomic */
@@ -58,6 +58,7 @@ static __thread thread_state tls __attribute__((tls_model("initial-exec")));
 
 /* ---- the sampled path ------------------------------------------------------------------- */
 
+/* The countdown of this thread ran out at an allocation of n bytes that returned p. */
 static void __attribute__((noinline))
 sample_slow(void *p, size_t n)
 {
@@ -90,62 +91,97 @@ sample_slow(void *p, size_t n)
     t->guard = 0;
 }
 
+/* The slow halves of the hooks: the countdown ran out, so call the wrapped allocator here and
+ * look at the sample afterwards. Kept apart so the fast paths below are a few instructions and
+ * a tail call, with no stack frame. */
+static void *__attribute__((noinline))
+malloc_slow(hook_domain *d, size_t n)
+{
+    void *p = d->orig.malloc(d->orig.ctx, n);
+    sample_slow(p, n);
+    return p;
+}
+
+static void *__attribute__((noinline))
+calloc_slow(hook_domain *d, size_t nelem, size_t elsize)
+{
+    void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+    sample_slow(p, elsize != 0 && nelem > (SIZE_MAX >> 2) / elsize ? SIZE_MAX >> 2
+                                                                   : nelem * elsize);
+    return p;
+}
+
+/* realloc of a block the filter may know: untrack the old block first (once the wrapped
+ * realloc returns, its address may be handed out again), put it back if realloc fails. */
+static void *__attribute__((noinline))
+realloc_slow(hook_domain *d, void *p, size_t n)
+{
+    lt_live_entry old;
+    int had = p != NULL && lt_heap_sampler_maybe(&sampler, p) &&
+              lt_heap_sampler_forget(&sampler, p, &old);
+    void *q = d->orig.realloc(d->orig.ctx, p, n);
+    if (q == NULL) {
+        if (had)
+            lt_heap_sampler_restore(&sampler, &old);
+        return NULL;
+    }
+    if (lt_countdown_take(&tls.cd, n))
+        sample_slow(q, n);
+    return q;
+}
+
 static void __attribute__((noinline))
-forget_slow(void *p)
+free_slow(hook_domain *d, void *p)
 {
     lt_live_entry e;
-    lt_heap_sampler_forget(&sampler, p, &e);
+    if (p != NULL)
+        lt_heap_sampler_forget(&sampler, p, &e);
+    d->orig.free(d->orig.ctx, p);
 }
 
 /* ---- the hooks -------------------------------------------------------------------------- */
 
+/* The countdown is taken before the wrapped call: whether this allocation is the one a
+ * sampling point falls in depends only on its size, so the answer is the same, and the fast
+ * path becomes a tail call. */
 static void *
 hook_malloc(void *ctx, size_t n)
 {
     hook_domain *d = ctx;
-    void *p = d->orig.malloc(d->orig.ctx, n);
     if (__builtin_expect(lt_countdown_take(&tls.cd, n), 0))
-        sample_slow(p, n);
-    return p;
+        return malloc_slow(d, n);
+    return d->orig.malloc(d->orig.ctx, n);
 }
 
 static void *
 hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     hook_domain *d = ctx;
-    void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
-    size_t n = elsize != 0 && nelem > SIZE_MAX / elsize ? SIZE_MAX : nelem * elsize;
+    /* An impossible size fails in the wrapped calloc; count it as a large one, not negative. */
+    size_t n = elsize != 0 && nelem > (SIZE_MAX >> 2) / elsize ? SIZE_MAX >> 2 : nelem * elsize;
     if (__builtin_expect(lt_countdown_take(&tls.cd, n), 0))
-        sample_slow(p, n);
-    return p;
+        return calloc_slow(d, nelem, elsize);
+    return d->orig.calloc(d->orig.ctx, nelem, elsize);
 }
 
 static void *
 hook_realloc(void *ctx, void *p, size_t n)
 {
     hook_domain *d = ctx;
-    lt_live_entry old;
-    /* Untrack the old block first: once the wrapped realloc returns, its address may be handed
-     * out again. */
-    int had = p != NULL && __builtin_expect(lt_heap_sampler_maybe(&sampler, p), 0) &&
-              lt_heap_sampler_forget(&sampler, p, &old);
-    void *q = d->orig.realloc(d->orig.ctx, p, n);
-    if (q == NULL) {
-        if (had)
-            lt_heap_sampler_restore(&sampler, &old); /* failed: the old block lives on */
-        return NULL;
-    }
-    if (__builtin_expect(lt_countdown_take(&tls.cd, n), 0))
-        sample_slow(q, n);
-    return q;
+    /* A tracked old block or a countdown running out: the slow path does both checks. */
+    if (__builtin_expect(lt_heap_sampler_maybe(&sampler, p), 0) ||
+        __builtin_expect(tls.cd.left <= (int64_t)n, 0))
+        return realloc_slow(d, p, n);
+    tls.cd.left -= (int64_t)n;
+    return d->orig.realloc(d->orig.ctx, p, n);
 }
 
 static void
 hook_free(void *ctx, void *p)
 {
     hook_domain *d = ctx;
-    if (__builtin_expect(lt_heap_sampler_maybe(&sampler, p), 0) && p != NULL)
-        forget_slow(p);
+    if (__builtin_expect(lt_heap_sampler_maybe(&sampler, p), 0))
+        return free_slow(d, p);
     d->orig.free(d->orig.ctx, p);
 }
 

@@ -28,7 +28,8 @@ typedef struct lt_countdown {
 static inline int
 lt_countdown_take(lt_countdown *c, size_t n)
 {
-    c->left -= (int64_t)(n > (size_t)INT64_MAX / 2 ? (size_t)INT64_MAX / 2 : n);
+    /* n is an allocation size: far below 2^62, so the subtraction cannot wrap. */
+    c->left -= (int64_t)n;
     return c->left <= 0;
 }
 
