@@ -321,6 +321,10 @@ class FaultTest(LeaktopTestCase):
             self.assertGreater(sample_wall(last), killed_at - 1.0)
             lasts.append(seqs[-1])
         self.assertLessEqual(abs(lasts[0] - lasts[1]), 1)
+        # And it replays, to its last sample.
+        frames, _, _ = read_recording(recs[0][1])
+        self.replay_shows(recs[0][1], r"sample \d+/\d+",
+                          sum(1 for t, _, _ in frames if t == FRAME_SAMPLE))
 
     # -- the disk fills up while recording ----------------------------------------------------
 
