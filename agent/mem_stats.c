@@ -26,6 +26,8 @@ lt_mem_stats_malloc(lt_memory *mem)
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     uint64_t t0 = mono_ns();
     struct mallinfo2 mi = mallinfo2();
+    if (mi.arena == 0 && mi.hblkhd == 0)
+        return -1; /* another malloc was preloaded (jemalloc, a sanitizer): glibc's is unused */
     mem->heap_read_ns = mono_ns() - t0;
     mem->heap_arena_bytes = mi.arena;
     mem->heap_mmap_bytes = mi.hblkhd;
@@ -39,6 +41,8 @@ lt_mem_stats_malloc(lt_memory *mem)
      * an old system, and said so in docs/protocol.md. */
     uint64_t t0 = mono_ns();
     struct mallinfo mi = mallinfo();
+    if (mi.arena == 0 && mi.hblkhd == 0)
+        return -1;
     mem->heap_read_ns = mono_ns() - t0;
     mem->heap_arena_bytes = (uint32_t)mi.arena;
     mem->heap_mmap_bytes = (uint32_t)mi.hblkhd;

@@ -15,7 +15,8 @@
 /* Fill mem's heap_* fields from mallinfo2() (mallinfo() before glibc 2.33), with the time it
  * took in heap_read_ns, and set LT_MEM_HAVE_MALLOC. mallinfo2 takes each malloc arena's lock
  * in turn and walks its free lists: microseconds for a typical heap. Returns 0, or -1 without
- * glibc (nothing set). */
+ * glibc, or when glibc's malloc holds nothing at all because another one was preloaded
+ * (jemalloc, tcmalloc, a sanitizer's): nothing set then. */
 int lt_mem_stats_malloc(lt_memory *mem);
 
 /* Fill vm_size, vm_data, rss_anon, rss_file, rss_shmem and vm_swap from status_path

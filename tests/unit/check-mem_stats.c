@@ -120,7 +120,12 @@ START_TEST(test_malloc_sees_allocations)
     lt_memory before, after;
     memset(&before, 0, sizeof before);
     memset(&after, 0, sizeof after);
-    ck_assert_int_eq(lt_mem_stats_malloc(&before), 0);
+    if (lt_mem_stats_malloc(&before) < 0) {
+        /* A sanitizer's malloc: glibc's holds nothing, and nothing is made up. */
+        ck_assert_uint_eq(before.have, 0);
+        ck_assert_uint_eq(before.heap_used_bytes, 0);
+        return;
+    }
     ck_assert_uint_eq(before.have, LT_MEM_HAVE_MALLOC);
     size_t big = 64u << 20, small = 1000, nsmall = 10000;
     char *b = malloc(big);
