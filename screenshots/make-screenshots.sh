@@ -220,6 +220,10 @@ tm_keys main 4
 tm_wait main "GENERATION +COLLECTIONS"
 tm_keep main gc
 
+tm_keys main 5
+tm_wait main "PART +BYTES +SHARE"
+tm_keep main memory
+
 tm_keys main '?'
 tm_wait main "leaktop keys"
 tm_keep main help
