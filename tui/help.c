@@ -17,6 +17,7 @@ lt_help_draw(int y, int height)
         "g          run gc.collect() in the process now",
         "p          pause the display (data keeps coming); in replay: play/pause",
         "m          drop a marker every viewer of this process sees",
+        "D          stop the agent in the process (detach; the program goes on)",
         "r          reconnect after the process or agent went away",
         ", .        replay: step one sample back / forward;  < >  ten samples",
         "q          quit (a program leaktop started is ended, unless --keep)",
