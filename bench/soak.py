@@ -20,12 +20,15 @@ day at 1 s a census: 14.4 minutes at 0.01 s). Each SAMPLE carries agent_bytes, t
 agent holds by its own count (lt_mem: every allocation the agent makes).
 
 Verdict, after a warm-up (the first 20% of censuses, at least 1,000, while every site gets
-sampled once and the history fills):
+sampled once and the history fills), with the rest cut in tenths:
   * agent_bytes never over 16 MiB (at any census, warm-up included);
-  * flat: the median of the last tenth of the run is within 2% (or 64 KiB) of the median of
-    the first tenth after warm-up, and the least-squares slope of the medians of every 100
-    censuses, projected over 86,400 censuses, is under 1 MiB. (Medians: agent_bytes includes
-    the frames queued for the viewer, which jump for a moment when it falls behind.)
+  * no trend: between consecutive tenths, rises of the median of at most 64 KiB (the creep of a
+    leak), summed and projected over 86,400 censuses, stay under 1 MiB;
+  * bounded steps: rises of more than 64 KiB (a bounded table doubling its capacity, which it
+    never gives back) happen at most twice, and the median grows by less than 1 MiB in all.
+Medians, because agent_bytes includes the frames queued for the viewer, which jump for a moment
+when the reader falls behind. --save FILE keeps the series (census, agent_bytes, census_ns per
+line); --analyse FILE judges a saved series again.
 Prints the curve (agent_bytes by tenths of the run), host RSS, the sampler's tables, and the
 verdict; --json prints the same as one JSON object. Exit status: 0 flat and bounded, 1 not
 (or an error), 2 on a bad command line. Standard library only; runs on CPython 3.8-3.13.
@@ -43,6 +46,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIMIT = 16 << 20
+STEP = 64 << 10  # a rise between two tenths' medians larger than this is a step
 DAY = 86400
 CI_CENSUSES = 8640
 
@@ -98,7 +102,7 @@ def rss_of(pid):
 
 
 def run_soak(agent_dir, censuses=CI_CENSUSES, interval=0.01, sites=10000, sample_bytes=2048,
-             python=None, progress=None, timeout=None):
+             python=None, progress=None, timeout=None, save=None):
     """Run the host and read its stream until `censuses` live samples; return the figures."""
     python = python or sys.executable
     tmp = tempfile.mkdtemp(prefix="leaktop-soak-")
@@ -179,8 +183,31 @@ def run_soak(agent_dir, censuses=CI_CENSUSES, interval=0.01, sites=10000, sample
         for s in (host.stdout, host.stderr):
             s.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    if save:
+        write_series(save, samples, {"interval_s": interval, "sites": sites,
+                                     "sample_bytes": sample_bytes, "python": python,
+                                     "wall_s": wall, "strings": strings, "drops": drops})
     return analyse(samples, sites_rows, strings, drops, rss, wall, interval, sites, sample_bytes,
                    python)
+
+
+def write_series(path, samples, meta):
+    with open(path, "w") as f:
+        f.write("# " + json.dumps(meta) + "\n")
+        for seq, _, agent_bytes, census_ns in samples:
+            f.write("%d %d %d\n" % (seq, agent_bytes, census_ns))
+
+
+def read_series(path):
+    meta, samples = {}, []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#"):
+                meta = json.loads(line[1:])
+            elif line.strip():
+                seq, agent_bytes, census_ns = (int(x) for x in line.split())
+                samples.append((seq, 0, agent_bytes, census_ns))
+    return meta, samples
 
 
 def mean(xs):
@@ -192,16 +219,10 @@ def median(xs):
     return xs[len(xs) // 2] if xs else 0
 
 
-def slope(points):
-    """Least-squares slope of [(x, y)]."""
+def tenths(points):
+    """Split [(census, bytes)] into ten consecutive parts."""
     n = len(points)
-    if n < 2:
-        return 0.0
-    mx = mean([x for x, _ in points])
-    my = mean([y for _, y in points])
-    sxx = sum((x - mx) ** 2 for x, _ in points)
-    sxy = sum((x - mx) * (y - my) for x, y in points)
-    return sxy / sxx if sxx else 0.0
+    return [points[k * n // 10:(k + 1) * n // 10] for k in range(10) if n >= 10]
 
 
 def analyse(samples, sites_rows, strings, drops, rss, wall, interval, sites, sample_bytes,
@@ -210,27 +231,29 @@ def analyse(samples, sites_rows, strings, drops, rss, wall, interval, sites, sam
     ab = [s[2] for s in samples]
     seqs = [s[0] for s in samples]
     warm = min(max(1000, n // 5), n // 2)
-    post = list(enumerate(ab))[warm:]
-    tenth = max(1, len(post) // 10)
-    # Medians, not means: agent_bytes includes what is queued for the viewer, which jumps for
-    # a moment whenever the reader falls behind (a busy machine); a leak moves the median.
-    first = median([b for _, b in post[:tenth]])
-    last = median([b for _, b in post[-tenth:]])
-    blocks = [post[k:k + 100] for k in range(0, len(post) - 99, 100)]
-    per_census = slope([(mean([i for i, _ in blk]), median([b for _, b in blk]))
-                        for blk in blocks])
+    parts = tenths(list(enumerate(ab))[warm:])
+    meds = [median([v for _, v in p]) for p in parts]
+    # A leak creeps up from every tenth to the next; a bounded table that doubles its capacity
+    # (they never shrink) steps up once and stays. Rises of more than STEP are steps, counted
+    # and bounded on their own; the rest is the creep, the trend.
+    rises = [b - a for a, b in zip(meds, meds[1:])]
+    steps = sum(1 for d in rises if d > STEP)
+    creep = sum(d for d in rises if d <= STEP)
+    span = (len(ab) - warm) * 9.0 / 10.0  # censuses between the first and last tenth
+    per_census = creep / span if span > 0 else 0.0
+    growth = meds[-1] - meds[0] if meds else 0
     curve = []
     for k in range(10):
         part = ab[k * n // 10:(k + 1) * n // 10]
         if part:
-            curve.append({"censuses": (k + 1) * n // 10, "mean": int(mean(part)),
+            curve.append({"censuses": (k + 1) * n // 10, "median": median(part),
                           "max": max(part), "min": min(part)})
-    allowed = max(64 << 10, 0.02 * first)
     projected = per_census * DAY
     verdict = {
         "max_under_16MiB": max(ab) < LIMIT if ab else False,
-        "flat_last_vs_first_tenth": last - first <= allowed,
-        "projected_day_growth_under_1MiB": projected < (1 << 20),
+        "trend_under_1MiB_per_day": projected < (1 << 20),
+        "growth_after_warmup_under_1MiB": growth < (1 << 20),
+        "at_most_2_steps": steps <= 2,
     }
     last_sites = sites_rows[-1] if sites_rows else (0, 0, 0, 0, 0)
     census_ms = sorted(s[3] / 1e6 for s in samples)
@@ -240,9 +263,9 @@ def analyse(samples, sites_rows, strings, drops, rss, wall, interval, sites, sam
         "missing_censuses": (seqs[-1] - seqs[0] + 1 - n) if seqs else 0, "drops": drops,
         "default_operation_hours": n / 3600.0, "wall_s": wall,
         "warmup_censuses": warm,
-        "agent_bytes": {"max": max(ab) if ab else 0, "first_tenth_after_warmup": int(first),
-                        "last_tenth": int(last), "allowed_growth": int(allowed),
-                        "slope_bytes_per_census": per_census,
+        "agent_bytes": {"max": max(ab) if ab else 0, "tenth_medians_after_warmup": meds,
+                        "rises_between_tenths": rises, "steps": steps,
+                        "growth_after_warmup": growth, "trend_bytes_per_census": per_census,
                         "projected_growth_per_day": int(projected), "curve": curve},
         "census_ms": {"median": census_ms[len(census_ms) // 2] if census_ms else 0,
                       "p99": census_ms[int(len(census_ms) * 0.99)] if census_ms else 0,
@@ -270,18 +293,21 @@ def print_report(r):
           % (r["missing_censuses"], r["drops"]))
     print("  census time: median %.2f ms, p99 %.2f ms, max %.2f ms"
           % (r["census_ms"]["median"], r["census_ms"]["p99"], r["census_ms"]["max"]))
-    print("  agent_bytes by tenths of the run (mean / min / max):")
+    print("  agent_bytes by tenths of the run (median / min / max):")
     for c in a["curve"]:
-        print("    to census %6d: %s / %s / %s" % (c["censuses"], mib(c["mean"]), mib(c["min"]),
+        print("    to census %6d: %s / %s / %s" % (c["censuses"], mib(c["median"]), mib(c["min"]),
                                                    mib(c["max"])))
-    print("  warm-up %d censuses; medians after it: first tenth %s, last tenth %s (allowed +%s)"
-          % (r["warmup_censuses"], mib(a["first_tenth_after_warmup"]), mib(a["last_tenth"]),
-             mib(a["allowed_growth"])))
-    print("  slope %.3f bytes per census: %s over a day of censuses"
-          % (a["slope_bytes_per_census"], mib(a["projected_growth_per_day"])))
+    print("  after the warm-up (%d censuses), by tenths: medians %s"
+          % (r["warmup_censuses"], " ".join("%.2f" % (m / 1048576.0)
+                                            for m in a["tenth_medians_after_warmup"])))
+    print("  growth after warm-up %s: %d step(s) of more than %s between tenths, and a creep of "
+          "%.2f bytes per census (%s a day)"
+          % (mib(a["growth_after_warmup"]), a["steps"], mib(STEP), a["trend_bytes_per_census"],
+             mib(a["projected_growth_per_day"])))
     print("  max %s (limit 16 MiB)" % mib(a["max"]))
-    print("  host RSS: " + ", ".join("%s at %d" % (mib(x["bytes"]), x["censuses"])
-                                     for x in r["host_rss"][::4] + r["host_rss"][-1:]))
+    if r["host_rss"]:
+        print("  host RSS: " + ", ".join("%s at %d" % (mib(x["bytes"]), x["censuses"])
+                                         for x in r["host_rss"][::4] + r["host_rss"][-1:]))
     s = r["sampler_last"]
     print("  sampler at the end: %d live samples, %d dropped, %d tracebacks held, %d evicted; "
           "%d strings announced" % (s["live_samples"], s["dropped_samples"], s["traces_total"],
@@ -302,7 +328,18 @@ def main(argv):
     ap.add_argument("--sample-bytes", type=int, default=2048)
     ap.add_argument("--python", default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--save", metavar="FILE", help="keep the series: census, agent_bytes, ns")
+    ap.add_argument("--analyse", metavar="FILE", help="judge a series kept with --save")
     args = ap.parse_args(argv[1:])
+    if args.analyse:
+        meta, samples = read_series(args.analyse)
+        r = analyse(samples, [], meta.get("strings", 0), meta.get("drops", 0), [],
+                    meta.get("wall_s", 0.0), meta.get("interval_s", 0.01), meta.get("sites", 0),
+                    meta.get("sample_bytes", 0), meta.get("python", "?"))
+        print(json.dumps(r, indent=1) if args.json else "", end="")
+        if not args.json:
+            print_report(r)
+        return 0 if r["ok"] else 1
     censuses = args.censuses or (DAY if args.full else CI_CENSUSES)
     agent_dir = find_agent_dir(args.build)
     if agent_dir is None:
@@ -315,7 +352,7 @@ def main(argv):
             print("  ... %d/%d censuses, agent %s" % (done, total, mib(ab)), flush=True)
     try:
         r = run_soak(agent_dir, censuses, args.interval, args.sites, args.sample_bytes,
-                     args.python, progress)
+                     args.python, progress, save=args.save)
     except RuntimeError as e:
         print("soak: %s" % e, file=sys.stderr)
         return 1
