@@ -94,7 +94,7 @@ def socket_fds(pid):
     return n
 
 
-def ignore_sigxfsz_and_exec():
+def ignore_sigxfsz():
     """A preexec_fn: the recorder then sees EFBIG from write() where a full disk says ENOSPC."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
@@ -110,9 +110,15 @@ class FaultTest(LeaktopTestCase):
         tmux("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", str(width), "-y",
              str(height), "env TERM=xterm-256color LANG=C.UTF-8 XDG_RUNTIME_DIR='%s' %s; "
              "echo EXIT=$?; sleep 600" % (self.runtime, command))
-        screen = lambda: tmux("capture-pane", "-p", "-t", "main").stdout  # noqa: E731
-        screen.keys = lambda *keys: [(tmux("send-keys", "-t", "main", k), time.sleep(0.1))
-                                     for k in keys]
+
+        def screen():
+            return tmux("capture-pane", "-p", "-t", "main").stdout
+
+        def keys(*names):
+            for k in names:
+                tmux("send-keys", "-t", "main", k)
+                time.sleep(0.1)
+        screen.keys = keys
         return screen
 
     def wait_screen(self, screen, pattern, timeout=20.0):
@@ -147,7 +153,7 @@ class FaultTest(LeaktopTestCase):
         p = self.spawn([LEAKTOP, "record", "-o", path, "--pid", str(pid)] + list(extra))
         return p, path
 
-    def assert_recording_whole(self, path, proc=None):
+    def assert_recording_whole(self, path):
         """Every live sample is there (no sequence number missing), no DROPS, no torn frame."""
         frames, rest, _ = read_recording(path)
         self.assertEqual(rest, 0, "%s ends in a partial frame" % path)
@@ -345,7 +351,7 @@ class FaultTest(LeaktopTestCase):
         r = subprocess.run(["prlimit", "--fsize=60000", LEAKTOP, "record", "-o", out,
                             "--duration", "3", "--pid", str(pid)], env=self.env,
                            capture_output=True, text=True, timeout=60,
-                           preexec_fn=ignore_sigxfsz_and_exec)
+                           preexec_fn=ignore_sigxfsz)
         self.assertEqual(r.returncode, 2, r.stderr)
         lines = r.stderr.strip().splitlines()
         self.assertEqual(len(lines), 1, r.stderr)
@@ -373,7 +379,7 @@ class FaultTest(LeaktopTestCase):
         r = subprocess.run(["prlimit", "--fsize=30000", LEAKTOP, "record", "-o", out,
                             "--duration", "12", "--pid", str(pid)], env=self.env,
                            capture_output=True, text=True, timeout=60,
-                           preexec_fn=ignore_sigxfsz_and_exec)
+                           preexec_fn=ignore_sigxfsz)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertLess(time.monotonic() - t0, 6, "the recorder stayed for its whole duration")
 
