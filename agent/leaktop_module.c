@@ -449,7 +449,7 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
 
 static PyMethodDef methods[] = {
     {"start", (PyCFunction)(void (*)(void))leaktop_start, METH_VARARGS | METH_KEYWORDS,
-     "start(*, interval=1.0, history=600.0, max_clients=64, sample_bytes=262144, frames=64,\n"
+     "start(*, interval=1.0, history=600.0, max_clients=64, sample_bytes=65536, frames=64,\n"
      "      top_sites=200)\n--\n\n"
      "Start the agent: a census every `interval` seconds, served on this process's leaktop\n"
      "socket, with `history` seconds kept for viewers that connect later. Allocations are\n"

@@ -19,7 +19,7 @@
 
 #include "heap_sampler.h"
 
-#define LT_PY_SAMPLE_BYTES_DEFAULT (256u << 10) /* see docs/benchmarks.md */
+#define LT_PY_SAMPLE_BYTES_DEFAULT (64u << 10) /* see docs/benchmarks.md, "Allocation sampler" */
 #define LT_PY_FRAMES_DEFAULT 64u
 #define LT_PY_FRAMES_MAX 256u
 

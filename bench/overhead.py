@@ -8,8 +8,9 @@
     tracemalloc1  tracemalloc.start(1) before the workload
     tracemalloc25 tracemalloc.start(25)
 
-    python3 bench/overhead.py [BUILD_DIR] [--python PY] [--reps N] [--workloads a,b]
-                              [--configs none,leaktop,...] [--sample-bytes N] [--scale F]
+    python3 bench/overhead.py [BUILD_DIR] [--python PY] [--reps N] [--tracemalloc-reps N]
+                              [--workloads a,b] [--configs none,leaktop,...]
+                              [--sample-bytes N] [--scale F] [--wall]
 
 BUILD_DIR (or $LEAKTOP_BUILD) is a meson build directory holding the leaktop binary and
 agent/; the default is build-bench at the repository root.
@@ -22,7 +23,8 @@ Workloads (each about a second on CPython 3.11 here; --scale multiplies their si
     graph     build a graph of 20,000 nodes with cyclic edges and drop it, again and again
     asyncio   5,000 tasks that each yield a few times and exchange data through a queue
 
-Every (workload, configuration) pair runs --reps times in fresh processes, interleaved so a
+Every (workload, configuration) pair runs --reps times (7; the tracemalloc ones only in the
+first --tracemalloc-reps, 3, as they take 10 to 30 times longer) in fresh processes, interleaved so a
 slow moment of the machine hits all configurations alike; a process times only its workload
 (after a 0.5 s pause that lets the recording client connect), in CPU seconds of the whole
 process (every thread: the agent's census counts; a shared machine's contention mostly does
@@ -202,7 +204,8 @@ def main():
     ap.add_argument("build", nargs="?", default=os.environ.get("LEAKTOP_BUILD",
                                                                os.path.join(REPO, "build-bench")))
     ap.add_argument("--python", default=sys.executable)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--tracemalloc-reps", type=int, default=3)
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--sample-bytes", type=int, default=None)
@@ -240,6 +243,8 @@ def main():
         for rep in range(args.reps):
             for w in workloads:
                 for c in configs:
+                    if c.startswith("tracemalloc") and rep >= args.tracemalloc_reps:
+                        continue  # 10-30 times slower: fewer runs tell as much
                     times[(w, c)].append(run_one(args, w, c, tmp))
             print("  rep %d/%d done" % (rep + 1, args.reps), file=sys.stderr, flush=True)
 
