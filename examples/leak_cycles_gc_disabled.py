@@ -13,7 +13,7 @@ class Node:
 
 
 for i in itertools.count():
-    a, b = Node(i), Node(-i)
-    a.peer, b.peer = b, a                         # a cycle: only the collector could free it
+    a, b = Node(i), Node(-i)                      # the leaking line: never freed, because
+    a.peer, b.peer = b, a                         # they form a cycle the collector would free
     if i % 100 == 0:
         time.sleep(0.02)
