@@ -80,6 +80,19 @@ asan)
     setup build-asan python3 -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
         meson test -C build-asan --print-errorlogs --no-rebuild --suite unit
+    # The TUI itself under the sanitizers: a real recording, replayed for 30 screen refreshes in
+    # a pseudo-terminal; any ASan/UBSan report or leak fails the run.
+    if [ -x build/leaktop ] && command -v script >/dev/null; then
+        say "the TUI under ASan/UBSan: 30 refreshes of a replay"
+        rec=$(mktemp --suffix=.lktp)
+        build/leaktop record -o "$rec" --duration 3 --interval 0.2 -- python3 examples/demo_leak.py \
+            >/dev/null 2>&1
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
+            TERM=xterm-256color script -qec "build-asan/leaktop -n 30 replay $rec" /dev/null \
+            > "$rec.screen" 2>&1 || { cat "$rec.screen"; rm -f "$rec" "$rec.screen"; exit 1; }
+        grep -q "Suspects" "$rec.screen" || { echo "the TUI drew nothing"; exit 1; }
+        rm -f "$rec" "$rec.screen"
+    fi
     if [ -d tests/fuzz ] && [ -f tests/fuzz/meson.build ] && command -v clang >/dev/null; then
         say "build-fuzz: libFuzzer targets, bounded runs on the corpus in tests/fuzz/corpus"
         CC=clang setup build-fuzz python3 -Dfuzzing=true -Dtests=false \

@@ -440,6 +440,8 @@ loop(app *a)
             replay_tick(a);
         if (a->started && !a->connected && !a->child.reaped && lt_child_poll(&a->child))
             lost_connection(a);
+        if (a->max_refreshes)
+            a->dirty = 1; /* -n N: N refreshes, one per tick, even when nothing changes */
         if (a->dirty) {
             /* Views change with data, not with the clock: rebuild only when a sample came (the
              * header reads the model directly). Judging suspects is the costly part. */
