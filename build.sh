@@ -61,7 +61,11 @@ build)
 demo)
     install_missing $BUILD_PKGS
     setup build "$(pythons_option)"
-    say "watching examples/demo_leak.py (a leaking service); Ctrl-C to stop"
+    say "watching examples/demo_leak.py (a leaking service) live; q quits"
+    if [ -t 0 ] && [ -t 1 ]; then
+        exec build/leaktop run --interval 0.5 -- python3 examples/demo_leak.py
+    fi
+    # No terminal (a script, a pipe): the same verdict as a report.
     exec build/leaktop check --duration "${DEMO_SECONDS:-20}" --interval 0.5 -- python3 examples/demo_leak.py
     ;;
 test)
