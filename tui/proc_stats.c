@@ -97,9 +97,8 @@ lt_proc_reader_read(lt_proc_reader *r, lt_proc_stats *out)
     return 0;
 }
 
-/* Python: the executable's name, or a libpython mapped in. */
-static int
-looks_python(pid_t pid)
+int
+lt_proc_is_python(pid_t pid)
 {
     char path[64], exe[PATH_MAX];
     snprintf(path, sizeof path, "/proc/%ld/exe", (long)pid);
@@ -148,7 +147,7 @@ lt_proc_list_python(lt_proc_entry *out, int max)
     for (int i = 0; i < f->counts->total && n < max; i++) {
         struct pids_stack *s = f->stacks[i];
         pid_t pid = PIDS_VAL(0, s_int, s, info);
-        if (pid == self || !looks_python(pid))
+        if (pid == self || !lt_proc_is_python(pid))
             continue;
         lt_proc_entry *e = &out[n++];
         memset(e, 0, sizeof *e);

@@ -29,6 +29,9 @@ void lt_proc_reader_free(lt_proc_reader *r);
 /* Read now. Returns 0, or -1 (out->valid = 0) when the process is gone. */
 int lt_proc_reader_read(lt_proc_reader *r, lt_proc_stats *out);
 
+/* Does pid run Python? Its executable's name, or a libpython mapped in. 0 when unreadable. */
+int lt_proc_is_python(pid_t pid);
+
 /* A process as the picker lists it. */
 typedef struct lt_proc_entry {
     pid_t pid;

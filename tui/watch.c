@@ -14,6 +14,7 @@
 #include "attach.h"
 #include "leaktop/mem.h"
 #include "leaktop/sockpath.h"
+#include "proc_stats.h"
 
 #define MODEL_POINTS 4096
 #define TERM_GRACE_MS 3000
@@ -53,32 +54,6 @@ now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Does pid look like a Python interpreter? Its executable or a mapped libpython says so. */
-static int
-is_python(pid_t pid)
-{
-    char path[64], exe[PATH_MAX];
-    snprintf(path, sizeof path, "/proc/%ld/exe", (long)pid);
-    ssize_t n = readlink(path, exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        const char *base = strrchr(exe, '/');
-        base = base ? base + 1 : exe;
-        if (strncmp(base, "python", 6) == 0)
-            return 1;
-    }
-    snprintf(path, sizeof path, "/proc/%ld/maps", (long)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return 0;
-    char line[512];
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, "libpython3") != NULL;
-    fclose(f);
-    return found;
-}
-
 char *
 lt_watch_explain_pid(pid_t pid, int kind, const char *connect_cause)
 {
@@ -92,7 +67,7 @@ lt_watch_explain_pid(pid_t pid, int kind, const char *connect_cause)
                            "processes",
                            (long)pid, (unsigned)st.st_uid);
     if (kind == LT_SOCK_ENOENT) {
-        if (!is_python(pid))
+        if (!lt_proc_is_python(pid))
             return lt_asprintf("pid %ld is not a Python process", (long)pid);
         return lt_asprintf("pid %ld runs Python but has no leaktop agent; load one with "
                            "`leaktop attach %ld`, start one in the program with `import leaktop; "
