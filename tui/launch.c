@@ -143,6 +143,7 @@ exec_child(char *const argv[], const lt_launch_opts *o, const char *pypath, int 
 {
     setpgid(0, 0);
     signal(SIGPIPE, SIG_DFL);
+    signal(SIGXFSZ, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     sigset_t none;

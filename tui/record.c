@@ -2,6 +2,7 @@
 #include "record.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 
 typedef struct recorder {
     FILE *f;
+    lt_watch *w; /* told to stop at the first failed write */
     const char *path;
     int err; /* errno of the first failed write */
     uint64_t frames;
@@ -24,12 +26,15 @@ tap(void *ctx, const uint8_t *frame, size_t len)
         return;
     if (fwrite(frame, 1, len, r->f) != len) {
         r->err = errno ? errno : EIO;
+        r->w->stop = 1; /* a full disk stays full: stop now, not at --duration */
         return;
     }
     r->frames++;
     /* Samples come once an interval: flushing each keeps a killed recorder's file useful. */
-    if (len > 6 && (frame[4] | frame[5] << 8) == LT_FRAME_SAMPLE && fflush(r->f) != 0)
+    if (len > 6 && (frame[4] | frame[5] << 8) == LT_FRAME_SAMPLE && fflush(r->f) != 0) {
         r->err = errno ? errno : EIO;
+        r->w->stop = 1;
+    }
 }
 
 int
@@ -50,7 +55,11 @@ lt_record_main(const lt_cli *cli)
     }
 
     lt_watch_signals();
+    /* ulimit -f must be a write error we report, not a silent death (a started program gets
+     * the default back in launch.c). */
+    signal(SIGXFSZ, SIG_IGN);
     lt_watch w;
+    rec.w = &w;
     lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .interval_s = cli->interval,
                        .keep = cli->keep, .client = "leaktop record " LEAKTOP_VERSION,
                        .tap = tap, .tap_ctx = &rec};

@@ -1,4 +1,6 @@
+#include <stdio.h>
 /* The check report for a person reading a terminal or a CI log. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "format.h"
@@ -56,8 +58,43 @@ write_memory(const lt_report *r, FILE *f)
     }
 }
 
+/* Names, dict keys and command lines come from the watched program: C0 controls but newline,
+ * DEL and C1 (0xC2 0x80-0x9F) are written as \xNN, so a report cannot drive the terminal. */
+static void
+write_clean(const char *s, size_t n, FILE *f)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9F)
+            fprintf(f, "\\x%02x", (unsigned char)s[++i]);
+        else if ((ch < 0x20 && ch != '\n') || ch == 0x7F)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fputc(ch, f);
+    }
+}
+
+static void write_text(const lt_report *r, FILE *f);
+
 void
 lt_report_write_text(const lt_report *r, FILE *f)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (m == NULL) {
+        fputs("leaktop: out of memory writing the report\n", f);
+        return;
+    }
+    write_text(r, m);
+    fclose(m);
+    write_clean(buf, len, f);
+    free(buf);
+}
+
+static void
+write_text(const lt_report *r, FILE *f)
 {
     char a[64], b[64], c[64], d[64];
     fprintf(f, "leaktop check: pid %u,", r->pid);

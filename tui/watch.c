@@ -135,7 +135,7 @@ lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
 
     /* History first: everything up to HISTORY_END was taken before we came. */
     double deadline = now_s() + HISTORY_WAIT_MS / 1000.0;
-    while (!w->model.history_done && !interrupted) {
+    while (!w->model.history_done && !interrupted && !w->stop) {
         int rc = lt_conn_pump(&w->conn, &w->model, 100, cause);
         if (rc < 0) {
             lt_watch_close(w);
@@ -170,6 +170,10 @@ lt_watch_run(lt_watch *w, double duration_s, char **cause)
     while (w->end_reason == NULL) {
         if (interrupted) {
             w->end_reason = "interrupted";
+            break;
+        }
+        if (w->stop) {
+            w->end_reason = "stopped";
             break;
         }
         double now = now_s();

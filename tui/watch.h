@@ -35,6 +35,7 @@ typedef struct lt_watch {
     lt_model model;
     uint32_t first; /* index of the first point of the watch (after history, for --pid) */
     const char *end_reason; /* why the watch ended, static text */
+    int stop; /* set by a tap (record's failed write): end the watch at the next turn */
 } lt_watch;
 
 /* Get the target and connect; wait for the agent's history. A pid without an agent gets one
