@@ -30,7 +30,8 @@ lt_live_table_init(lt_live_table *t, uint32_t max)
     t->slots = lt_calloc(MIN_SLOTS, sizeof *t->slots);
     t->filters[0] = lt_calloc(1, FILTER_BYTES);
     t->filters[1] = lt_calloc(1, FILTER_BYTES);
-    if (t->slots == NULL || t->filters[0] == NULL || t->filters[1] == NULL) {
+    t->shared = lt_calloc(1, FILTER_BYTES);
+    if (t->slots == NULL || t->filters[0] == NULL || t->filters[1] == NULL || t->shared == NULL) {
         lt_live_table_free(t);
         return -1;
     }
@@ -46,8 +47,9 @@ lt_live_table_free(lt_live_table *t)
     lt_free(t->slots);
     lt_free(t->filters[0]);
     lt_free(t->filters[1]);
+    lt_free(t->shared);
     t->slots = NULL;
-    t->filters[0] = t->filters[1] = NULL;
+    t->filters[0] = t->filters[1] = t->shared = NULL;
     t->mask = t->n = t->max = t->filter_bits = 0;
 }
 
@@ -69,6 +71,23 @@ set_bit(lt_live_table *t, uintptr_t p)
     if (!(f[b >> 6] & m)) {
         __atomic_fetch_or(&f[b >> 6], m, __ATOMIC_RELAXED);
         t->filter_bits++;
+    } else {
+        t->shared[b >> 6] |= m; /* a second entry on this bit: it must outlive the first */
+    }
+}
+
+/* p's entry went: clear its bit when no other entry can be on it. */
+static void
+clear_bit(lt_live_table *t, uintptr_t p)
+{
+    uint32_t b = lt_live_filter_bit(p);
+    uint64_t m = 1ull << (b & 63);
+    if (t->shared[b >> 6] & m)
+        return; /* maybe another entry's too: stale at worst, until the next rebuild */
+    uint64_t *f = t->filter;
+    if (f[b >> 6] & m) {
+        __atomic_fetch_and(&f[b >> 6], ~m, __ATOMIC_RELAXED);
+        t->filter_bits--;
     }
 }
 
@@ -148,6 +167,7 @@ lt_live_table_remove(lt_live_table *t, uintptr_t p, lt_live_entry *out)
     }
     t->slots[hole].ptr = 0;
     t->n--;
+    clear_bit(t, p);
     return 1;
 }
 
@@ -158,6 +178,7 @@ lt_live_table_rebuild_filter(lt_live_table *t)
         return;
     uint64_t *next = t->filter == t->filters[0] ? t->filters[1] : t->filters[0];
     memset(next, 0, FILTER_BYTES);
+    memset(t->shared, 0, FILTER_BYTES);
     uint32_t bits = 0;
     for (uint32_t i = 0; t->slots != NULL && i <= t->mask; i++) {
         if (t->slots[i].ptr == 0)
@@ -167,6 +188,8 @@ lt_live_table_rebuild_filter(lt_live_table *t)
         if (!(next[b >> 6] & m)) {
             next[b >> 6] |= m;
             bits++;
+        } else {
+            t->shared[b >> 6] |= m;
         }
     }
     __atomic_store_n(&t->filter, next, __ATOMIC_RELEASE);
@@ -213,5 +236,5 @@ size_t
 lt_live_table_bytes(const lt_live_table *t)
 {
     return (t->slots ? ((size_t)t->mask + 1) * sizeof *t->slots : 0) +
-           (t->filters[0] ? 2 * FILTER_BYTES : 0);
+           (t->filters[0] ? 3 * FILTER_BYTES : 0);
 }

@@ -2,14 +2,18 @@
  * The sampled blocks still alive: pointer -> (size, traceback, weight), an open-addressing table
  * with linear probing and backward-shift deletion, bounded by a maximum number of entries.
  *
- * In front of it sits a bitmap filter of 2^LT_LIVE_FILTER_LOG2 bits, one bit per hashed pointer:
- * a free of a pointer whose bit is clear (nearly every free) never touches the table. Removing an
- * entry leaves its bit set (another entry may share it); lt_live_table_rebuild_filter() clears
- * those stale bits, into the second of two bitmaps, so a reader that loaded the filter pointer
- * just before never sees a half-built one.
+ * In front of it sits a bitmap filter of 2^LT_LIVE_FILTER_LOG2 bits, one bit per pointer (its
+ * address modulo 16 MiB): a free of a pointer whose bit is clear (nearly every free) never
+ * touches the table. Removing an entry clears its bit unless another entry shares it (a second
+ * bitmap, touched only on inserts and removals, says which bits are shared); such a bit stays
+ * set until lt_live_table_rebuild_filter(), which builds the second of two filters, so a reader
+ * that loaded the filter pointer just before never sees a half-built one. Clearing matters: the
+ * allocator hands a freed address out again at once, and every free of it would otherwise pay
+ * for the stale bit.
  *
  * Not thread-safe: the owner serialises every call except lt_live_table_maybe (heap_sampler.c
- * holds its lock). Memory: 24 bytes per slot, two slots per entry at most, plus the two bitmaps.
+ * holds its lock). Memory: 24 bytes per slot, two slots per entry at most, plus three bitmaps of
+ * 128 KiB.
  */
 #ifndef LEAKTOP_LIVE_TABLE_H
 #define LEAKTOP_LIVE_TABLE_H
@@ -33,6 +37,7 @@ typedef struct lt_live_table {
     uint32_t n, max;     /* entries in use, and the most allowed */
     uint64_t *filter;    /* atomic pointer: the bitmap readers use */
     uint64_t *filters[2];
+    uint64_t *shared;     /* bits of the filter that more than one entry set */
     uint32_t filter_bits; /* bits set in the current bitmap */
 } lt_live_table;
 
@@ -76,7 +81,7 @@ int lt_live_table_remove(lt_live_table *t, uintptr_t p, lt_live_entry *out);
 /* Clear the stale bits: rebuild the filter from the entries. */
 void lt_live_table_rebuild_filter(lt_live_table *t);
 /* Is the filter worth rebuilding? (more than twice as many bits set as entries, and over 1,024
- * stale ones) */
+ * stale ones: only shared bits can go stale) */
 int lt_live_table_filter_stale(const lt_live_table *t);
 
 /* Iterate: for (i = 0; i <= t->mask; i++) if (t->slots[i].ptr) ... ; slots may be NULL when
