@@ -209,6 +209,19 @@ lt_sock_connect(pid_t pid, int *err_kind, char **cause)
                              strerror(errno));
         return -1;
     }
+    return lt_sock_connect_path(path, err_kind, cause);
+}
+
+int
+lt_sock_connect_path(const char *path, int *err_kind, char **cause)
+{
+    struct stat st;
+    *err_kind = LT_SOCK_EOTHER;
+    if (lstat(path, &st) < 0) {
+        *err_kind = LT_SOCK_ENOENT;
+        *cause = lt_asprintf("%s: %s", path, strerror(errno));
+        return -1;
+    }
     if (!S_ISSOCK(st.st_mode)) {
         *cause = lt_asprintf("%s is not a socket", path);
         return -1;

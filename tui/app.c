@@ -33,6 +33,8 @@ typedef struct app {
     char label[160];
     /* live */
     pid_t pid;
+    const char *socket_path; /* connect SOCKET: the agent is on the other end of a forwarded
+                                socket; pid is its pid there (from HELLO), not a local one */
     lt_conn conn;
     int connected;
     lt_proc_reader *proc;
@@ -85,7 +87,14 @@ connect_live(app *a, char **cause)
 {
     int kind = 0;
     char *why = NULL;
-    if (lt_conn_open(&a->conn, a->pid, "leaktop tui " LEAKTOP_VERSION, &kind, &why) < 0) {
+    if (a->socket_path != NULL) {
+        if (lt_conn_open_path(&a->conn, a->socket_path, "leaktop tui " LEAKTOP_VERSION, &kind,
+                              &why) < 0) {
+            *cause = lt_watch_explain_socket(a->socket_path, kind, why);
+            lt_free(why);
+            return -1;
+        }
+    } else if (lt_conn_open(&a->conn, a->pid, "leaktop tui " LEAKTOP_VERSION, &kind, &why) < 0) {
         *cause = a->started ? why : lt_watch_explain_pid(a->pid, kind, why);
         if (!a->started)
             lt_free(why);
@@ -140,6 +149,8 @@ pump_live(app *a)
         lt_free(cause);
         return;
     }
+    if (a->socket_path != NULL && a->conn.pid != 0)
+        a->pid = a->conn.pid; /* its pid on the other end, for the messages */
     if (a->conn.have_reply) {
         a->conn.have_reply = 0;
         if (a->conn.reply_code == LT_CMD_GC_COLLECT)
@@ -522,6 +533,30 @@ lt_app_pid(pid_t pid, unsigned max_refreshes)
     snprintf(a.label, sizeof a.label, "pid %ld", (long)pid);
     a.ui.source_label = a.label;
     a.proc = lt_proc_reader_new(pid);
+    int rc = run_ui(&a);
+    app_free(&a);
+    return rc;
+}
+
+int
+lt_app_socket(const char *path, unsigned max_refreshes)
+{
+    app a;
+    memset(&a, 0, sizeof a);
+    lt_ui_init(&a.ui);
+    a.socket_path = path;
+    a.max_refreshes = max_refreshes;
+    char *cause = NULL;
+    if (lt_model_init(&a.model, MODEL_POINTS) < 0 || connect_live(&a, &cause) < 0) {
+        fprintf(stderr, "leaktop: %s\n", cause ? cause : "out of memory");
+        lt_free(cause);
+        app_free(&a);
+        return 2;
+    }
+    /* The process is on another host (or in another namespace): its memory figures come from
+     * the agent's own samples, never from this host's /proc. */
+    snprintf(a.label, sizeof a.label, "%s", path);
+    a.ui.source_label = a.label;
     int rc = run_ui(&a);
     app_free(&a);
     return rc;

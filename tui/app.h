@@ -11,6 +11,9 @@
 
 /* `leaktop PID`: the agent already running in pid. */
 int lt_app_pid(pid_t pid, unsigned max_refreshes);
+/* `leaktop connect SOCKET`: the agent at a socket path (forwarded with ssh -L); nothing is read
+ * from this host's /proc. */
+int lt_app_socket(const char *path, unsigned max_refreshes);
 /* `leaktop run -- CMD`: start cmd with the agent, watch it, end it on quit unless keep. */
 int lt_app_run(char **cmd, double interval, int keep, unsigned max_refreshes);
 /* `leaktop replay FILE`. */

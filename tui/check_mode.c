@@ -60,7 +60,8 @@ lt_check_main(const lt_cli *cli)
     lt_watch_signals();
     lt_watch w;
     /* With --json our stdout is the report alone: the program's stdout goes to stderr. */
-    lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .interval_s = cli->interval,
+    lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .socket_path = cli->socket,
+                       .interval_s = cli->interval,
                        .keep = cli->keep, .stdout_to_stderr = 1,
                        .client = "leaktop check " LEAKTOP_VERSION};
     char *cause = NULL;
@@ -72,7 +73,8 @@ lt_check_main(const lt_cli *cli)
     /* The limits now and again at the end: a process that died of them is read at the start. */
     lt_limits limits;
     char *why = NULL;
-    int have_limits = lt_limits_read("/proc", "/sys", w.pid, &limits, &why) == 0;
+    /* (Not for a forwarded socket: this host's /proc knows nothing of that process.) */
+    int have_limits = !cli->socket && lt_limits_read("/proc", "/sys", w.pid, &limits, &why) == 0;
     lt_free(why);
     if (lt_watch_run(&w, cli->duration, &cause) < 0) {
         fprintf(stderr, "leaktop: %s\n", cause);
@@ -89,7 +91,7 @@ lt_check_main(const lt_cli *cli)
         return 2;
     }
     lt_limits now;
-    if (lt_limits_read("/proc", "/sys", w.pid, &now, &why) == 0)
+    if (!cli->socket && lt_limits_read("/proc", "/sys", w.pid, &now, &why) == 0)
         lt_report_set_limits(&r, &w.model, w.first, &now);
     else if (have_limits)
         lt_report_set_limits(&r, &w.model, w.first, &limits);

@@ -10,9 +10,10 @@
 void
 lt_cli_usage(FILE *f)
 {
-    fputs("usage: leaktop [PID] | run [--keep] -- CMD... | attach PID | detach PID | check [--duration S] "
-          "[--json] (-- CMD... | --pid PID) | record -o FILE [--duration S] (-- CMD... | --pid "
-          "PID) | replay FILE | metrics [--listen ADDR] [--pid PID] | --help | --version\n",
+    fputs("usage: leaktop [PID] | run [--keep] -- CMD... | attach PID | detach PID | connect SOCKET "
+          "| check [--duration S] [--json] (-- CMD... | --pid PID | --socket SOCKET) | record -o "
+          "FILE [--duration S] (-- CMD... | --pid PID | --socket SOCKET) | replay FILE | metrics "
+          "[--listen ADDR] [--pid PID] | --help | --version\n",
           f);
 }
 
@@ -28,14 +29,16 @@ lt_cli_help(FILE *f)
           "                               start CMD with the agent loaded and watch it\n"
           "  leaktop attach PID           load the agent into a running process, then watch\n"
           "  leaktop detach PID           stop the agent in PID; the program goes on\n"
+          "  leaktop connect SOCKET       watch the agent at a socket path: one forwarded\n"
+          "                               from another host with ssh -L (see Examples)\n"
           "\n"
           "Headless:\n"
           "  leaktop check [--duration S] [--json] [--top N] [--interval S] [--keep]\n"
-          "                (-- CMD [ARGS...] | --pid PID)\n"
+          "                (-- CMD [ARGS...] | --pid PID | --socket SOCKET)\n"
           "                               watch for S seconds (default 30), print a report;\n"
           "                               exit 0: no leak suspects, 1: suspects, 2: error\n"
           "  leaktop record -o FILE [--duration S] [--interval S] [--keep]\n"
-          "                (-- CMD [ARGS...] | --pid PID)\n"
+          "                (-- CMD [ARGS...] | --pid PID | --socket SOCKET)\n"
           "                               write the stream to FILE until CMD exits or S pass\n"
           "  leaktop replay FILE          the terminal UI on a recording\n"
           "\n"
@@ -50,6 +53,8 @@ lt_cli_help(FILE *f)
           "  leaktop run -- python3 app.py\n"
           "  leaktop check --duration 60 --json -- python3 -m myservice > report.json\n"
           "  leaktop record -o incident.lktp --pid 4242\n"
+          "  ssh -N -L /tmp/app.sock:/run/user/1000/leaktop/4242.sock prod-host &\n"
+          "  leaktop connect /tmp/app.sock  # pid 4242 on prod-host, from your laptop\n"
           "\n"
           "A program started by leaktop is ended when leaktop is done (SIGTERM, then SIGKILL),\n"
           "unless --keep. With --pid, leaktop never ends the process: it attaches (with gdb)\n"
@@ -100,7 +105,7 @@ parse_seconds(const char *s, double *out, double min)
 }
 
 enum { OPT_PID = 256, OPT_KEEP, OPT_JSON, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_QUIET,
-       OPT_REFRESHES, OPT_LISTEN };
+       OPT_REFRESHES, OPT_LISTEN, OPT_SOCKET };
 
 static int
 parse_count(const char *s, unsigned *out)
@@ -129,6 +134,7 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         {"refreshes", required_argument, NULL, 'n'},
         {"output", required_argument, NULL, 'o'},
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"socket", required_argument, NULL, OPT_SOCKET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -161,6 +167,11 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         }
         case 'o': cli->output = optarg; break;
         case OPT_LISTEN: cli->listen = optarg; break;
+        case OPT_SOCKET:
+            if (optarg[0] == '\0')
+                return bad("--socket needs the path of an agent socket%s", "");
+            cli->socket = optarg;
+            break;
         case 'n':
             if (parse_count(optarg, &cli->refreshes) < 0)
                 return bad("-n needs a positive number of screen refreshes, not '%s'", optarg);
@@ -228,6 +239,14 @@ lt_cli_parse(lt_cli *cli, int argc, char **argv)
             return bad("%s needs one process id", m);
         return 0;
     }
+    if (strcmp(m, "connect") == 0) {
+        cli->mode = LT_MODE_CONNECT;
+        if (argc != 3 || argv[2][0] == '\0')
+            return bad("connect needs the path of one agent socket (a forwarded one: ssh -L)%s",
+                       "");
+        cli->socket = argv[2];
+        return 0;
+    }
     if (strcmp(m, "replay") == 0) {
         cli->mode = LT_MODE_REPLAY;
         if (argc != 3)
@@ -254,7 +273,8 @@ lt_cli_parse(lt_cli *cli, int argc, char **argv)
     if (cli->mode == LT_MODE_METRICS) {
         if (cli->cmd != NULL)
             return bad("metrics reads running agents; unexpected argument '%s'", cli->cmd[0]);
-        if (cli->json || cli->keep || cli->quiet || cli->output || cli->duration >= 0)
+        if (cli->json || cli->keep || cli->quiet || cli->output || cli->duration >= 0 ||
+            cli->socket)
             return bad("metrics takes --listen, --pid, --top and --interval%s", "");
         return 0;
     }
@@ -265,14 +285,17 @@ lt_cli_parse(lt_cli *cli, int argc, char **argv)
     if (cli->mode == LT_MODE_RUN) {
         if (cli->cmd == NULL)
             return bad("run needs a program: leaktop run -- CMD [ARGS...]%s", "");
-        if (cli->pid != 0)
+        if (cli->pid != 0 || cli->socket)
             return bad("run starts a program; to watch a running one use: leaktop %s", "PID");
         return 0;
     }
-    if (cli->cmd == NULL && cli->pid == 0)
-        return bad("%s needs a program (-- CMD ...) or --pid PID", m);
-    if (cli->cmd != NULL && cli->pid != 0)
-        return bad("%s takes either a program (-- CMD ...) or --pid PID, not both", m);
+    int targets = (cli->cmd != NULL) + (cli->pid != 0) + (cli->socket != NULL);
+    if (targets == 0)
+        return bad("%s needs a program (-- CMD ...), --pid PID or --socket PATH", m);
+    if (targets > 1)
+        return bad("%s takes one of a program (-- CMD ...), --pid PID or --socket PATH", m);
+    if (cli->socket && cli->keep)
+        return bad("--keep is about a program leaktop starts or attaches to, not --socket%s", "");
     if (cli->mode == LT_MODE_RECORD && cli->output == NULL)
         return bad("record needs -o FILE%s", "");
     if (cli->mode == LT_MODE_CHECK && cli->output != NULL)

@@ -13,6 +13,7 @@
 typedef enum lt_mode {
     LT_MODE_PICKER, LT_MODE_PID, LT_MODE_RUN, LT_MODE_ATTACH, LT_MODE_CHECK, LT_MODE_RECORD,
     LT_MODE_REPLAY, LT_MODE_HELP, LT_MODE_VERSION, LT_MODE_DETACH, LT_MODE_METRICS,
+    LT_MODE_CONNECT,
 } lt_mode;
 
 typedef struct lt_cli {
@@ -25,6 +26,7 @@ typedef struct lt_cli {
     unsigned top;     /* types in a check report */
     unsigned refreshes; /* TUI: quit after this many screen updates (0: never), for CI */
     const char *output, *file;
+    const char *socket; /* connect, --socket: an agent socket by path (a forwarded one) */
     const char *listen; /* metrics: HOST:PORT to serve on, NULL default */
 } lt_cli;
 

@@ -25,6 +25,9 @@ send_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+static int
+say_hello(lt_conn *c, const char *client, char **cause);
+
 int
 lt_conn_open(lt_conn *c, pid_t pid, const char *client, int *kind, char **cause)
 {
@@ -35,13 +38,33 @@ lt_conn_open(lt_conn *c, pid_t pid, const char *client, int *kind, char **cause)
     c->fd = lt_sock_connect(pid, kind, cause);
     if (c->fd < 0)
         return -1;
+    return say_hello(c, client, cause);
+}
+
+int
+lt_conn_open_path(lt_conn *c, const char *path, const char *client, int *kind, char **cause)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    lt_framer_init(&c->in);
+    c->fd = lt_sock_connect_path(path, kind, cause);
+    if (c->fd < 0)
+        return -1;
+    return say_hello(c, client, cause);
+}
+
+static int
+say_hello(lt_conn *c, const char *client, char **cause)
+{
     lt_buf b;
     lt_buf_init(&b);
     lt_client_hello h = {.major = LT_PROTO_MAJOR, .minor = LT_PROTO_MINOR, .client = client};
     int rc = lt_encode_client_hello(&b, &h) == 0 ? send_all(c->fd, b.data, b.len) : -1;
     lt_buf_free(&b);
     if (rc < 0) {
-        *cause = lt_asprintf("the agent of pid %ld closed the connection at once", (long)pid);
+        *cause = c->pid ? lt_asprintf("the agent of pid %ld closed the connection at once",
+                                      (long)c->pid)
+                        : lt_asprintf("the socket closed the connection at once");
         lt_conn_close(c);
         return -1;
     }
@@ -102,6 +125,8 @@ apply_frames(lt_conn *c, lt_model *m, char **cause)
         }
         if (lt_model_apply(m, &c->msg, cause) < 0)
             return -1;
+        if (type == LT_FRAME_HELLO && c->pid == 0)
+            c->pid = (pid_t)c->msg.u.hello.pid; /* opened by path: now we know whose it is */
     }
     if (rc < 0) {
         *cause = lt_asprintf(c->in.error == LT_FRAMER_TOO_BIG

@@ -34,6 +34,9 @@ typedef struct lt_conn {
 /* Connect to the agent of pid and send CLIENT_HELLO as `client`. Returns 0, or -1 with *cause;
  * *kind gets LT_SOCK_E* (see sockpath.h) so callers can tell "no agent" from "not yours". */
 int lt_conn_open(lt_conn *c, pid_t pid, const char *client, int *kind, char **cause);
+/* The same on a socket path (a forwarded agent socket); c->pid is 0 until the agent's HELLO,
+ * then lt_conn_pump sets it from the hello. */
+int lt_conn_open_path(lt_conn *c, const char *path, const char *client, int *kind, char **cause);
 void lt_conn_close(lt_conn *c);
 
 /* Wait up to timeout_ms for data, then apply every complete frame to m. Returns 1 when frames

@@ -76,6 +76,8 @@ main(int argc, char **argv)
         return lt_app_pid(cli.pid, cli.refreshes);
     case LT_MODE_RUN:
         return lt_app_run(cli.cmd, cli.interval, cli.keep, cli.refreshes);
+    case LT_MODE_CONNECT:
+        return lt_app_socket(cli.socket, cli.refreshes);
     case LT_MODE_REPLAY:
         return lt_app_replay(cli.file, cli.refreshes);
     case LT_MODE_PICKER:

@@ -60,7 +60,8 @@ lt_record_main(const lt_cli *cli)
     signal(SIGXFSZ, SIG_IGN);
     lt_watch w;
     rec.w = &w;
-    lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .interval_s = cli->interval,
+    lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .socket_path = cli->socket,
+                       .interval_s = cli->interval,
                        .keep = cli->keep, .client = "leaktop record " LEAKTOP_VERSION,
                        .tap = tap, .tap_ctx = &rec};
     char *cause = NULL;

@@ -77,6 +77,16 @@ lt_watch_explain_pid(pid_t pid, int kind, const char *connect_cause)
     return lt_strdup(connect_cause ? connect_cause : "cannot connect");
 }
 
+char *
+lt_watch_explain_socket(const char *path, int kind, const char *connect_cause)
+{
+    if (kind == LT_SOCK_ESTALE)
+        return lt_asprintf("nobody listens on %s: the agent has stopped, or the forwarding "
+                           "(ssh -L) has ended",
+                           path);
+    return lt_strdup(connect_cause ? connect_cause : "cannot connect");
+}
+
 int
 lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
 {
@@ -101,7 +111,19 @@ lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
 
     int kind = 0;
     char *why = NULL;
-    int orc = lt_conn_open(&w->conn, w->pid, o->client, &kind, &why);
+    int orc;
+    if (o->socket_path != NULL) {
+        /* A forwarded socket: nothing local to explain or attach to. */
+        if (lt_conn_open_path(&w->conn, o->socket_path, o->client, &kind, &why) < 0) {
+            *cause = lt_watch_explain_socket(o->socket_path, kind, why);
+            lt_free(why);
+            lt_watch_close(w);
+            return -1;
+        }
+        orc = 0;
+    } else {
+        orc = lt_conn_open(&w->conn, w->pid, o->client, &kind, &why);
+    }
     if (orc < 0 && !w->started && (kind == LT_SOCK_ENOENT || kind == LT_SOCK_ESTALE)) {
         /* --pid without an agent: load one (contracts: "attaches otherwise"). */
         lt_free(why);
@@ -144,19 +166,27 @@ lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
         if (rc == 2)
             break;
         if (now_s() > deadline) {
-            *cause = lt_asprintf("pid %ld accepted the connection but sent no leaktop stream",
-                                 (long)w->pid);
+            *cause = o->socket_path
+                         ? lt_asprintf("%s accepted the connection but sent no leaktop stream",
+                                       o->socket_path)
+                         : lt_asprintf("pid %ld accepted the connection but sent no leaktop "
+                                       "stream",
+                                       (long)w->pid);
             lt_watch_close(w);
             return -1;
         }
     }
     if (!w->model.have_hello) {
-        *cause = lt_asprintf("pid %ld closed the connection without a leaktop hello; another "
-                             "viewer may have stopped its agent, or it is not a leaktop socket",
-                             (long)w->pid);
+        char who[64];
+        snprintf(who, sizeof who, "pid %ld", (long)w->pid);
+        *cause = lt_asprintf("%s closed the connection without a leaktop hello; another viewer "
+                             "may have stopped its agent, or it is not a leaktop socket",
+                             o->socket_path ? o->socket_path : who);
         lt_watch_close(w);
         return -1;
     }
+    if (o->socket_path != NULL)
+        w->pid = (pid_t)w->model.pid; /* for the report: the process on the other end */
     /* A program we started is ours from its first sample; a running one is watched from now. */
     w->first = w->started ? 0 : w->model.n;
     return 0;

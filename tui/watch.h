@@ -16,6 +16,7 @@
 typedef struct lt_watch_opts {
     char **cmd;            /* program to start, NULL-terminated; or NULL with pid */
     pid_t pid;             /* process to watch when cmd is NULL */
+    const char *socket_path; /* or an agent socket at this path (forwarded); cmd NULL, pid 0 */
     double interval_s;     /* census period for a started program; 0: agent default */
     int keep;              /* leave a started program running at the end */
     int stdout_to_stderr;  /* the started program's stdout goes to our stderr */
@@ -58,5 +59,7 @@ int lt_watch_interrupted(void);
 /* Explain why pid cannot be watched (gone, another user's, not Python, no agent) into a cause
  * built from the connect error of kind (LT_SOCK_E*). */
 char *lt_watch_explain_pid(pid_t pid, int kind, const char *connect_cause);
+/* The same for a socket path given by the user (lt_conn_open_path's error of kind). */
+char *lt_watch_explain_socket(const char *path, int kind, const char *connect_cause);
 
 #endif

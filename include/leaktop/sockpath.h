@@ -40,6 +40,9 @@ int lt_sock_peer_allowed(int fd, uid_t *peer_uid);
  * *err_kind set to one of LT_SOCK_E*. */
 enum { LT_SOCK_ENOENT = 1, LT_SOCK_EPERM = 2, LT_SOCK_ESTALE = 3, LT_SOCK_EOTHER = 4 };
 int lt_sock_connect(pid_t pid, int *err_kind, char **cause);
+/* The same checks and connect for a socket at path (a forwarded one: `ssh -L`). A symlink is
+ * refused like anything that is not a socket. */
+int lt_sock_connect_path(const char *path, int *err_kind, char **cause);
 
 /* malloc'ed printf, counted by lt_mem; NULL when out of memory. */
 char *lt_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
