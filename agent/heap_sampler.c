@@ -281,6 +281,20 @@ lt_heap_sampler_forget(lt_heap_sampler *hs, const void *ptr, lt_live_entry *out)
     return found;
 }
 
+int
+lt_heap_sampler_lookup(lt_heap_sampler *hs, const void *ptr, lt_live_entry *out, uint32_t *site)
+{
+    *site = 0;
+    if (ptr == NULL || !lt_heap_sampler_maybe(hs, ptr))
+        return 0;
+    lock(hs);
+    int found = lt_live_table_find(&hs->live, (uintptr_t)ptr, out);
+    if (found && out->trace < hs->traces.cap && hs->traces.e[out->trace].used)
+        *site = hs->traces.e[out->trace].site;
+    unlock(hs);
+    return found;
+}
+
 void
 lt_heap_sampler_restore(lt_heap_sampler *hs, const lt_live_entry *e)
 {

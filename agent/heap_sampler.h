@@ -141,6 +141,13 @@ lt_heap_sampler_maybe(const lt_heap_sampler *hs, const void *ptr)
  * it was a sampled block, else 0. */
 int lt_heap_sampler_forget(lt_heap_sampler *hs, const void *ptr, lt_live_entry *out);
 
+/* Is ptr (a block start, as the allocator returned it) a live sample? Returns 1 with its entry
+ * in *out and, in *site, the census owner's handle of its traceback (0 when no census has
+ * resolved that traceback yet), or 0. Takes the lock only when the filter says maybe; any
+ * thread, no GIL needed. Changes nothing. */
+int lt_heap_sampler_lookup(lt_heap_sampler *hs, const void *ptr, lt_live_entry *out,
+                           uint32_t *site);
+
 /* Put back an entry forget() returned (a failed realloc left the block alive). */
 void lt_heap_sampler_restore(lt_heap_sampler *hs, const lt_live_entry *e);
 

@@ -171,6 +171,20 @@ lt_live_table_remove(lt_live_table *t, uintptr_t p, lt_live_entry *out)
     return 1;
 }
 
+int
+lt_live_table_find(const lt_live_table *t, uintptr_t p, lt_live_entry *out)
+{
+    if (t->slots == NULL || p == 0)
+        return 0;
+    uint32_t mask = t->mask;
+    for (uint32_t i = slot_hash(p) & mask; t->slots[i].ptr != 0; i = (i + 1) & mask)
+        if (t->slots[i].ptr == p) {
+            *out = t->slots[i];
+            return 1;
+        }
+    return 0;
+}
+
 void
 lt_live_table_rebuild_filter(lt_live_table *t)
 {

@@ -78,6 +78,9 @@ lt_live_table_maybe(const lt_live_table *t, uintptr_t p)
 int lt_live_table_insert(lt_live_table *t, const lt_live_entry *e, lt_live_entry *old);
 /* Remove p. Returns 1 with the entry copied to *out, or 0 when p is not in the table. */
 int lt_live_table_remove(lt_live_table *t, uintptr_t p, lt_live_entry *out);
+/* Look p up without changing anything. Returns 1 with its entry copied to *out, or 0 when p is
+ * not in the table (check lt_live_table_maybe first: most pointers stop there). */
+int lt_live_table_find(const lt_live_table *t, uintptr_t p, lt_live_entry *out);
 /* Clear the stale bits: rebuild the filter from the entries. */
 void lt_live_table_rebuild_filter(lt_live_table *t);
 /* Is the filter worth rebuilding? (more than twice as many bits set as entries, and over 1,024

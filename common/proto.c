@@ -367,6 +367,27 @@ lt_encode_memory(lt_buf *b, const lt_memory *mem, uint16_t flags)
     return lt_frame_end(b, off);
 }
 
+int
+lt_encode_type_sites(lt_buf *b, const lt_type_sites_msg *ts)
+{
+    uint32_t n = ts->nrows > LT_TYPE_SITES_MAX_WIRE ? LT_TYPE_SITES_MAX_WIRE : ts->nrows;
+    size_t off = lt_frame_begin(b, LT_FRAME_TYPE_SITES, 0);
+    lt_put_u32(b, ts->name_id);
+    lt_put_u64(b, ts->instances);
+    lt_put_u64(b, ts->sampled);
+    lt_put_u64(b, ts->sample_interval_bytes);
+    lt_put_u32(b, ts->walk_us);
+    lt_put_str(b, ts->note);
+    lt_put_u32(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        lt_put_u32(b, ts->rows[i].trace_id);
+        lt_put_u64(b, ts->rows[i].live_bytes);
+        lt_put_u64(b, ts->rows[i].live_count);
+        lt_put_u32(b, ts->rows[i].samples);
+    }
+    return lt_frame_end(b, off);
+}
+
 /* ---- framer ----------------------------------------------------------------------------- */
 
 void
@@ -769,6 +790,38 @@ decode_memory(reader *r, lt_memory *mem)
     mem->vm_swap = get_u64(r);
 }
 
+#define TYPE_SITE_ROW_WIRE 24u
+
+static void
+decode_type_sites(reader *r, lt_type_sites_msg *ts)
+{
+    ts->name_id = get_u32(r);
+    ts->instances = get_u64(r);
+    ts->sampled = get_u64(r);
+    ts->sample_interval_bytes = get_u64(r);
+    ts->walk_us = get_u32(r);
+    ts->note = get_str(r, NULL);
+    ts->nrows = get_u32(r);
+    if (r->bad || ts->nrows > LT_TYPE_SITES_MAX_WIRE ||
+        ts->nrows > (r->len - r->pos) / TYPE_SITE_ROW_WIRE) {
+        r->bad = 1;
+        ts->nrows = 0;
+        return;
+    }
+    ts->rows = msg_alloc(r->m, sizeof *ts->rows * (ts->nrows ? ts->nrows : 1));
+    if (ts->rows == NULL) {
+        r->bad = 1;
+        ts->nrows = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < ts->nrows; i++) {
+        ts->rows[i].trace_id = get_u32(r);
+        ts->rows[i].live_bytes = get_u64(r);
+        ts->rows[i].live_count = get_u64(r);
+        ts->rows[i].samples = get_u32(r);
+    }
+}
+
 int
 lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint32_t len)
 {
@@ -830,6 +883,9 @@ lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint
     case LT_FRAME_MEMORY:
         decode_memory(&r, &m->u.memory);
         break;
+    case LT_FRAME_TYPE_SITES:
+        decode_type_sites(&r, &m->u.type_sites);
+        break;
     default:
         return 1;
     }
@@ -854,6 +910,7 @@ lt_frame_name(uint16_t type)
     case LT_FRAME_WHY: return "why";
     case LT_FRAME_MARKER: return "marker";
     case LT_FRAME_MEMORY: return "memory";
+    case LT_FRAME_TYPE_SITES: return "type-sites";
     default: return "unknown";
     }
 }

@@ -44,6 +44,7 @@ enum lt_frame_type {
     LT_FRAME_WHY = 12,         /* agent -> client: why a type's objects are alive (a reply) */
     LT_FRAME_MARKER = 13,      /* agent -> client: a marker on the timeline, for every viewer */
     LT_FRAME_MEMORY = 14,      /* agent -> client: where the memory goes, after its SAMPLE */
+    LT_FRAME_TYPE_SITES = 15,  /* agent -> client: where a type's live instances were allocated */
 };
 
 enum lt_frame_flag {
@@ -57,6 +58,7 @@ enum lt_command_code {
     LT_CMD_GET_TRACE = 4,  /* arg: trace id; the agent sends that TRACE frame again */
     LT_CMD_WHY_ALIVE = 5,  /* arg: STRING id of a type name; the agent answers with WHY */
     LT_CMD_MARKER = 6,     /* drop a marker at the current sample; every viewer gets MARKER */
+    LT_CMD_TYPE_SITES = 7, /* arg: STRING id of a type name; the agent answers with TYPE_SITES */
 };
 
 enum lt_bye_reason {
@@ -217,6 +219,29 @@ typedef struct lt_memory {
     uint64_t rss_anon, rss_file, rss_shmem, vm_swap;
 } lt_memory;
 
+#define LT_TYPE_SITES_MAX_WIRE 64u
+
+/* One allocation site of a type's live instances: the traceback (a TRACE id, as SITES uses)
+ * and the sampler's estimate of the bytes and number of those instances allocated there. */
+typedef struct lt_type_site_row {
+    uint32_t trace_id;
+    uint64_t live_bytes, live_count;
+    uint32_t samples; /* sampled instances behind the estimate */
+} lt_type_site_row;
+
+/* TYPE_SITES: the answer to LT_CMD_TYPE_SITES. The agent walks the GC-tracked instances of the
+ * type and looks each one's memory block up among the sampler's live samples. */
+typedef struct lt_type_sites_msg {
+    uint32_t name_id;               /* the type asked about */
+    uint64_t instances;             /* live GC-tracked instances walked */
+    uint64_t sampled;               /* of them, blocks the sampler holds */
+    uint64_t sample_interval_bytes; /* the sampler's mean interval now; 0: it is off */
+    uint32_t walk_us;               /* how long the host was held */
+    const char *note;               /* why there are no rows, or "" */
+    uint32_t nrows;
+    lt_type_site_row *rows;         /* by live bytes, most first */
+} lt_type_sites_msg;
+
 typedef struct lt_command {
     uint16_t code;
     uint32_t arg;
@@ -256,6 +281,7 @@ typedef struct lt_msg {
         lt_why_msg why;
         lt_marker_msg marker;
         lt_memory memory;
+        lt_type_sites_msg type_sites;
     } u;
     void *arena; /* owned allocations, freed by lt_msg_clear */
 } lt_msg;
@@ -305,6 +331,8 @@ int lt_encode_trace(lt_buf *b, const lt_trace *t);
 int lt_encode_why(lt_buf *b, const lt_why_msg *w);
 int lt_encode_marker(lt_buf *b, const lt_marker_msg *mk);
 int lt_encode_memory(lt_buf *b, const lt_memory *mem, uint16_t flags);
+/* At most LT_TYPE_SITES_MAX_WIRE rows. */
+int lt_encode_type_sites(lt_buf *b, const lt_type_sites_msg *ts);
 /* At most max_sites / max_lines rows of each list (all when 0). */
 int lt_encode_sites(lt_buf *b, const lt_sites *s, uint16_t flags, uint32_t max_sites,
                     uint32_t max_lines);

@@ -157,6 +157,32 @@ START_TEST(test_record_census_forget)
     /* Resolved once: a second census resolves nothing new. */
     census(&hs, &o, &tot);
     ck_assert_int_eq(o.resolves, 8);
+    /* lookup: a sampled block's entry and the site its traceback resolved to (top frame k % 4,
+     * so site k % 4 + 1); nothing for a pointer inside a block or never sampled. */
+    for (uint32_t i = 0; i < 104; i++) {
+        lt_live_entry e;
+        uint32_t site = 99;
+        ck_assert_int_eq(lt_heap_sampler_lookup(&hs, (void *)ptr_of(i), &e, &site), 1);
+        ck_assert_uint_eq(e.ptr, ptr_of(i));
+        ck_assert_uint_eq(e.size, i < 100 ? 100 : 10000);
+        ck_assert_uint_eq(site, i % 4 + 1);
+        ck_assert_int_eq(lt_heap_sampler_lookup(&hs, (void *)(ptr_of(i) + 16), &e, &site), 0);
+        ck_assert_uint_eq(site, 0);
+    }
+    ck_assert_uint_eq(hs.live.n, 104);
+    {
+        /* Sampled since the last census: found, its traceback not resolved yet (site 0). */
+        const void *c2[3];
+        int32_t a2[3];
+        lt_raw_stack s2 = stack_of(0, c2, a2);
+        a2[0] = 99; /* a new raw traceback */
+        lt_heap_sampler_record(&hs, (void *)ptr_of(500), 64, 1000, &s2);
+        lt_live_entry e;
+        uint32_t site = 99;
+        ck_assert_int_eq(lt_heap_sampler_lookup(&hs, (void *)ptr_of(500), &e, &site), 1);
+        ck_assert_uint_eq(site, 0);
+        ck_assert_int_eq(lt_heap_sampler_forget(&hs, (void *)ptr_of(500), &e), 1);
+    }
     /* The filter lets every sampled pointer through; forgetting removes it once. */
     for (uint32_t i = 0; i < 104; i += 2) {
         ck_assert(lt_heap_sampler_maybe(&hs, (void *)ptr_of(i)));

@@ -60,6 +60,17 @@ START_TEST(test_insert_remove)
         ck_assert_int_eq(lt_live_table_remove(&t, ptr_of(i), &out), 0);
     }
     ck_assert_uint_eq(t.n, n / 2);
+    /* find sees the survivors with their entries, and not the removed, changing nothing. */
+    for (uint32_t i = 0; i < n; i++) {
+        lt_live_entry out;
+        ck_assert_int_eq(lt_live_table_find(&t, ptr_of(i), &out), (int)(i % 2));
+        if (i % 2) {
+            ck_assert_uint_eq(out.ptr, ptr_of(i));
+            ck_assert_uint_eq(out.size, entry(i).size);
+            ck_assert_uint_eq(out.trace, entry(i).trace);
+        }
+    }
+    ck_assert_uint_eq(t.n, n / 2);
     /* Backward-shift deletion kept every survivor reachable. */
     for (uint32_t i = 1; i < n; i += 2) {
         ck_assert(lt_live_table_maybe(&t, ptr_of(i)));
@@ -73,6 +84,7 @@ START_TEST(test_insert_remove)
         lt_live_entry out;
         uintptr_t p = 0x100000000ull + (((uintptr_t)i * 2654435761u) & 0xFFFFFFF) * 16;
         passed += (uint32_t)lt_live_table_maybe(&t, p);
+        ck_assert_int_eq(lt_live_table_find(&t, p, &out), 0);
         ck_assert_int_eq(lt_live_table_remove(&t, p, &out), 0);
     }
     ck_assert_uint_lt(passed, 10000 / 10); /* 50k bits set of 1M: ~5% */

@@ -65,13 +65,28 @@ fixture_sample(void)
 
 /* One frame of each kind, by index; returns how many kinds there are when k is out of range. */
 enum { KIND_HELLO, KIND_CLIENT_HELLO, KIND_STRING, KIND_SAMPLE, KIND_HISTORY_SAMPLE, KIND_DROPS,
-       KIND_COMMAND, KIND_REPLY, KIND_BYE, KIND_HISTORY_END, KIND_MEMORY, NKINDS };
+       KIND_COMMAND, KIND_REPLY, KIND_BYE, KIND_HISTORY_END, KIND_MEMORY, KIND_TYPE_SITES,
+       NKINDS };
 
 static const uint16_t kind_type[NKINDS] = {
     LT_FRAME_HELLO, LT_FRAME_CLIENT_HELLO, LT_FRAME_STRING, LT_FRAME_SAMPLE, LT_FRAME_SAMPLE,
     LT_FRAME_DROPS, LT_FRAME_COMMAND, LT_FRAME_REPLY, LT_FRAME_BYE, LT_FRAME_HISTORY_END,
-    LT_FRAME_MEMORY,
+    LT_FRAME_MEMORY, LT_FRAME_TYPE_SITES,
 };
+
+static lt_type_site_row fixture_type_site_rows[3] = {
+    {17, 4u << 20, 87381, 1024}, {3, 0x123456789abull, 1, 0xfffffffeu}, {0xfffffff0u, 0, 0, 0},
+};
+
+static lt_type_sites_msg
+fixture_type_sites(void)
+{
+    lt_type_sites_msg ts = {
+        .name_id = 4711, .instances = 0x1122334455ull, .sampled = 5150, .sample_interval_bytes = 65536,
+        .walk_us = 2345, .note = "", .nrows = 3, .rows = fixture_type_site_rows,
+    };
+    return ts;
+}
 
 /* Every field a distinct value, so a swapped pair would show. */
 static lt_memory
@@ -140,6 +155,11 @@ encode_kind(lt_buf *b, int k)
         rc = lt_encode_memory(b, &mem, LT_FLAG_HISTORY);
         break;
     }
+    case KIND_TYPE_SITES: {
+        lt_type_sites_msg ts = fixture_type_sites();
+        rc = lt_encode_type_sites(b, &ts);
+        break;
+    }
     }
     ck_assert_int_eq(rc, 0);
 }
@@ -160,6 +180,7 @@ reencode(lt_buf *b, const lt_msg *m)
     case LT_FRAME_BYE: return lt_encode_bye(b, m->u.bye.reason, m->u.bye.message);
     case LT_FRAME_HISTORY_END: return lt_encode_empty(b, LT_FRAME_HISTORY_END);
     case LT_FRAME_MEMORY: return lt_encode_memory(b, &m->u.memory, m->flags);
+    case LT_FRAME_TYPE_SITES: return lt_encode_type_sites(b, &m->u.type_sites);
     default: return -1;
     }
 }
@@ -410,6 +431,94 @@ START_TEST(test_roundtrip_memory)
     ck_assert_uint_eq(got->have, want.have);
     ck_assert_uint_eq(got->py_age, 6);
     ck_assert_str_eq(lt_frame_name(LT_FRAME_MEMORY), "memory");
+    lt_msg_clear(&m);
+    lt_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_roundtrip_type_sites)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    encode_kind(&b, KIND_TYPE_SITES);
+    uint16_t type, flags;
+    const uint8_t *p;
+    uint32_t len;
+    split_one(&b, &type, &flags, &p, &len);
+    ck_assert_uint_eq(type, LT_FRAME_TYPE_SITES);
+    ck_assert_uint_eq(len, 4 + 3 * 8 + 4 + 4 + 4 + 3 * 24);
+    lt_msg m;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(decode_exact(&m, type, flags, p, len), 0);
+    const lt_type_sites_msg *got = &m.u.type_sites;
+    ck_assert_uint_eq(got->name_id, 4711);
+    ck_assert_uint_eq(got->instances, 0x1122334455ull);
+    ck_assert_uint_eq(got->sampled, 5150);
+    ck_assert_uint_eq(got->sample_interval_bytes, 65536);
+    ck_assert_uint_eq(got->walk_us, 2345);
+    ck_assert_str_eq(got->note, "");
+    ck_assert_uint_eq(got->nrows, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        ck_assert_uint_eq(got->rows[i].trace_id, fixture_type_site_rows[i].trace_id);
+        ck_assert_uint_eq(got->rows[i].live_bytes, fixture_type_site_rows[i].live_bytes);
+        ck_assert_uint_eq(got->rows[i].live_count, fixture_type_site_rows[i].live_count);
+        ck_assert_uint_eq(got->rows[i].samples, fixture_type_site_rows[i].samples);
+    }
+    ck_assert_str_eq(lt_frame_name(LT_FRAME_TYPE_SITES), "type-sites");
+    lt_msg_clear(&m);
+    lt_buf_free(&b);
+}
+END_TEST
+
+/* More rows than the wire allows are cut on encoding and refused on decoding, before any
+ * allocation for them; a note travels when there are none. */
+START_TEST(test_type_sites_bounds)
+{
+    lt_type_site_row rows[LT_TYPE_SITES_MAX_WIRE + 5];
+    for (uint32_t i = 0; i < LT_TYPE_SITES_MAX_WIRE + 5; i++)
+        rows[i] = (lt_type_site_row){i + 1, 1000u - i, 10, 1};
+    lt_type_sites_msg ts = {.name_id = 9, .note = NULL, .nrows = LT_TYPE_SITES_MAX_WIRE + 5,
+                            .rows = rows};
+    lt_buf b;
+    lt_buf_init(&b);
+    ck_assert_int_eq(lt_encode_type_sites(&b, &ts), 0);
+    uint16_t type, flags;
+    const uint8_t *p;
+    uint32_t len;
+    split_one(&b, &type, &flags, &p, &len);
+    lt_msg m;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(decode_exact(&m, type, flags, p, len), 0);
+    ck_assert_uint_eq(m.u.type_sites.nrows, LT_TYPE_SITES_MAX_WIRE);
+    ck_assert_uint_eq(m.u.type_sites.rows[LT_TYPE_SITES_MAX_WIRE - 1].trace_id,
+                      LT_TYPE_SITES_MAX_WIRE);
+    ck_assert_str_eq(m.u.type_sites.note, "");
+    lt_msg_clear(&m);
+    /* A count over the bound, with bytes enough behind it: refused. */
+    uint8_t *copy = malloc(len + 24);
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, p, len);
+    memset(copy + len, 0, 24);
+    uint32_t count_at = 4 + 3 * 8 + 4 + 4; /* the note is "" */
+    uint32_t n = LT_TYPE_SITES_MAX_WIRE + 1;
+    memcpy(copy + count_at, &n, 4);
+    ck_assert_int_eq(lt_decode(&m, type, flags, copy, len + 24), -1);
+    lt_msg_clear(&m);
+    /* A count the payload cannot hold: refused. */
+    n = 2;
+    memcpy(copy + count_at, &n, 4);
+    ck_assert_int_eq(lt_decode(&m, type, flags, copy, count_at + 4 + 24 + 23), -1);
+    lt_msg_clear(&m);
+    free(copy);
+    lt_buf_free(&b);
+    /* No sampler: a note and no rows. */
+    lt_type_sites_msg off = {.name_id = 2, .note = "the allocation sampler is off"};
+    lt_buf_init(&b);
+    ck_assert_int_eq(lt_encode_type_sites(&b, &off), 0);
+    split_one(&b, &type, &flags, &p, &len);
+    ck_assert_int_eq(decode_exact(&m, type, flags, p, len), 0);
+    ck_assert_uint_eq(m.u.type_sites.nrows, 0);
+    ck_assert_str_eq(m.u.type_sites.note, "the allocation sampler is off");
     lt_msg_clear(&m);
     lt_buf_free(&b);
 }
@@ -1072,6 +1181,8 @@ proto_suite(void)
     tcase_add_test(tc, test_roundtrip_small_frames);
     tcase_add_test(tc, test_roundtrip_sample);
     tcase_add_test(tc, test_roundtrip_memory);
+    tcase_add_test(tc, test_roundtrip_type_sites);
+    tcase_add_test(tc, test_type_sites_bounds);
     tcase_add_test(tc, test_roundtrip_reencode_every_kind);
     tcase_add_test(tc, test_frame_names);
     tc = lt_test_tcase(s, "framer");
