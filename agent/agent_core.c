@@ -331,6 +331,50 @@ reply(lt_client *c, uint16_t code, int32_t status, int64_t value, const char *ms
     lt_buf_free(&b);
 }
 
+/* LT_CMD_TYPE_SITES: the top sites of a type's live instances, each with its TRACE first (the
+ * viewer may have missed or evicted it), then the TYPE_SITES frame and the reply. */
+static void
+answer_type_sites(lt_agent *a, lt_client *c, uint32_t name_id)
+{
+    uint16_t code = LT_CMD_TYPE_SITES;
+    if (name_id >= a->strings.n || name_id == LT_STRTAB_OVERFLOW_ID) {
+        reply(c, code, -1, 0, "unknown type name id");
+        return;
+    }
+    lt_type_sites ts;
+    lt_type_sites_init(&ts);
+    int rc = a->ops.type_sites(a->ops.ctx, a->strings.text[name_id], &ts);
+    lt_type_site_total top[LT_AGENT_TYPE_SITES];
+    lt_type_site_row rows[LT_AGENT_TYPE_SITES];
+    uint32_t n = rc == 0 ? lt_type_sites_top(&ts, top, LT_AGENT_TYPE_SITES) : 0, nrows = 0;
+    lt_buf b;
+    lt_buf_init(&b);
+    for (uint32_t i = 0; i < n; i++) {
+        lt_trace t;
+        if (lt_site_table_trace(&a->sites, top[i].site, &t) < 0 || lt_encode_trace(&b, &t) < 0)
+            continue;
+        rows[nrows++] = (lt_type_site_row){t.id, (uint64_t)(top[i].bytes + 0.5),
+                                           (uint64_t)(top[i].count + 0.5), top[i].samples};
+    }
+    if (rc == 0 && nrows == 0 && ts.note[0] == '\0')
+        snprintf(ts.note, sizeof ts.note, "%s",
+                 ts.instances == 0 ? "no live instance"
+                 : ts.sampled == 0 ? "no instance is among the sampled blocks yet"
+                                   : "the sampled instances' tracebacks are not resolved yet");
+    lt_type_sites_msg m = {.name_id = name_id, .instances = ts.instances, .sampled = ts.sampled,
+                           .sample_interval_bytes = ts.mean,
+                           .walk_us = (uint32_t)(ts.walk_ns / 1000u), .note = ts.note,
+                           .nrows = nrows, .rows = rows};
+    if (lt_encode_type_sites(&b, &m) == 0)
+        lt_client_queue(c, b.data, b.len, 0);
+    lt_buf_free(&b);
+    if (rc < 0)
+        reply(c, code, -1, 0, ts.note[0] ? ts.note : "cannot walk the heap now");
+    else
+        reply(c, code, 0, (int64_t)nrows, nrows ? "sites found" : ts.note);
+    lt_type_sites_free(&ts);
+}
+
 /* A frame from a viewer. Only fixed commands exist; anything else ends the connection. */
 static void
 handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uint8_t *p,
@@ -393,6 +437,8 @@ handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uin
                 lt_buf_free(&b);
                 reply(c, code, 0, w.found, w.found ? "chain found" : w.note);
             }
+        } else if (code == LT_CMD_TYPE_SITES && a->ops.type_sites != NULL) {
+            answer_type_sites(a, c, m.u.command.arg);
         } else if (code == LT_CMD_GC_COLLECT && a->ops.command != NULL) {
             int64_t value = 0;
             char msg[256] = "";

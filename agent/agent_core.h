@@ -22,10 +22,12 @@
 #include "site_table.h"
 #include "strtab.h"
 #include "type_census.h"
+#include "type_sites.h"
 
 typedef struct lt_agent lt_agent;
 
 #define LT_AGENT_MARKERS 64
+#define LT_AGENT_TYPE_SITES 10 /* rows in a TYPE_SITES answer */
 
 typedef struct lt_agent_config {
     uint32_t interval_ms;     /* census period; default 1000 */
@@ -56,6 +58,12 @@ typedef struct lt_agent_ops {
     /* Why are objects of type_name alive: fill w (strings stay valid until the next call).
      * Returns 0, or -1 when it cannot search (out of memory). NULL: not supported. */
     int (*why_alive)(void *ctx, const char *type_name, lt_why_msg *w);
+    /* Where were the live instances of type_name allocated: walk them and hand every one whose
+     * block is a live sample of the allocation sampler to lt_type_sites_add (site handles of
+     * lt_agent_sites(a), as the sample callback interned them), and fill ts's instances, mean,
+     * walk_ns and, when there is nothing to show, note. Returns 0, or -1 when it cannot walk
+     * (note says why). NULL: not supported. */
+    int (*type_sites)(void *ctx, const char *type_name, lt_type_sites *ts);
     /* The agent thread is about to end, however it ends: release what the callbacks keep for
      * the thread's life (a Python thread state). Called last, on the agent thread. NULL: none. */
     void (*thread_exit)(void *ctx);

@@ -48,6 +48,8 @@ typedef struct fake_host {
     int skip_every; /* every n-th tick interns a new name and skips (0: never) */
     int arm_oom;    /* atomic: 1 asks the next tick to intern a name while memory runs out */
     int oom_tick;   /* atomic: the tick that did it */
+    int with_sites; /* each tick reports two allocation sites (a.py:10 and a.py:20) */
+    uint32_t site_a, site_b; /* their handles (agent thread only) */
 } fake_host;
 
 static uint32_t
@@ -91,6 +93,20 @@ fake_sample(void *ctx, lt_agent *a, lt_sample *s)
         __atomic_store_n(&h->arm_oom, 2, __ATOMIC_RELEASE);
         __atomic_store_n(&h->oom_tick, tick, __ATOMIC_RELEASE);
     }
+    if (h->with_sites) {
+        if (h->site_a == 0) {
+            uint32_t file = lt_agent_intern(a, "a.py", 4), func = lt_agent_intern(a, "make", 4);
+            lt_trace_frame fa = {file, func, 10}, fb = {file, func, 20};
+            h->site_a = lt_agent_trace_intern(a, &fa, 1, 0);
+            h->site_b = lt_agent_trace_intern(a, &fb, 1, 0);
+        }
+        lt_site_table *st = lt_agent_sites(a);
+        lt_site_table_begin(st);
+        lt_site_table_add(st, h->site_a, 5600, 100);
+        lt_site_table_add(st, h->site_b, 16800, 300);
+        lt_sites totals = {.sample_interval_bytes = 4096};
+        lt_agent_sites_ready(a, &totals);
+    }
     s->heap_bytes = 1000u * (unsigned)tick;
     s->tracked_objects = c->objects;
     s->census_ns = 1000;
@@ -106,6 +122,28 @@ fake_command(void *ctx, uint16_t code, int64_t *value, char *msg, size_t msglen)
         return -1;
     *value = 42;
     snprintf(msg, msglen, "collected 42");
+    return 0;
+}
+
+/* app.Leaky: 500 instances, 3 sampled at a.py:20, 1 at a.py:10, 1 not resolved yet;
+ * fail.me: the walk fails; anything else has no instance. */
+static int
+fake_type_sites(void *ctx, const char *type_name, lt_type_sites *ts)
+{
+    fake_host *h = ctx;
+    ts->mean = 4096;
+    ts->walk_ns = 1500000;
+    if (strcmp(type_name, "fail.me") == 0) {
+        snprintf(ts->note, sizeof ts->note, "a garbage collection was running; try again");
+        return -1;
+    }
+    if (strcmp(type_name, "app.Leaky") != 0)
+        return 0;
+    ts->instances = 500;
+    for (int i = 0; i < 3; i++)
+        lt_type_sites_add(ts, h->site_b, 56, 100.0);
+    lt_type_sites_add(ts, h->site_a, 56, 100.0);
+    lt_type_sites_add(ts, 0, 56, 100.0);
     return 0;
 }
 
@@ -158,7 +196,7 @@ start_agent_every(fake_host *h, uint32_t interval_ms, uint32_t history_rows, uin
     cfg.max_clients = max_clients;
     cfg.socket_path = sock_path;
     lt_agent_ops ops = {.ctx = h, .sample = fake_sample, .command = fake_command,
-                        .stopping = fake_stopping};
+                        .stopping = fake_stopping, .type_sites = fake_type_sites};
     lt_agent_identity id = {.python_version = "3.99.0+fake", .executable = "/usr/bin/fakepython",
                             .argc = 3, .argv = fake_argv};
     char *cause = NULL;
@@ -190,6 +228,7 @@ typedef struct tclient {
     int skipped_strings; /* "skipped.T*" strings seen */
     int allow_gaps;      /* a sample may be missing (the agent ran out of memory) */
     uint32_t memory;     /* MEMORY frames, each right after its SAMPLE */
+    uint32_t trace_line[MAX_IDS]; /* TRACE frames so far: id -> top frame's line */
 } tclient;
 
 /* Send bytes; a peer that has already cut us off is not an error here. */
@@ -237,6 +276,16 @@ tc_close(tclient *t)
     for (int i = 0; i < MAX_IDS; i++)
         free(t->text[i]);
     memset(t->text, 0, sizeof t->text);
+}
+
+static void
+tc_command_arg(tclient *t, uint16_t code, uint32_t arg)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    ck_assert_int_eq(lt_encode_command(&b, code, arg), 0);
+    tc_send(t, b.data, b.len);
+    lt_buf_free(&b);
 }
 
 static void
@@ -326,6 +375,18 @@ track(tclient *t)
         t->memory++;
         break;
     }
+    case LT_FRAME_TRACE:
+        ck_assert_uint_lt(m->u.trace.id, MAX_IDS);
+        ck_assert_uint_ge(m->u.trace.nframes, 1);
+        for (uint32_t i = 0; i < m->u.trace.nframes; i++)
+            ck_assert_ptr_nonnull(t->text[m->u.trace.frames[i].file_id]);
+        t->trace_line[m->u.trace.id] = m->u.trace.frames[0].line;
+        break;
+    case LT_FRAME_TYPE_SITES:
+        /* Every row's traceback was announced before it. */
+        for (uint32_t i = 0; i < m->u.type_sites.nrows; i++)
+            ck_assert_uint_ne(t->trace_line[m->u.type_sites.rows[i].trace_id], 0);
+        break;
     case LT_FRAME_HISTORY_END:
         ck_assert_msg(!t->got_history_end, "%s: a second HISTORY_END", t->name);
         t->got_history_end = 1;
@@ -600,6 +661,77 @@ START_TEST(test_commands)
     tc_command(&c, LT_CMD_PING);
     m = tc_wait_type(&c, LT_FRAME_REPLY);
     ck_assert_str_eq(m->u.reply.message, "pong");
+    tc_wait_live(&c, c.live + 1);
+    ck_assert_int_eq(c.closed, 0);
+
+    lt_agent_stop(a, LT_BYE_EXITING);
+    tc_wait_closed(&c);
+    tc_close(&c);
+}
+END_TEST
+
+/* The string id a client was told for text, or 0. */
+static uint32_t
+tc_string_id(const tclient *t, const char *text)
+{
+    for (uint32_t i = 1; i < MAX_IDS; i++)
+        if (t->text[i] != NULL && strcmp(t->text[i], text) == 0)
+            return i;
+    return 0;
+}
+
+/* TYPE_SITES: the host's samples ranked per site and named by the tracebacks' wire ids, each
+ * TRACE sent before the answer; unknown ids, types without instances and a failed walk are
+ * answered too. */
+START_TEST(test_type_sites_command)
+{
+    fake_host h = {0};
+    h.with_sites = 1;
+    lt_agent *a = start_agent(&h, 128, 8);
+    tclient c;
+    tc_open(&c, "A", 1);
+    tc_wait_live(&c, 2);
+    uint32_t leaky = tc_string_id(&c, "app.Leaky"), dict = tc_string_id(&c, "dict");
+    ck_assert_uint_ne(leaky, 0);
+    ck_assert_uint_ne(dict, 0);
+
+    tc_command_arg(&c, LT_CMD_TYPE_SITES, leaky);
+    const lt_msg *m = tc_wait_type(&c, LT_FRAME_TYPE_SITES);
+    const lt_type_sites_msg *ts = &m->u.type_sites;
+    ck_assert_uint_eq(ts->name_id, leaky);
+    ck_assert_uint_eq(ts->instances, 500);
+    ck_assert_uint_eq(ts->sampled, 5);
+    ck_assert_uint_eq(ts->sample_interval_bytes, 4096);
+    ck_assert_uint_eq(ts->walk_us, 1500);
+    ck_assert_str_eq(ts->note, "");
+    ck_assert_uint_eq(ts->nrows, 2);
+    ck_assert_uint_eq(c.trace_line[ts->rows[0].trace_id], 20); /* most bytes first */
+    ck_assert_uint_eq(ts->rows[0].live_bytes, 3 * 56 * 100);
+    ck_assert_uint_eq(ts->rows[0].live_count, 300);
+    ck_assert_uint_eq(ts->rows[0].samples, 3);
+    ck_assert_uint_eq(c.trace_line[ts->rows[1].trace_id], 10);
+    ck_assert_uint_eq(ts->rows[1].live_bytes, 56 * 100);
+    m = tc_wait_type(&c, LT_FRAME_REPLY);
+    ck_assert_uint_eq(m->u.reply.code, LT_CMD_TYPE_SITES);
+    ck_assert_int_eq(m->u.reply.status, 0);
+    ck_assert_int_eq(m->u.reply.value, 2);
+
+    /* A type without instances: an answer with a note, no rows. */
+    tc_command_arg(&c, LT_CMD_TYPE_SITES, dict);
+    m = tc_wait_type(&c, LT_FRAME_TYPE_SITES);
+    ck_assert_uint_eq(m->u.type_sites.name_id, dict);
+    ck_assert_uint_eq(m->u.type_sites.nrows, 0);
+    ck_assert_str_eq(m->u.type_sites.note, "no live instance");
+    m = tc_wait_type(&c, LT_FRAME_REPLY);
+    ck_assert_int_eq(m->u.reply.status, 0);
+    ck_assert_int_eq(m->u.reply.value, 0);
+
+    /* An id no string has: refused. */
+    tc_command_arg(&c, LT_CMD_TYPE_SITES, MAX_IDS + 7);
+    m = tc_wait_type(&c, LT_FRAME_REPLY);
+    ck_assert_uint_eq(m->u.reply.code, LT_CMD_TYPE_SITES);
+    ck_assert_int_lt(m->u.reply.status, 0);
+    ck_assert_str_eq(m->u.reply.message, "unknown type name id");
     tc_wait_live(&c, c.live + 1);
     ck_assert_int_eq(c.closed, 0);
 
@@ -978,6 +1110,7 @@ agent_suite(void)
     tcase_add_test(tc, test_stream_and_bye);
     tcase_add_test(tc, test_late_joiner_gets_history);
     tcase_add_test(tc, test_commands);
+    tcase_add_test(tc, test_type_sites_command);
     tcase_add_test(tc, test_stop_command);
     tcase_add_test(tc, test_bad_clients_disconnected);
     tcase_add_test(tc, test_hello_deadline);
