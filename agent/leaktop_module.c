@@ -25,6 +25,7 @@
 
 #define WHY_BUDGET_MS 3000.0 /* a whole "why is it alive" search; each level is far shorter */
 #include "py_sites.h"
+#include "py_type_sites.h"
 
 static lt_agent *agent;         /* the running agent, or NULL */
 static lt_agent_config agent_cfg; /* what it was started with, to restart it in a forked child */
@@ -225,6 +226,20 @@ why_alive_cb(void *ctx, const char *type_name, lt_why_msg *w)
     return 0;
 }
 
+/* Where a type's live instances were allocated, on the agent thread: one heap walk with the GIL,
+ * its own allocations not sampled. */
+static int
+type_sites_cb(void *ctx, const char *type_name, lt_type_sites *ts)
+{
+    (void)ctx;
+    lt_py_alloc_hook_guard(1);
+    PyGILState_STATE g = host_enter();
+    int rc = lt_py_type_sites(type_name, ts);
+    PyGILState_Release(g);
+    lt_py_alloc_hook_guard(0);
+    return rc;
+}
+
 /* A viewer stopped the agent: take the allocator hooks out before the thread ends. */
 static void
 stopping_cb(void *ctx)
@@ -291,6 +306,7 @@ start_agent(void)
     };
     lt_agent_ops ops = {.ctx = NULL, .sample = sample_cb, .command = command_cb,
                         .stopping = stopping_cb, .why_alive = why_alive_cb,
+                        .type_sites = type_sites_cb,
                         .thread_exit = thread_exit_cb};
     char *cause = NULL;
     lt_agent *a = lt_agent_start(&agent_cfg, &ops, &id, &cause);

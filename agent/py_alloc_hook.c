@@ -348,6 +348,12 @@ lt_py_alloc_hook_stats(uint64_t *mean, uint64_t *samples, uint64_t *live, uint64
     return 0;
 }
 
+lt_heap_sampler *
+lt_py_alloc_hook_sampler(void)
+{
+    return running ? &sampler : NULL;
+}
+
 int
 lt_py_alloc_hook_running(void)
 {

@@ -39,6 +39,10 @@ void lt_py_alloc_hook_stop(void);
 int lt_py_alloc_hook_stats(uint64_t *mean, uint64_t *samples, uint64_t *live, uint64_t *dropped,
                            uint64_t *thinned);
 
+/* The sampler, to look blocks up with lt_heap_sampler_lookup, or NULL when it is not running.
+ * The pointer stays valid until lt_py_alloc_hook_stop (GIL held). */
+lt_heap_sampler *lt_py_alloc_hook_sampler(void);
+
 /* Is the sampler running? */
 int lt_py_alloc_hook_running(void);
 

@@ -1,0 +1,101 @@
+/* A type's instances looked up among the sampler's live samples (see py_type_sites.h). Built
+ * with Py_BUILD_CORE_MODULE for each version's own pre-header size. */
+#define PY_SSIZE_T_CLEAN
+#ifndef Py_BUILD_CORE_MODULE
+#define Py_BUILD_CORE_MODULE
+#endif
+#include <Python.h>
+
+#if PY_VERSION_HEX >= 0x030B0000
+#include "internal/pycore_object.h" /* _PyType_PreHeaderSize */
+#elif PY_VERSION_HEX >= 0x03090000
+#include "internal/pycore_gc.h" /* PyGC_Head */
+#endif
+
+#include <stdio.h>
+#include <string.h>
+
+#include "agent_core.h"
+#include "leaktop/mem.h"
+#include "py_alloc_hook.h"
+#include "py_census.h"
+#include "py_referrers.h"
+#include "py_type_sites.h"
+
+#define NAME_CACHE 256u /* types whose name was compared, by type pointer */
+
+typedef struct walk {
+    const char *want;
+    lt_heap_sampler *hs;
+    lt_type_sites *ts;
+    struct {
+        PyTypeObject *tp;
+        int match;
+    } cache[NAME_CACHE];
+} walk;
+
+/* Bytes between the start of an object's memory block and the object. */
+static inline size_t
+preheader(PyTypeObject *tp)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return _PyType_PreHeaderSize(tp);
+#else
+    return PyType_IS_GC(tp) ? sizeof(PyGC_Head) : 0;
+#endif
+}
+
+static int
+visit(PyObject *op, void *arg)
+{
+    walk *w = arg;
+    PyTypeObject *tp = Py_TYPE(op);
+    uint32_t slot = (uint32_t)(((uintptr_t)tp >> 4) * 2654435761u) % NAME_CACHE;
+    if (w->cache[slot].tp != tp) {
+        char name[512];
+        lt_py_type_name(tp, name, sizeof name);
+        w->cache[slot].tp = tp;
+        w->cache[slot].match = strcmp(name, w->want) == 0;
+    }
+    if (!w->cache[slot].match)
+        return 1;
+    w->ts->instances++;
+    lt_live_entry e;
+    uint32_t site;
+    if (lt_heap_sampler_lookup(w->hs, (const char *)op - preheader(tp), &e, &site))
+        lt_type_sites_add(w->ts, site, e.size, (double)e.weight);
+    return 1; /* go on */
+}
+
+int
+lt_py_type_sites(const char *type_name, lt_type_sites *ts)
+{
+    lt_heap_sampler *hs = lt_py_alloc_hook_sampler();
+    if (hs == NULL) {
+        snprintf(ts->note, sizeof ts->note,
+                 "the allocation sampler is off (leaktop.start(sample_bytes=0))");
+        return 0;
+    }
+    ts->mean = lt_heap_sampler_mean(hs);
+    /* ~4 KiB of name cache: on the heap (counted), not on the agent thread's stack. */
+    walk *w = lt_calloc(1, sizeof *w);
+    if (w == NULL) {
+        snprintf(ts->note, sizeof ts->note, "out of memory");
+        return -1;
+    }
+    w->want = type_name;
+    w->hs = hs;
+    w->ts = ts;
+    uint64_t t0 = lt_mono_ns();
+    int rc = lt_py_gc_for_each(visit, w);
+    ts->walk_ns = lt_mono_ns() - t0;
+    lt_free(w);
+    PyErr_Clear();
+    if (rc < 0) {
+        snprintf(ts->note, sizeof ts->note, "a garbage collection was running; try again");
+        return -1;
+    }
+    if (ts->failed)
+        snprintf(ts->note, sizeof ts->note, "out of memory: some sampled instances left out");
+    return 0;
+}

@@ -1,0 +1,25 @@
+/*
+ * Where the live instances of a type were allocated, from the allocation sampler: walk the
+ * GC-tracked objects of the type and look each one's memory block up among the sampler's live
+ * samples (heap_sampler.h). The block starts before the object by CPython's pre-header: the GC
+ * header (3.8+), and on 3.11 the managed-dict pointers, on 3.12+ those or the managed weakref
+ * list (_PyType_PreHeaderSize in each version's internal/pycore_object.h).
+ *
+ * What it can see: instances whose block the sampler picked (about one in interval/size), with
+ * the traceback of the allocation that made the block. An object taken from a free list (dicts,
+ * lists, tuples, frames, ...) reuses a block allocated earlier, maybe elsewhere: for such
+ * builtins the site may be an older allocation's; user classes have no free list.
+ */
+#ifndef LEAKTOP_PY_TYPE_SITES_H
+#define LEAKTOP_PY_TYPE_SITES_H
+
+#include "type_sites.h"
+
+/* Fill ts for type_name (as the census names types: "dict", "module.QualName"): instances
+ * walked, each sampled one added with its site, the sampler's mean, the walk's duration; with the
+ * sampler off, only a note. Must be called holding the GIL, from a thread whose own allocations
+ * are not sampled (lt_py_alloc_hook_guard). Returns 0, or -1 with ts->note when the heap cannot
+ * be walked now (a garbage collection is running). Never raises a Python exception. */
+int lt_py_type_sites(const char *type_name, lt_type_sites *ts);
+
+#endif
