@@ -102,8 +102,10 @@ lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
             snprintf(opts, sizeof opts, "interval=%g", o->interval_s);
         lt_launch_opts lo = {.options = opts[0] ? opts : NULL,
                              .stdout_to_stderr = o->stdout_to_stderr};
-        if (lt_launch(o->cmd, &lo, &w->child, &w->pid, cause) < 0)
+        if (lt_launch(o->cmd, &lo, &w->child, &w->pid, cause) < 0) {
+            lt_model_free(&w->model);
             return -1;
+        }
         w->started = 1;
     } else {
         w->pid = o->pid;
