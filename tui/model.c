@@ -226,6 +226,38 @@ apply_why(lt_model *m, const lt_why_msg *x)
     return 0;
 }
 
+/* ---- where a type's instances were allocated ---- */
+
+const lt_model_type_sites *
+lt_model_type_sites_get(const lt_model *m, uint32_t name_id)
+{
+    for (uint32_t i = 0; i < m->ntype_sites; i++)
+        if (m->type_sites[i].name_id == name_id)
+            return &m->type_sites[i];
+    return NULL;
+}
+
+static void
+apply_type_sites(lt_model *m, const lt_type_sites_msg *x)
+{
+    lt_model_type_sites *t = (lt_model_type_sites *)lt_model_type_sites_get(m, x->name_id);
+    if (t == NULL) {
+        t = &m->type_sites[m->ntype_sites < LT_MODEL_MAX_TYPE_SITES ? m->ntype_sites++
+                                                                     : m->type_sites_next];
+        m->type_sites_next = (m->type_sites_next + 1) % LT_MODEL_MAX_TYPE_SITES;
+    }
+    memset(t, 0, sizeof *t);
+    t->name_id = x->name_id;
+    t->instances = x->instances;
+    t->sampled = x->sampled;
+    t->sample_interval = x->sample_interval_bytes;
+    t->walk_ms = x->walk_us / 1000.0;
+    snprintf(t->note, sizeof t->note, "%s", x->note);
+    t->nrows = x->nrows < LT_MODEL_TYPE_SITE_ROWS ? x->nrows : LT_MODEL_TYPE_SITE_ROWS;
+    if (t->nrows > 0)
+        memcpy(t->rows, x->rows, t->nrows * sizeof *t->rows);
+}
+
 /* ---- traces ---- */
 
 static lt_model_trace *
@@ -443,6 +475,9 @@ lt_model_apply(lt_model *m, const lt_msg *msg, char **cause)
             *cause = lt_asprintf("out of memory");
             return -1;
         }
+        break;
+    case LT_FRAME_TYPE_SITES:
+        apply_type_sites(m, &msg->u.type_sites);
         break;
     case LT_FRAME_DROPS:
         m->drops = msg->u.drops;

@@ -52,6 +52,19 @@ typedef struct lt_model_why {
     char (*hop_type)[96];
 } lt_model_why;
 
+/* Where a type's live instances were allocated: the answer to TYPE_SITES, rows by live bytes. */
+#define LT_MODEL_MAX_TYPE_SITES 32
+#define LT_MODEL_TYPE_SITE_ROWS 16
+typedef struct lt_model_type_sites {
+    uint32_t name_id;
+    uint64_t instances, sampled;  /* instances walked, and those the sampler holds */
+    uint64_t sample_interval;     /* the sampler's mean interval; 0: it is off */
+    double walk_ms;               /* how long the process was held */
+    char note[128];               /* why there are no rows, or "" */
+    uint32_t nrows;
+    lt_type_site_row rows[LT_MODEL_TYPE_SITE_ROWS];
+} lt_model_type_sites;
+
 /* A marker some viewer dropped on the timeline. */
 #define LT_MODEL_MAX_MARKERS 256
 typedef struct lt_model_marker {
@@ -97,6 +110,8 @@ typedef struct lt_model {
     lt_series_set sites, lines;
     lt_model_why why[LT_MODEL_MAX_WHY]; /* answers received, newest replacing the oldest */
     uint32_t nwhy, why_next;
+    lt_model_type_sites type_sites[LT_MODEL_MAX_TYPE_SITES]; /* answers, newest replacing oldest */
+    uint32_t ntype_sites, type_sites_next;
     lt_model_marker markers[LT_MODEL_MAX_MARKERS]; /* ring: the newest replace the oldest */
     uint32_t nmarkers;      /* received in all; the last min(n, MAX) are kept */
     lt_model_trace *traces; /* open addressing by id; nframes == 0 and frames NULL: empty */
@@ -126,6 +141,8 @@ const lt_model_marker *lt_model_marker_at(const lt_model *m, uint32_t i);
 uint32_t lt_model_markers_kept(const lt_model *m);
 /* The last "why is it alive" answer about name_id, or NULL. */
 const lt_model_why *lt_model_why_get(const lt_model *m, uint32_t name_id);
+/* The last TYPE_SITES answer about name_id, or NULL. */
+const lt_model_type_sites *lt_model_type_sites_get(const lt_model *m, uint32_t name_id);
 /* The text of a string id, "?" when unknown. */
 const char *lt_model_string(const lt_model *m, uint32_t id);
 

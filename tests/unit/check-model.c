@@ -356,6 +356,53 @@ memory(uint32_t seq)
     return m;
 }
 
+/* TYPE_SITES answers are kept per type name, a newer one replacing the older, the oldest type
+ * going first when the store is full; rows beyond the model's bound are cut. */
+START_TEST(test_type_sites_answers)
+{
+    uint64_t base = lt_mem_in_use();
+    lt_model md;
+    ck_assert_int_eq(lt_model_init(&md, 4), 0);
+    apply_ok(&md, hello(LT_PROTO_MAJOR));
+    ck_assert_ptr_null(lt_model_type_sites_get(&md, 5));
+    lt_type_site_row rows[LT_MODEL_TYPE_SITE_ROWS + 3];
+    for (uint32_t i = 0; i < LT_MODEL_TYPE_SITE_ROWS + 3; i++)
+        rows[i] = (lt_type_site_row){100 + i, 5000 - i, 50, 3};
+    lt_msg t = simple(LT_FRAME_TYPE_SITES);
+    t.u.type_sites = (lt_type_sites_msg){.name_id = 5, .instances = 900, .sampled = 12,
+                                         .sample_interval_bytes = 4096, .walk_us = 2500,
+                                         .note = "", .nrows = 2, .rows = rows};
+    apply_ok(&md, t);
+    const lt_model_type_sites *got = lt_model_type_sites_get(&md, 5);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(got->instances, 900);
+    ck_assert_uint_eq(got->sampled, 12);
+    ck_assert_uint_eq(got->sample_interval, 4096);
+    ck_assert_double_eq_tol(got->walk_ms, 2.5, 1e-9);
+    ck_assert_uint_eq(got->nrows, 2);
+    ck_assert_uint_eq(got->rows[1].trace_id, 101);
+    /* A newer answer about the same type replaces it. */
+    t.u.type_sites.nrows = LT_MODEL_TYPE_SITE_ROWS + 3;
+    t.u.type_sites.note = "again";
+    apply_ok(&md, t);
+    ck_assert_uint_eq(md.ntype_sites, 1);
+    got = lt_model_type_sites_get(&md, 5);
+    ck_assert_uint_eq(got->nrows, LT_MODEL_TYPE_SITE_ROWS);
+    ck_assert_str_eq(got->note, "again");
+    /* Full: the oldest type goes first. */
+    for (uint32_t id = 6; id < 6 + LT_MODEL_MAX_TYPE_SITES; id++) {
+        t.u.type_sites.name_id = id;
+        apply_ok(&md, t);
+    }
+    ck_assert_uint_eq(md.ntype_sites, LT_MODEL_MAX_TYPE_SITES);
+    ck_assert_ptr_null(lt_model_type_sites_get(&md, 5));
+    ck_assert_ptr_nonnull(lt_model_type_sites_get(&md, 6));
+    ck_assert_ptr_nonnull(lt_model_type_sites_get(&md, 5 + LT_MODEL_MAX_TYPE_SITES));
+    lt_model_free(&md);
+    ck_assert_uint_eq(lt_mem_in_use(), base);
+}
+END_TEST
+
 /* MEMORY joins the SAMPLE of its seq; the breakdown's parts add up to the RSS. */
 START_TEST(test_memory_and_breakdown)
 {
@@ -443,6 +490,7 @@ model_suite(void)
     tcase_add_test(tc, test_samples_and_absent_types);
     tcase_add_test(tc, test_ring_wraps);
     tcase_add_test(tc, test_other_frames);
+    tcase_add_test(tc, test_type_sites_answers);
     tcase_add_test(tc, test_type_limits);
     tcase_add_test(tc, test_memory_and_breakdown);
     return s;
