@@ -156,6 +156,13 @@ pump_live(app *a)
         if (a->conn.reply_code == LT_CMD_GC_COLLECT)
             status(a, a->conn.reply_status != 0, "gc.collect() in pid %ld: %s", (long)a->pid,
                    a->conn.reply_message ? a->conn.reply_message : "");
+        else if (a->conn.reply_code == LT_CMD_TYPE_SITES && a->conn.reply_status != 0 &&
+                 a->ui.sites_pending != 0) {
+            /* No answer is coming (an agent without the command, or the walk failed). */
+            a->ui.sites_pending = 0;
+            status(a, 1, "allocation sites of the type: %s",
+                   a->conn.reply_message ? a->conn.reply_message : "no answer");
+        }
     }
     if (a->model.nmarkers != a->markers_seen) {
         if (a->markers_seen != 0 || a->model.history_done)
@@ -217,6 +224,51 @@ page(void)
     return h > 1 ? h : 1;
 }
 
+/* The type detail just opened (or Enter asked again): ask the agent what keeps the type alive
+ * and where its live instances were allocated; the answers show when they come. */
+static void
+ask_about_type(app *a)
+{
+    lt_ui *ui = &a->ui;
+    char *cause = NULL;
+    if (!a->connected)
+        return;
+    if (lt_conn_command(&a->conn, LT_CMD_WHY_ALIVE, ui->detail_name_id, &cause) < 0 ||
+        lt_conn_command(&a->conn, LT_CMD_TYPE_SITES, ui->detail_name_id, &cause) < 0) {
+        status(a, 1, "%s", cause);
+        lt_free(cause);
+        return;
+    }
+    ui->why_pending = ui->detail_name_id;
+    ui->sites_pending = ui->detail_name_id;
+}
+
+/* Enter in a type's detail: open the selected allocation site's traceback (Esc comes back);
+ * without any site, ask the process again. */
+static void
+open_type_site(app *a)
+{
+    lt_ui *ui = &a->ui;
+    char title[512];
+    uint32_t id = lt_detail_selected_site(ui, title, sizeof title);
+    if (id == 0) {
+        ask_about_type(a);
+        return;
+    }
+    if (lt_model_trace_get(ui->model, id) == NULL && a->connected) {
+        char *cause = NULL;
+        if (lt_conn_command(&a->conn, LT_CMD_GET_TRACE, id, &cause) < 0) {
+            status(a, 1, "%s", cause);
+            lt_free(cause);
+        }
+    }
+    ui->detail = LT_DETAIL_TRACE;
+    ui->detail_trace = id;
+    ui->detail_top = 0;
+    ui->detail_from_type = 1;
+    snprintf(ui->detail_title, sizeof ui->detail_title, "%s", title[0] ? title : "?");
+}
+
 /* Handle one key. Returns 1 to quit. */
 static int
 handle_key(app *a, int key)
@@ -265,7 +317,13 @@ handle_key(app *a, int key)
         ui->help = 1;
         break;
     case LT_KEY_ESC: case LT_KEY_BACKSPACE:
-        if (ui->detail != LT_DETAIL_NONE)
+        if (ui->detail == LT_DETAIL_TRACE && ui->detail_from_type) {
+            /* Back to the type whose site this was. */
+            ui->detail = LT_DETAIL_TYPE;
+            ui->detail_from_type = 0;
+            snprintf(ui->detail_title, sizeof ui->detail_title, "%s",
+                     lt_model_string(ui->model, ui->detail_name_id));
+        } else if (ui->detail != LT_DETAIL_NONE)
             ui->detail = LT_DETAIL_NONE;
         else if (ui->filter[0]) {
             ui->filter[0] = '\0';
@@ -285,11 +343,13 @@ handle_key(app *a, int key)
         ui->view = (lt_view)(key - '1');
         break;
     case LT_KEY_UP:
-        if (ui->detail) ui->detail_top = ui->detail_top > 0 ? ui->detail_top - 1 : 0;
+        if (ui->detail == LT_DETAIL_TYPE) ui->detail_sel = ui->detail_sel > 0 ? ui->detail_sel - 1 : 0;
+        else if (ui->detail) ui->detail_top = ui->detail_top > 0 ? ui->detail_top - 1 : 0;
         else lt_table_move(t, -1);
         break;
     case LT_KEY_DOWN:
-        if (ui->detail) ui->detail_top++;
+        if (ui->detail == LT_DETAIL_TYPE) ui->detail_sel++; /* kept in range when drawn */
+        else if (ui->detail) ui->detail_top++;
         else lt_table_move(t, 1);
         break;
     case LT_KEY_PGUP:
@@ -308,16 +368,17 @@ handle_key(app *a, int key)
         lt_table_move(t, t->nrows);
         break;
     case LT_KEY_ENTER:
-        if (ui->detail == LT_DETAIL_NONE && lt_ui_open_detail(ui) < 0)
-            status(a, 0, "nothing to open here");
-        else if (ui->detail == LT_DETAIL_TYPE && a->connected) {
-            /* Ask the agent what keeps this type alive; the answer shows when it comes. */
-            char *cause = NULL;
-            if (lt_conn_command(&a->conn, LT_CMD_WHY_ALIVE, ui->detail_name_id, &cause) < 0) {
-                status(a, 1, "%s", cause);
-                lt_free(cause);
+        if (ui->detail == LT_DETAIL_TYPE) {
+            open_type_site(a);
+        } else if (ui->detail == LT_DETAIL_NONE) {
+            if (lt_ui_open_detail(ui) < 0) {
+                status(a, 0, "nothing to open here");
+            } else if (ui->detail == LT_DETAIL_TYPE) {
+                ui->detail_sel = 0;
+                ui->detail_from_type = 0;
+                ask_about_type(a);
             } else {
-                ui->why_pending = ui->detail_name_id;
+                ui->detail_from_type = 0;
             }
         }
         break;

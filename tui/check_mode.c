@@ -12,38 +12,48 @@
 #include "watch.h"
 
 #define WHY_SUSPECTS 3
+#define SITES_SUSPECTS 5
 #define WHY_WAIT_S 15.0
 
-/* While the process still runs: ask its agent what holds the top type suspects. Best effort:
- * a process that has exited, or a search that takes too long, leaves them without a chain. */
+/* While the process still runs: ask its agent what holds the top type suspects and where their
+ * live instances were allocated. Best effort: a process that has exited, an agent without the
+ * TYPE_SITES command, or a search that takes too long leave them without an answer. */
 static void
-ask_why_alive(lt_watch *w, const lt_report *r)
+ask_about_types(lt_watch *w, const lt_report *r)
 {
     if (!w->connected || w->conn.eof)
         return;
-    int asked = 0;
-    for (int i = 0; i < r->nsuspects && asked < WHY_SUSPECTS; i++) {
+    int asked_why = 0, asked_sites = 0;
+    for (int i = 0, k = 0; i < r->nsuspects && k < SITES_SUSPECTS; i++) {
         if (r->suspects[i].kind != LT_SUSPECT_TYPE)
             continue;
         char *cause = NULL;
-        if (lt_conn_command(&w->conn, LT_CMD_WHY_ALIVE, r->suspects[i].name_id, &cause) < 0) {
+        if ((k < WHY_SUSPECTS &&
+             lt_conn_command(&w->conn, LT_CMD_WHY_ALIVE, r->suspects[i].name_id, &cause) < 0) ||
+            lt_conn_command(&w->conn, LT_CMD_TYPE_SITES, r->suspects[i].name_id, &cause) < 0) {
             lt_free(cause);
             return;
         }
-        asked++;
+        asked_why += k < WHY_SUSPECTS;
+        asked_sites++;
+        k++;
     }
+    int sites_refused = 0;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        int answered = 0;
-        for (int i = 0, k = 0; i < r->nsuspects && k < WHY_SUSPECTS; i++)
+        int why = 0, sites = 0;
+        for (int i = 0, k = 0; i < r->nsuspects && k < SITES_SUSPECTS; i++)
             if (r->suspects[i].kind == LT_SUSPECT_TYPE) {
+                uint32_t id = r->suspects[i].name_id;
+                why += k < WHY_SUSPECTS && lt_model_why_get(&w->model, id) != NULL;
+                sites += lt_model_type_sites_get(&w->model, id) != NULL;
                 k++;
-                answered += lt_model_why_get(&w->model, r->suspects[i].name_id) != NULL;
             }
         clock_gettime(CLOCK_MONOTONIC, &t);
         double waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
-        if (answered >= asked || waited > WHY_WAIT_S || lt_watch_interrupted())
+        if ((why >= asked_why && (sites >= asked_sites || sites_refused)) ||
+            waited > WHY_WAIT_S || lt_watch_interrupted())
             return;
         char *cause = NULL;
         if (lt_conn_pump(&w->conn, &w->model, 200, &cause) != 0 && w->conn.eof) {
@@ -51,6 +61,12 @@ ask_why_alive(lt_watch *w, const lt_report *r)
             return;
         }
         lt_free(cause);
+        /* An agent that does not know TYPE_SITES answers "unknown command": stop waiting. */
+        if (w->conn.have_reply && w->conn.reply_code == LT_CMD_TYPE_SITES &&
+            w->conn.reply_status < 0 && w->conn.reply_message != NULL &&
+            strcmp(w->conn.reply_message, "unknown command") == 0)
+            sites_refused = 1;
+        w->conn.have_reply = 0;
     }
 }
 
@@ -96,7 +112,7 @@ lt_check_main(const lt_cli *cli)
     else if (have_limits)
         lt_report_set_limits(&r, &w.model, w.first, &limits);
     lt_free(why);
-    ask_why_alive(&w, &r);
+    ask_about_types(&w, &r);
     lt_watch_stop_target(&w);
     /* The command is what the user asked to run, when they asked. */
     if (cli->cmd != NULL) {

@@ -24,26 +24,72 @@ write_traceback(lt_json *j, const lt_model *m, uint32_t trace_id)
     lt_json_end_array(j);
 }
 
+/* Where a type suspect's live instances were allocated, most bytes first (the agent's answer to
+ * TYPE_SITES, when it came): each site's newest frame, estimate and traceback. */
+static void
+write_type_sites(lt_json *j, const lt_model *m, const lt_model_type_sites *ts)
+{
+    lt_json_key(j, "allocation_sites");
+    lt_json_array(j);
+    for (uint32_t i = 0; i < ts->nrows; i++) {
+        const lt_model_trace *t = lt_model_trace_get(m, ts->rows[i].trace_id);
+        const lt_trace_frame *top = t != NULL && t->nframes > 0 ? &t->frames[0] : NULL;
+        lt_json_object(j);
+        lt_json_key(j, "file");
+        lt_json_str(j, top ? lt_model_string(m, top->file_id) : "");
+        lt_json_key(j, "line");
+        lt_json_u64(j, top ? top->line : 0);
+        lt_json_key(j, "function");
+        lt_json_str(j, top ? lt_model_string(m, top->func_id) : "");
+        lt_json_key(j, "live_bytes");
+        lt_json_u64(j, ts->rows[i].live_bytes);
+        lt_json_key(j, "live_count");
+        lt_json_u64(j, ts->rows[i].live_count);
+        lt_json_key(j, "samples");
+        lt_json_u64(j, ts->rows[i].samples);
+        lt_json_key(j, "traceback");
+        write_traceback(j, m, ts->rows[i].trace_id);
+        lt_json_end_object(j);
+    }
+    lt_json_end_array(j);
+    lt_json_key(j, "allocation_sites_note");
+    lt_json_str(j, ts->note);
+    lt_json_key(j, "allocation_sites_sampled");
+    lt_json_u64(j, ts->sampled);
+}
+
 static void
 write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s)
 {
     int site = s->kind == LT_SUSPECT_SITE;
+    /* A type suspect names the top allocation site of its live instances, when known. */
+    const lt_model_type_sites *ts = s->kind == LT_SUSPECT_TYPE && r->model
+                                        ? lt_model_type_sites_get(r->model, s->name_id) : NULL;
+    const lt_model_trace *tt = ts != NULL && ts->nrows > 0
+                                   ? lt_model_trace_get(r->model, ts->rows[0].trace_id) : NULL;
+    if (tt != NULL && tt->nframes == 0)
+        tt = NULL;
     lt_json_object(j);
     lt_json_key(j, "kind");
     lt_json_str(j, lt_suspect_kind_name(s->kind));
     lt_json_key(j, "name");
     lt_json_str(j, s->name);
     lt_json_key(j, "file");
-    lt_json_str(j, site && r->model ? lt_model_string(r->model, s->file_id) : "");
+    lt_json_str(j, site && r->model ? lt_model_string(r->model, s->file_id)
+                   : tt ? lt_model_string(r->model, tt->frames[0].file_id) : "");
     lt_json_key(j, "line");
-    lt_json_u64(j, site ? s->line : 0);
+    lt_json_u64(j, site ? s->line : tt ? tt->frames[0].line : 0);
     lt_json_key(j, "traceback");
     if (site)
         write_traceback(j, r->model, s->trace_id);
+    else if (tt)
+        write_traceback(j, r->model, tt->id);
     else {
         lt_json_array(j);
         lt_json_end_array(j);
     }
+    if (ts != NULL)
+        write_type_sites(j, r->model, ts);
     lt_json_key(j, "score");
     lt_json_double(j, s->score);
     lt_json_key(j, "growth_bytes_per_s");

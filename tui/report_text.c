@@ -166,5 +166,22 @@ write_text(const lt_report *r, FILE *f)
         } else if (why != NULL) {
             fprintf(f, "     held by: not found (%s)\n", why->note);
         }
+        const lt_model_type_sites *ts = s->kind == LT_SUSPECT_TYPE && r->model
+                                            ? lt_model_type_sites_get(r->model, s->name_id)
+                                            : NULL;
+        for (uint32_t k = 0; ts != NULL && k < ts->nrows && k < 3; k++) {
+            const lt_model_trace *t = lt_model_trace_get(r->model, ts->rows[k].trace_id);
+            if (t == NULL || t->nframes == 0)
+                continue;
+            char by[64], n[64];
+            fprintf(f, "     %s %s:%u in %s  (%s in ~%s live instances)\n",
+                    k == 0 ? "allocated at:" : "          and:",
+                    lt_model_string(r->model, t->frames[0].file_id), t->frames[0].line,
+                    lt_model_string(r->model, t->frames[0].func_id),
+                    lt_fmt_bytes(by, sizeof by, ts->rows[k].live_bytes),
+                    lt_fmt_count(n, sizeof n, ts->rows[k].live_count));
+        }
+        if (ts != NULL && ts->nrows == 0 && ts->note[0])
+            fprintf(f, "     allocated at: not known (%s)\n", ts->note);
     }
 }

@@ -6,6 +6,7 @@
 #ifndef LEAKTOP_UI_H
 #define LEAKTOP_UI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "breakdown.h"
@@ -38,6 +39,9 @@ typedef struct lt_ui {
     uint32_t detail_name_id;   /* LT_DETAIL_TYPE */
     int detail_top;            /* scroll of the detail pane */
     uint32_t why_pending;      /* type name id whose "why alive" answer is awaited, 0 none */
+    uint32_t sites_pending;    /* type name id whose TYPE_SITES answer is awaited, 0 none */
+    int detail_sel;            /* LT_DETAIL_TYPE: the selected allocation site */
+    int detail_from_type;      /* LT_DETAIL_TRACE opened from a type's sites: Esc goes back */
     int paused;
     uint32_t paused_seq;       /* newest point shown while paused */
     int have_baseline;
@@ -93,6 +97,9 @@ const lt_table_col *lt_view_memory_cols(int *ncols);
 int lt_memory_bar_draw(const lt_breakdown *b, int y, int x, int width);
 const char *lt_part_glyph(lt_part part);
 void lt_detail_draw(lt_ui *ui, int y, int height);      /* view_detail.c */
+/* The traceback id of the type detail's selected allocation site (detail_sel, kept in range),
+ * and its "file:line in function" title into title; 0 when the type has no site rows. */
+uint32_t lt_detail_selected_site(lt_ui *ui, char *title, size_t titlelen);
 void lt_help_draw(int y, int height);                   /* help.c */
 
 #endif
