@@ -2,9 +2,11 @@
 #include "record.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "leaktop/mem.h"
 #include "leaktop/recording.h"
@@ -37,11 +39,29 @@ tap(void *ctx, const uint8_t *frame, size_t len)
     }
 }
 
+/* Open path for writing, truncated. A new file is 0600 whatever the umask: a recording holds
+ * what the stream holds (the command line, file and type names). An existing file keeps
+ * its mode and owner, and a device (/dev/null) works as ever. NULL with errno on failure. */
+static FILE *
+open_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "wb");
+    if (f == NULL) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 int
 lt_record_main(const lt_cli *cli)
 {
     recorder rec = {.path = cli->output};
-    rec.f = fopen(cli->output, "wb");
+    rec.f = open_private(cli->output);
     if (rec.f == NULL) {
         fprintf(stderr, "leaktop: cannot write %s: %s\n", cli->output, strerror(errno));
         return 2;
