@@ -332,12 +332,14 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
     (void)self;
     static char *kwlist[] = {(char *)"interval", (char *)"history", (char *)"max_clients",
                              (char *)"_exit_linger", (char *)"sample_bytes", (char *)"frames",
-                             (char *)"top_sites", NULL};
+                             (char *)"top_sites", (char *)"show_keys", NULL};
     double interval = 1.0, history = 600.0, linger = 0.0;
     int max_clients = 64, frames = LT_PY_FRAMES_DEFAULT, top_sites = 200;
+    int show_keys = 0;
     long long sbytes = LT_PY_SAMPLE_BYTES_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddidLii:start", kwlist, &interval, &history,
-                                     &max_clients, &linger, &sbytes, &frames, &top_sites))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddidLiip:start", kwlist, &interval, &history,
+                                     &max_clients, &linger, &sbytes, &frames, &top_sites,
+                                     &show_keys))
         return NULL;
     if (sbytes < 0 || sbytes > (1ll << 32)) {
         PyErr_SetString(PyExc_ValueError,
@@ -379,6 +381,7 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
     agent_cfg.top_sites = (uint32_t)top_sites;
     sample_bytes = (uint64_t)sbytes;
     sample_frames = (uint32_t)frames;
+    lt_py_why_show_keys(show_keys); /* referrer chains name data dicts' keys: the owner's opt-in */
     /* Private to the bootstrap: leaktop launched us and is about to connect. */
     agent_cfg.exit_linger_ms = linger > 0 && linger < 60 ? (uint32_t)(linger * 1000.0) : 0;
     if (start_agent() < 0)
@@ -466,11 +469,12 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
     {"start", (PyCFunction)(void (*)(void))leaktop_start, METH_VARARGS | METH_KEYWORDS,
      "start(*, interval=1.0, history=600.0, max_clients=64, sample_bytes=65536, frames=64,\n"
-     "      top_sites=200)\n--\n\n"
+     "      top_sites=200, show_keys=False)\n--\n\n"
      "Start the agent: a census every `interval` seconds, served on this process's leaktop\n"
      "socket, with `history` seconds kept for viewers that connect later. Allocations are\n"
      "sampled every `sample_bytes` bytes on average (0: no sampling) with tracebacks of up to\n"
      "`frames` frames; each census reports the `top_sites` largest live allocation sites.\n"
+     "Referrer chains show a data dict's key only by type and position, unless `show_keys`.\n"
      "Starting twice is a no-op."},
     {"stop", leaktop_stop, METH_NOARGS,
      "stop()\n--\n\nStop the agent: viewers are told, the socket is removed. No-op if stopped."},

@@ -213,6 +213,120 @@ now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Set by lt_py_why_show_keys; read by name_key. GIL held for both. */
+static int show_keys;
+
+void
+lt_py_why_show_keys(int on)
+{
+    show_keys = on != 0;
+}
+
+/* A str key as a Python literal, quotes and backslashes escaped, control bytes as \xNN, cut
+ * with "..." (between UTF-8 characters) at 100 bytes or when out is nearly full:
+ * "['alice@example.com']". */
+static void
+quote_key(const char *key, char *out, size_t outlen)
+{
+    const unsigned char *c = (const unsigned char *)key, *end = c + strlen(key);
+    size_t o = 0;
+    if (outlen < 16) {
+        out[0] = '\0';
+        return;
+    }
+    if (end - c > 100)
+        for (end = c + 100; (*end & 0xC0) == 0x80; end--)
+            ; /* cut between characters, not inside one */
+    out[o++] = '[';
+    out[o++] = '\'';
+    for (; c < end && (o + 10 < outlen || (*c & 0xC0) == 0x80); c++) {
+        if (*c == '\'' || *c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*c;
+        } else if (*c < 0x20 || *c == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *c);
+        } else {
+            out[o++] = (char)*c;
+        }
+    }
+    if (*c != '\0') {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o++] = '\'';
+    out[o++] = ']';
+    out[o] = '\0';
+}
+
+/* The key k of a dict's item number `item` (in iteration order) as a piece of an expression.
+ * In a namespace (see is_namespace) a key that is an identifier is an attribute name of the
+ * code: ".name". Any other key is the program's data, shown only by its type and the item's
+ * position, "[<str key, item 12>]", unless the process owner asked for the keys with
+ * show_keys: then "['alice@example.com']", "[12345]" (keys of other types stay hidden). */
+static void
+name_key(PyObject *k, Py_ssize_t item, int parent_is_namespace, char *out, size_t outlen)
+{
+    if (PyUnicode_Check(k) && (parent_is_namespace || show_keys)) {
+        int ident = PyUnicode_IsIdentifier(k);
+        const char *key = PyUnicode_AsUTF8(k);
+        if (ident < 0 || key == NULL)
+            PyErr_Clear();
+        if (key != NULL && parent_is_namespace && ident == 1) {
+            snprintf(out, outlen, ".%s", key);
+            return;
+        }
+        if (key != NULL && show_keys) {
+            quote_key(key, out, outlen);
+            return;
+        }
+    } else if (PyLong_CheckExact(k) && show_keys) {
+        long long n = PyLong_AsLongLong(k);
+        if (!(n == -1 && PyErr_Occurred())) {
+            snprintf(out, outlen, "[%lld]", n);
+            return;
+        }
+        PyErr_Clear();
+    }
+    snprintf(out, outlen, "[<%.60s key, item %zd>]", Py_TYPE(k)->tp_name, item);
+}
+
+/* Whether the dict d is a namespace of holder, the object that refers to it: a module's,
+ * class's, function's or instance's __dict__, a function's globals, a frame's globals or builtins.
+ * The identifiers among its keys are names in the code. GIL held; may materialise an
+ * instance's __dict__ (as reading obj.__dict__ would). */
+static int
+is_namespace(PyObject *holder, PyObject *d)
+{
+    if (holder == NULL)
+        return 0;
+    if (PyModule_Check(holder))
+        return PyModule_GetDict(holder) == d;
+    if (PyType_Check(holder))
+        return ((PyTypeObject *)holder)->tp_dict == d;
+    if (PyFunction_Check(holder) && PyFunction_GET_GLOBALS(holder) == d)
+        return 1;
+    if (PyFrame_Check(holder)) {
+        int ns = 0;
+        static const char *const parts[] = {"f_globals", "f_builtins"};
+        for (int i = 0; i < 2 && !ns; i++) {
+            PyObject *x = PyObject_GetAttrString(holder, parts[i]);
+            if (x == NULL)
+                PyErr_Clear();
+            ns = x == d;
+            Py_XDECREF(x);
+        }
+        return ns;
+    }
+    if (Py_TYPE(holder)->tp_dictoffset == 0)
+        return 0;
+    PyObject *dict = PyObject_GenericGetDict(holder, NULL);
+    if (dict == NULL)
+        PyErr_Clear();
+    int ns = dict == d;
+    Py_XDECREF(dict);
+    return ns;
+}
+
 /* Name the edge parent -> child as a piece of a Python expression. GIL held; may allocate (the
  * walks are over). */
 static void
@@ -222,28 +336,13 @@ name_edge(PyObject *parent, PyObject *child, int parent_is_namespace, char *out,
     if (PyModule_Check(parent) || (PyType_Check(parent) && child == ((PyTypeObject *)parent)->tp_dict))
         return; /* module -> its dict, class -> its dict: the next hop names the attribute */
     if (PyDict_Check(parent)) {
-        Py_ssize_t pos = 0;
+        Py_ssize_t pos = 0, item = 0;
         PyObject *k, *v;
-        while (PyDict_Next(parent, &pos, &k, &v)) {
-            if (v != child)
-                continue;
-            if (PyUnicode_Check(k)) {
-                const char *key = PyUnicode_AsUTF8(k);
-                if (key == NULL)
-                    PyErr_Clear();
-                if (parent_is_namespace)
-                    snprintf(out, outlen, ".%s", key ? key : "?");
-                else
-                    snprintf(out, outlen, "[%.100s%s%.100s]", "'", key ? key : "?", "'");
-            } else if (PyLong_Check(k)) {
-                long long n = PyLong_AsLongLong(k);
-                PyErr_Clear();
-                snprintf(out, outlen, "[%lld]", n);
-            } else {
-                snprintf(out, outlen, "[<%s key>]", Py_TYPE(k)->tp_name);
+        for (; PyDict_Next(parent, &pos, &k, &v); item++)
+            if (v == child) {
+                name_key(k, item, parent_is_namespace, out, outlen);
+                return;
             }
-            return;
-        }
         snprintf(out, outlen, "[<a key>]");
         return;
     }
@@ -343,10 +442,8 @@ build_chain(search *s, lt_why *out)
             describe_root(chain[0], h->text, sizeof h->text);
         else {
             PyObject *parent = chain[i - 1];
-            int ns = PyModule_Check(i >= 2 ? chain[i - 2] : parent) ||
-                     (i >= 2 && PyType_Check(chain[i - 2])) ||
-                     (i >= 2 && !PyDict_Check(chain[i - 2]) && !PyList_Check(chain[i - 2]) &&
-                      !PyTuple_Check(chain[i - 2]) && PyDict_Check(parent));
+            int ns = PyDict_Check(parent) &&
+                     is_namespace(i >= 2 ? chain[i - 2] : NULL, parent);
             name_edge(parent, chain[i], ns, h->text, sizeof h->text);
             if (h->text[0] == '\0')
                 continue; /* a container's own namespace dict: folded into the next hop */

@@ -20,7 +20,7 @@
 #define LT_WHY_FRONTIER_MAX 20000
 
 typedef struct lt_why_hop {
-    char text[160]; /* "__main__.bus", ".handlers", "[1041]", "bound method", ... */
+    char text[160]; /* "__main__.bus", ".handlers", "[1041]", "[<str key, item 3>]", ... */
     char type[96];  /* the type of the object reached by this hop */
 } lt_why_hop;
 
@@ -38,6 +38,12 @@ typedef struct lt_why {
  * and retakes it between levels. budget_ms bounds the whole search. Returns 0 with *out filled
  * (found or not), or -1 when out of memory. Never raises a Python exception. */
 int lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out);
+
+/* Whether the chains name the keys of dicts that are data (not namespaces): off by default, so
+ * a hop into a plain dict reads "[<str key, item 12>]" (the key's type and the item's position
+ * in iteration order) and never the key's text; on, "['alice@example.com']" and "[12345]". The
+ * process owner's choice (leaktop.start(show_keys=True)). GIL held. */
+void lt_py_why_show_keys(int on);
 
 /* The census name of a type into buf ("dict", "module.QualName"). GIL held. */
 void lt_py_type_name(void *type, char *buf, size_t buflen);

@@ -4,7 +4,8 @@ Those commands put this file's directory first on PYTHONPATH and set LEAKTOP_AUT
 Python's `site` imports this module at startup, before the program's own code. It:
   1. imports the agent built for this interpreter (beside this file) and starts it with the
      options in LEAKTOP_OPTIONS ("interval=0.5,history=600,sample_bytes=65536,frames=64,
-     top_sites=200": the keyword arguments of leaktop.start());
+     top_sites=200,show_keys=1": the keyword arguments of leaktop.start(); show_keys=1 lets
+     referrer chains name the keys of the program's dicts, which are its data);
   2. tells the waiting leaktop which pid serves the socket (or why it could not) through the pipe
      named by LEAKTOP_READY_FD, then closes it so the program's children never see it;
   3. hands over to the program's own sitecustomize, if it has one, exactly as if this file were
@@ -26,13 +27,21 @@ def _leaktop_report(fd, line):
 def _leaktop_options(text):
     opts = {}
     for item in filter(None, text.split(",")):
-        key, _, value = item.partition("=")
+        key, sep, value = item.partition("=")
         key = key.strip()
         if key in ("interval", "history"):
             opts[key] = float(value)
         elif key in ("max_clients", "sample_bytes", "frames", "top_sites"):
             opts[key] = int(value)
+        elif key == "show_keys":
+            opts[key] = not sep or value.strip().lower() in ("1", "yes", "true", "on")
     return opts
+
+
+def _leaktop_reason(e):
+    # The agent's own errors already say "leaktop: ..."; ours are prefixed once.
+    text = str(e)
+    return text[len("leaktop: "):] if text.startswith("leaktop: ") else text
 
 
 def _leaktop_boot():
@@ -70,8 +79,8 @@ def _leaktop_boot():
             leaktop.start(**opts)
         except Exception as e:  # never stop the program because of leaktop
             if fd < 0:
-                sys.stderr.write("leaktop: agent not started: %s\n" % e)
-            _leaktop_report(fd, "E agent not started: %s" % e)
+                sys.stderr.write("leaktop: agent not started: %s\n" % _leaktop_reason(e))
+            _leaktop_report(fd, "E agent not started: %s" % _leaktop_reason(e))
             return
         _leaktop_report(fd, "R %d" % os.getpid())
     finally:
