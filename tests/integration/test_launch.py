@@ -79,7 +79,7 @@ time.sleep(30)
             (["check", "--pid", "1", "--duration", "1"], "not a Python process"),
             (["check", "--duration", "-3", "--pid", "1"], "--duration"),
             (["check", "--json"], "needs a program"),
-            (["check", "--pid", "1", "--", "x"], "not both"),
+            (["check", "--pid", "1", "--", "x"], "takes one of"),
             (["record", "--pid", "1"], "-o FILE"),
             (["frobnicate"], "unknown command"),
             (["check", "--bogus"], "unknown"),

@@ -200,9 +200,15 @@ END_TEST
 
 START_TEST(test_check_refusals)
 {
-    refused("check", "needs a program (-- CMD ...) or --pid PID");
-    refused("check --pid 42 -- python3 app.py", "not both");
-    refused("record -o f --pid 42 -- python3", "not both");
+    refused("check", "needs a program (-- CMD ...), --pid PID or --socket PATH");
+    refused("check --pid 42 -- python3 app.py", "takes one of");
+    refused("record -o f --pid 42 -- python3", "takes one of");
+    refused("check --socket s --pid 42", "takes one of");
+    refused("check --socket s -- python3", "takes one of");
+    refused("check --socket s --keep", "--keep is about a program");
+    refused("check --socket=", "--socket needs the path");
+    refused("run --socket s -- python3", "leaktop PID");
+    refused("metrics --socket s", "metrics takes");
     refused("check --pid abc", "--pid needs a process id, not 'abc'");
     refused("check --pid 0", "--pid needs a process id");
     refused("check --pid 12x", "--pid needs a process id");
@@ -239,6 +245,28 @@ START_TEST(test_record)
     refused("record --pid 3", "record needs -o FILE");
     refused("record -- python3", "record needs -o FILE");
     refused("record -o f", "needs a program");
+}
+END_TEST
+
+/* A socket by path: the TUI's connect, and check/record --socket (a forwarded agent). */
+START_TEST(test_socket_path)
+{
+    lt_cli cli;
+    ck_assert_int_eq(parse(&cli, "connect /tmp/fwd.sock"), 0);
+    ck_assert_int_eq(cli.mode, LT_MODE_CONNECT);
+    ck_assert_str_eq(cli.socket, "/tmp/fwd.sock");
+    ck_assert_int_eq(parse(&cli, "-n 3 connect /tmp/fwd.sock"), 0);
+    ck_assert_int_eq(cli.refreshes, 3);
+    ck_assert_int_eq(parse(&cli, "check --json --socket /tmp/fwd.sock"), 0);
+    ck_assert_int_eq(cli.mode, LT_MODE_CHECK);
+    ck_assert_str_eq(cli.socket, "/tmp/fwd.sock");
+    ck_assert_int_eq(cli.pid, 0);
+    ck_assert_ptr_null(cli.cmd);
+    ck_assert_int_eq(parse(&cli, "record -o r.lktp --socket=/tmp/fwd.sock"), 0);
+    ck_assert_str_eq(cli.socket, "/tmp/fwd.sock");
+    refused("connect", "connect needs the path of one agent socket");
+    refused("connect a b", "connect needs the path of one agent socket");
+    refused("record --socket s", "record needs -o FILE");
 }
 END_TEST
 
@@ -337,6 +365,7 @@ cli_suite(void)
     tcase_add_test(tc, test_check_refusals);
     tcase_add_test(tc, test_record);
     tcase_add_test(tc, test_run);
+    tcase_add_test(tc, test_socket_path);
     tcase_add_test(tc, test_reparse_forgets_state);
     tcase_add_test(tc, test_metrics);
     tcase_add_test(tc, test_usage_and_help_text);
