@@ -17,8 +17,10 @@ import struct
 
 (HELLO, CLIENT_HELLO, STRING, SAMPLE, DROPS, COMMAND, REPLY, BYE, HISTORY_END, TRACE,
  SITES, WHY, MARKER) = range(1, 14)
+TYPE_SITES = 15
 FLAG_HISTORY = 1
 CMD_PING, CMD_GC_COLLECT, CMD_STOP, CMD_GET_TRACE, CMD_WHY_ALIVE, CMD_MARKER = range(1, 7)
+CMD_TYPE_SITES = 7
 BYE_STOPPED, BYE_EXITING = 1, 2
 MAGIC = b"LKTP"
 MAJOR, MINOR = 1, 0
@@ -109,6 +111,13 @@ def why(name_id, hops, found=1, note=""):
     p = struct.pack("<IBIIIQ", name_id, found, 3, 1200, 4500, 17) + s(note)
     p += struct.pack("<I", len(hops)) + b"".join(s(t) + s(k) for t, k in hops)
     return frame(WHY, p)
+
+
+def type_sites(name_id, rows, note=""):
+    """rows: (trace_id, live_bytes, live_count, samples), most bytes first."""
+    p = struct.pack("<IQQQI", name_id, 9000, sum(r[3] for r in rows), 4096, 2500) + s(note)
+    p += struct.pack("<I", len(rows)) + b"".join(struct.pack("<IQQI", *r) for r in rows)
+    return frame(TYPE_SITES, p)
 
 
 def marker(mid, seq, label):
@@ -265,6 +274,11 @@ def frame_decoder_seeds():
                                      ("[0]", "app.Node")])
                            + why(1, [], found=0, note="no instance left")
                            + marker(2, 99, ""),
+        "seed-type-sites": whole + session(2, 1, with_sites=True)
+                           + type_sites(2, [(1, 4096, 64, 3), (2, 512, 8, 1)])
+                           + type_sites(0, [], note="no live instance")
+                           + type_sites(2, [(99, 1, 1, 1)])  # a traceback never announced
+                           + type_sites(4000, [(1, 8, 1, 1)]),
         "seed-oom-early": b"\x07\x00\x00\x03" + full,
         "seed-oom-late": b"\x07\x00\x00\x28" + session(4, 1, with_sites=True),
     }
@@ -279,6 +293,8 @@ def command_parser_seeds():
                              + command(CMD_GC_COLLECT, 2) + command(CMD_GET_TRACE, 1)
                              + command(CMD_WHY_ALIVE, 3) + command(CMD_MARKER)
                              + command(CMD_STOP) + command(99, 7),
+        "seed-type-sites": b"\x00\x00\x00" + hi + command(CMD_TYPE_SITES, 2)
+                           + command(CMD_TYPE_SITES, 0xffffffff) + command(CMD_PING),
         "seed-bytewise": b"\x01\x01\x00" + hi + command(CMD_GC_COLLECT) + command(CMD_PING),
         "seed-pieces-3-5": b"\x03\x05\x00" + hi + command(CMD_PING) + command(CMD_STOP),
         "seed-unknown-frame": b"\x00\x00\x00" + hi + frame(0x55, b"newer") + command(CMD_PING),
