@@ -560,8 +560,8 @@ time.sleep(60)
 
     def test_text_report_neutralises_control_characters(self):
         # `leaktop check` without --json prints type names, file and function names and the
-        # referrer chains' dict keys as they are: data from the watched program (a dict key can
-        # come from a request) reaches the operator's terminal as escape sequences.
+        # referrer chains (with dict keys when the program opted in with show_keys): text the
+        # watched program chose, which must not reach the operator's terminal as escapes.
         prog = self.write("hostile.py", self.HOSTILE)
         p = self.spawn([PYTHONS[0], prog], env=self.agent_env())
         pid = int(self.wait_line(p, "ready").split()[1])
