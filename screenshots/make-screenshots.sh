@@ -8,7 +8,8 @@
 #    each screen, keeps `tmux capture-pane -p -e` (text with its colour escapes);
 # 3. shows the picker (`leaktop` alone) with the demo running under an agent it started itself
 #    (`import leaktop; leaktop.start()`), in a PID namespace of its own when it can, so that no
-#    other Python process of yours ends up in a committed picture;
+#    other Python process of yours ends up in a committed picture, then that demo's fastest-growing
+#    type in the live TUI (its allocation sites and referrers are asked of the agent);
 # 4. renders each capture to HTML (screenshots/ansi2html.py, stdlib only: a cell grid with the
 #    terminal's colours, sparkline glyphs drawn as shapes) and that to PNG with headless
 #    Chromium.
@@ -151,6 +152,19 @@ runpy.run_path('examples/demo_leak.py', run_name='__main__')" >"$WORK/picker-dem
     tm capture-pane -p -e -N -t picker > "$WORK/picker.txt"
     tm_keys picker q
     tm kill-session -t picker 2>/dev/null || true
+    # A type's drill-down from the live demo: a recording cannot show where a type's instances
+    # were allocated (the agent is asked), nor what keeps them alive. The fastest-growing type.
+    tm_start live env XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR" "$LEAKTOP" "$demo"
+    tm_wait live "1 Suspects"
+    tm_keys live 2
+    tm_wait live "TYPE +COUNT +CHANGE"
+    sleep 2
+    tm_keys live Enter
+    if tm_wait live "> [^ ]+\.py:[0-9]+ in " && tm_wait live "found in|no chain found"; then
+        tm capture-pane -p -e -N -t live > "$WORK/type-detail.txt"
+    fi
+    tm_keys live q
+    tm kill-session -t live 2>/dev/null || true
     kill "$demo" "$plain" 2>/dev/null || true
     wait "$demo" "$plain" 2>/dev/null || true
 }
@@ -193,12 +207,7 @@ tm_keys main 2
 tm_wait main "TYPE +COUNT +CHANGE"
 tm_keep main types
 
-# The drill-down of a type: the selected row is the fastest-growing type.
-tm_keys main Enter
-tm_wait main "Type [^ ]+"
-tm_keep main type-detail
-tm_keys main Escape
-tm_wait main "TYPE +COUNT +CHANGE"
+# The drill-down of a type is taken from the live demo with the picker, below.
 
 tm_keys main 3
 tm_wait main "ALLOCATION SITE"
@@ -241,6 +250,8 @@ else
     picker_inner
 fi
 SHOTS+=(picker)
+[ -s "$WORK/type-detail.txt" ] && SHOTS+=(type-detail) ||
+    say "the live type detail never showed its allocation sites: no type-detail.png"
 
 for name in "${SHOTS[@]}"; do
     render "$name" "leaktop: $name"
