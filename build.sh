@@ -2,7 +2,8 @@
 # leaktop's two entry points (see README.md):
 #   ./build.sh demo   install what is missing, build, and watch the bundled leaking demo live
 #   ./build.sh test   install what is missing, build for every Python found, run every test suite
-# Other verbs: deps (install only), build (build only), asan (sanitizer suites only).
+#                     (unit and integration suites again under ASan+UBSan, python3 only)
+# Other verbs: deps (install only), build (build only), asan (the sanitized suites only).
 # Works from a fresh clone on Debian/Ubuntu; as a normal user it asks sudo for the packages.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -48,6 +49,45 @@ setup() { # setup DIR PYTHONS [meson options...]
     ninja -C "$dir" >/dev/null
 }
 
+# The sanitized build: leaktop and the agent (for python3) under ASan+UBSan. Options for the
+# processes meson starts directly (unit tests) and the TUI replay; the integration harness sets
+# its own for every process it starts (tests/integration/harness.py, "Sanitized builds").
+SAN_ENV=(UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1)
+build_asan() {
+    say "build-asan: AddressSanitizer + UndefinedBehaviorSanitizer, the agent for python3"
+    setup build-asan python3 -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
+}
+asan_unit() {
+    env "${SAN_ENV[@]}" meson test -C build-asan --print-errorlogs --no-rebuild --suite unit
+}
+# The integration suite against build-asan: the sanitized leaktop binary, and the sanitized agent
+# inside real python3 processes (preloaded runtimes); any report by any process fails the test.
+asan_integration() {
+    meson test -C build-asan --print-errorlogs --no-rebuild --suite integration \
+        --timeout-multiplier 2
+}
+# The TUI itself under the sanitizers: a real recording, replayed for 30 screen refreshes in a
+# pseudo-terminal; any ASan/UBSan report or leak fails the run.
+asan_tui_replay() {
+    [ -x build/leaktop ] && command -v script >/dev/null || return 0
+    say "the TUI under ASan/UBSan: 30 refreshes of a replay"
+    local rec
+    rec=$(mktemp --suffix=.lktp)
+    build/leaktop record -o "$rec" --duration 3 --interval 0.2 -- python3 examples/demo_leak.py \
+        >/dev/null 2>&1
+    env "${SAN_ENV[@]}" TERM=xterm-256color script -qec "build-asan/leaktop -n 30 replay $rec" \
+        /dev/null > "$rec.screen" 2>&1 || { cat "$rec.screen"; rm -f "$rec" "$rec.screen"; exit 1; }
+    grep -q "Suspects" "$rec.screen" || { echo "the TUI drew nothing"; exit 1; }
+    rm -f "$rec" "$rec.screen"
+}
+fuzz() {
+    [ -d tests/fuzz ] && [ -f tests/fuzz/meson.build ] && command -v clang >/dev/null || return 0
+    say "build-fuzz: libFuzzer targets, bounded runs on the corpus in tests/fuzz/corpus"
+    CC=clang setup build-fuzz python3 -Dfuzzing=true -Dtests=false \
+        -Db_sanitize=address,undefined -Db_lundef=false
+    meson test -C build-fuzz --print-errorlogs --no-rebuild --suite fuzz
+}
+
 cmd=${1:-}
 case $cmd in
 deps)
@@ -74,35 +114,36 @@ test)
     [ -n "${CI:-}" ] && werror=true
     say "build: every Python found, -Werror=$werror"
     setup build "$(pythons_option all)" -Dwerror=$werror
-    say "meson test: unit and integration suites"
-    meson test -C build --print-errorlogs --no-rebuild
-    "$0" asan
+    build_asan
+    say "unit suites: plain, then under ASan/UBSan"
+    meson test -C build --print-errorlogs --no-rebuild --suite unit
+    asan_unit
+    # The two integration passes side by side (they mostly wait on the programs they watch):
+    # the plain build against every Python, and build-asan against python3, its lines marked
+    # [asan]. Each test starts its processes in its own directories, sockets and ports.
+    say "integration suites side by side: plain (every Python) and ASan/UBSan (python3)"
+    ( asan_integration 2>&1 | sed -u 's/^/[asan] /' ) &
+    asan_pid=$!
+    failed=""
+    meson test -C build --print-errorlogs --no-rebuild --suite integration || failed=" plain"
+    wait "$asan_pid" || failed="$failed asan"
+    if [ -n "$failed" ]; then
+        say "integration suite failed:$failed"
+        exit 1
+    fi
+    say "the rest of meson test on the plain build (valgrind)"
+    meson test -C build --print-errorlogs --no-rebuild --no-suite unit --no-suite integration
+    asan_tui_replay
+    fuzz
     ;;
 asan)
     install_missing $BUILD_PKGS $TEST_PKGS
-    say "build-asan: AddressSanitizer + UndefinedBehaviorSanitizer"
-    setup build-asan python3 -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
-        meson test -C build-asan --print-errorlogs --no-rebuild --suite unit
-    # The TUI itself under the sanitizers: a real recording, replayed for 30 screen refreshes in
-    # a pseudo-terminal; any ASan/UBSan report or leak fails the run.
-    if [ -x build/leaktop ] && command -v script >/dev/null; then
-        say "the TUI under ASan/UBSan: 30 refreshes of a replay"
-        rec=$(mktemp --suffix=.lktp)
-        build/leaktop record -o "$rec" --duration 3 --interval 0.2 -- python3 examples/demo_leak.py \
-            >/dev/null 2>&1
-        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
-            TERM=xterm-256color script -qec "build-asan/leaktop -n 30 replay $rec" /dev/null \
-            > "$rec.screen" 2>&1 || { cat "$rec.screen"; rm -f "$rec" "$rec.screen"; exit 1; }
-        grep -q "Suspects" "$rec.screen" || { echo "the TUI drew nothing"; exit 1; }
-        rm -f "$rec" "$rec.screen"
-    fi
-    if [ -d tests/fuzz ] && [ -f tests/fuzz/meson.build ] && command -v clang >/dev/null; then
-        say "build-fuzz: libFuzzer targets, bounded runs on the corpus in tests/fuzz/corpus"
-        CC=clang setup build-fuzz python3 -Dfuzzing=true -Dtests=false \
-            -Db_sanitize=address,undefined -Db_lundef=false
-        meson test -C build-fuzz --print-errorlogs --no-rebuild --suite fuzz
-    fi
+    build_asan
+    asan_unit
+    say "integration suite under ASan/UBSan (python3)"
+    asan_integration
+    asan_tui_replay
+    fuzz
     ;;
 *)
     echo "usage: ./build.sh demo | test | deps | build | asan" >&2

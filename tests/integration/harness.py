@@ -8,9 +8,30 @@ Environment (set by tests/integration/meson.build):
   LEAKTOP_BIN       the leaktop binary under test
   LEAKTOP_AGENT     the directory holding the agent modules and their bootstrap
   LEAKTOP_PYTHONS   colon-separated interpreters the agent was built for
+  LEAKTOP_SANITIZE  set for a sanitized build (its b_sanitize, e.g. "address,undefined"), with
+  LEAKTOP_SANITIZER_PRELOAD  the runtimes an uninstrumented Python must preload (colon-separated)
+
+Sanitized builds. The leaktop binary is instrumented and links its runtimes; the interpreters are
+not, and can load the instrumented agent only with the runtimes preloaded. So PYTHONS are
+wrappers (same basename, in a directory of this run) that export LD_PRELOAD and exec the real
+interpreter: every Python a test starts, directly, through `leaktop check -- PY` or by
+bench/soak.py, gets the preload, and nothing else does (tmux, gdb, prometheus, meson and the
+leaktop binary itself never see LD_PRELOAD). ASAN_OPTIONS and UBSAN_OPTIONS are set for every
+process the tests start: halt and abort at the first report, and write every report to a file
+of this run's log directory (log_path). Leak detection stays on for the leaktop binary; the
+wrappers turn it off for Python, which leaves memory behind at exit by design (valgrind,
+tests/valgrind, checks the agent's own leaks). tearDown fails the test whenever a report file
+appeared, whichever process wrote it and whether or not the test noticed the process dying, and
+prints the report. UBSan is the exception: beside a preloaded ASan its log_path is not honoured
+(the two runtimes share the symbol that sets it), so its reports go to the process's stderr, and
+the process aborts; tearDown also fails when a process the test spawned died of SIGABRT.
+`sanitized(why)` skips a test that measures what the sanitizers change.
 """
+import atexit
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import struct
@@ -25,6 +46,51 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 LEAKTOP = os.environ.get("LEAKTOP_BIN", os.path.join(ROOT, "build", "leaktop"))
 AGENT_DIR = os.environ.get("LEAKTOP_AGENT", os.path.join(os.path.dirname(LEAKTOP), "agent"))
 PYTHONS = [p for p in os.environ.get("LEAKTOP_PYTHONS", "python3").split(":") if p]
+SANITIZE = [s for s in os.environ.get("LEAKTOP_SANITIZE", "").split(",") if s not in ("", "none")]
+SANITIZER_LOGS = None
+
+
+def _sanitized_run():
+    """Under a sanitized build: the report directory, the options, and the Python wrappers."""
+    global SANITIZER_LOGS, PYTHONS
+    run = tempfile.mkdtemp(prefix="leaktop-sanitized-")
+    atexit.register(shutil.rmtree, run, True)
+    os.chmod(run, 0o755)
+    SANITIZER_LOGS = os.path.join(run, "reports")
+    os.mkdir(SANITIZER_LOGS)
+    os.chmod(SANITIZER_LOGS, 0o1777)   # processes run as another user (runuser) report too
+    common = "halt_on_error=1:abort_on_error=1:disable_coredump=1"
+    os.environ["ASAN_OPTIONS"] = "%s:detect_leaks=1:log_path=%s/asan" % (common, SANITIZER_LOGS)
+    os.environ["UBSAN_OPTIONS"] = "%s:print_stacktrace=1:log_path=%s/ubsan" % (common,
+                                                                             SANITIZER_LOGS)
+    preload = os.environ.get("LEAKTOP_SANITIZER_PRELOAD", "")
+    wrapped = []
+    for i, py in enumerate(PYTHONS):
+        # The interpreter itself, not a launcher such as pyenv's shim (a shell script that the
+        # preload would reach).
+        real = subprocess.run([py, "-c", "import sys; print(sys.executable)"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+        d = os.path.join(run, "python%d" % i)
+        os.mkdir(d)
+        path = os.path.join(d, os.path.basename(real))
+        with open(path, "w") as f:
+            f.write('#!/bin/sh\n'
+                    '# %s with the sanitizer runtimes preloaded (tests/integration/harness.py)\n'
+                    'export LD_PRELOAD=%s\n'
+                    'export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"\n'
+                    'exec %s "$@"\n' % (real, shlex.quote(preload), shlex.quote(real)))
+        os.chmod(path, 0o755)
+        wrapped.append(path)
+    PYTHONS = wrapped
+
+
+if SANITIZE:
+    _sanitized_run()
+
+
+def sanitized(why):
+    """Skip under a sanitized build: the test measures something the sanitizers change."""
+    return unittest.skipIf(SANITIZE, "under %s: %s" % ("+".join(SANITIZE), why))
 
 # Wire protocol constants (include/leaktop/proto.h).
 HEADER = struct.Struct("<IHH")
@@ -75,6 +141,9 @@ class LeaktopTestCase(unittest.TestCase):
         self.procs = []
 
     def tearDown(self):
+        if SANITIZER_LOGS:
+            # UBSan reports on stderr only (log_path does not reach it beside ASan), then aborts.
+            aborted = [p.pid for p in self.procs if p.poll() == -signal.SIGABRT]
         for p in self.procs:
             if p.poll() is None:
                 try:
@@ -86,6 +155,22 @@ class LeaktopTestCase(unittest.TestCase):
                 if stream:
                     stream.close()
         subprocess.run(["rm", "-rf", self.tmp])
+        if SANITIZER_LOGS:
+            self.sanitizer_reports()
+            self.assertEqual(aborted, [], "process(es) aborted: a sanitizer report on stderr?")
+
+    def sanitizer_reports(self):
+        """Fail with every sanitizer report written since the last look (then set aside)."""
+        names = sorted(os.listdir(SANITIZER_LOGS))
+        if not names:
+            return
+        texts = []
+        for name in names:
+            path = os.path.join(SANITIZER_LOGS, name)
+            with open(path, errors="replace") as f:
+                texts.append("==== %s\n%s" % (name, f.read()))
+            os.unlink(path)
+        self.fail("sanitizer report(s) from this test's processes:\n" + "\n".join(texts))
 
     # -- files and processes --------------------------------------------------------------
     def write(self, name, text):

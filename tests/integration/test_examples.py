@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LEAKTOP, PYTHONS, ROOT, LeaktopTestCase  # noqa: E402
+from harness import LEAKTOP, PYTHONS, ROOT, SANITIZE, LeaktopTestCase  # noqa: E402
 
 EXAMPLES = os.path.join(ROOT, "examples")
 
@@ -96,7 +96,14 @@ class ExamplesTest(LeaktopTestCase):
         self.assertIn("gc is disabled", node["referrers_note"])
 
     def test_bounded_programs_stay_quiet(self):
-        results = self.check_all(BOUNDED)
+        # Under ASan a freed block waits in its quarantine (256 MB) before it is reused, so a
+        # program that churns through memory grows its RSS for minutes: native growth, rightly.
+        churn = {"bounded_churn.py"} if SANITIZE else set()
+        results = self.check_all([n for n in BOUNDED if n not in churn])
+        for name in sorted(churn):
+            with self.subTest(example=name):
+                self.skipTest("under ASan: its quarantine of freed blocks grows a churning "
+                              "program's RSS")
         for name, r in sorted(results.items()):
             with self.subTest(example=name):
                 report = json.loads(r.stdout)

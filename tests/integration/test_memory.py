@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LEAKTOP, PYTHONS, LeaktopTestCase  # noqa: E402
+from harness import LEAKTOP, PYTHONS, LeaktopTestCase, sanitized  # noqa: E402
 
 MB = 1 << 20
 
@@ -99,6 +99,7 @@ class MemoryTest(LeaktopTestCase):
             known = json.load(f)
         return report["breakdown"], known
 
+    @sanitized("ASan replaces glibc's malloc, whose heap (mallinfo2) this part is measured by")
     def test_native_allocations_in_the_native_part(self):
         for py in PYTHONS:
             with self.subTest(python=py):
@@ -154,6 +155,7 @@ class MemoryTest(LeaktopTestCase):
                 self.assertIn("pymalloc holds", got["fragmentation_reason"])
                 self.assertIn("not a leak", got["fragmentation_reason"])
 
+    @sanitized("ASan's quarantine keeps freed blocks (up to 256 MB) out of reuse: churn grows RSS")
     def test_fragmentation_is_no_native_suspect(self):
         # Every round fills new pools of its own size class and frees all but one object in
         # 80: the survivors keep the pools, the next size class cannot use them, and RSS grows
@@ -176,6 +178,7 @@ while True:
         kinds = [s["kind"] for s in report["suspects"]]
         self.assertNotIn("native", kinds, report["suspects"])
 
+    @sanitized("ASan replaces glibc's malloc, whose heap (mallinfo2) this part is measured by")
     def test_native_heap_growth_is_named(self):
         prog = self.write("cleak.py", r'''
 import ctypes, time
@@ -207,6 +210,7 @@ while True:
         self.assertIsNone(proc["oom_eta_s"])             # an idle program is not running out
         self.assertIsNone(proc["oom_forecast"]["eta_low_s"])
 
+    @sanitized("ASan reserves terabytes of address space for its shadow: no RLIMIT_AS fits")
     @unittest.skipUnless(shutil.which("prlimit"), "needs prlimit (util-linux)")
     def test_forecast_against_a_real_memory_error(self):
         py, rate = PYTHONS[0], 10.0
