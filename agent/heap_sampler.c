@@ -223,13 +223,13 @@ lt_heap_sampler_record(lt_heap_sampler *hs, const void *ptr, uint64_t size, uint
 {
     if (ptr == NULL)
         return;
-    lt_live_entry e = {(uintptr_t)ptr, size, 0, (float)lt_sampler_weight(size, sampled_mean)};
+    lt_live_entry e = {(uintptr_t)ptr, size, 0, (float)lt_sampler_weight(size, sampled_mean), 0};
     lock(hs);
     if (!__atomic_load_n(&hs->active, __ATOMIC_RELAXED)) {
         unlock(hs);
         return;
     }
-    hs->samples++;
+    e.seq = ++hs->samples;
     if (hs->live.n >= hs->live.max) {
         if (thin(hs) < 0) {
             hs->dropped++;

@@ -205,9 +205,11 @@ static int
 why_alive_cb(void *ctx, const char *type_name, lt_why_msg *w)
 {
     (void)ctx;
+    lt_py_alloc_hook_guard(1); /* the search's own allocations are not the program's */
     PyGILState_STATE g = host_enter();
     int rc = lt_py_why_alive(type_name, WHY_BUDGET_MS, &why);
     PyGILState_Release(g);
+    lt_py_alloc_hook_guard(0);
     if (rc < 0)
         return -1;
     for (int i = 0; i < why.nhops; i++) {

@@ -11,6 +11,7 @@
 #include "leaktop/mem.h"
 #include "py_census.h"
 #include "py_referrers.h"
+#include "py_type_sites.h"
 
 /* ---- a pointer map: object -> the object it refers to on the way to the target ------------ */
 
@@ -131,6 +132,8 @@ typedef struct search {
     PyTypeObject *name_cache_type; /* the last type checked, and whether its name matched */
     int name_cache_match;
     uint64_t rng;
+    PyObject *newest;  /* the instance the allocation sampler picked most recently */
+    uint64_t newest_seq;
 } search;
 
 static int
@@ -167,6 +170,11 @@ collect_instances(PyObject *op, void *arg)
     /* Keep a spread over the whole walk: every instance until the buffer is full, then every
      * instance replaces a random one (reservoir sampling), so old and new are both there. */
     s->instances++;
+    uint64_t seq = lt_py_sampled_seq(op);
+    if (seq > s->newest_seq) {
+        s->newest_seq = seq;
+        s->newest = op;
+    }
     if (s->nnext < LT_WHY_START) {
         s->next[s->nnext++] = op;
     } else {
@@ -555,7 +563,7 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     s.next_cap = LT_WHY_FRONTIER_MAX;
     s.next = lt_malloc(s.next_cap * sizeof *s.next);
     s.level = lt_malloc(s.next_cap * sizeof *s.level);
-    PyObject *starts[LT_WHY_START];
+    PyObject *starts[LT_WHY_START + 1]; /* the reservoir, then the newest sampled */
     uint32_t nstarts = 0;
     int rc = 0;
     double start = now_ms();
@@ -573,17 +581,26 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
         snprintf(out->note, sizeof out->note, "no live instance of %s", type_name);
         goto done;
     }
-    /* The instances were collected spread over the heap walk; a leaking type's instances are
-     * mostly leaked ones, so the middle one is typical. Try it, then a quarter either side. */
+    /* Where to start. A growing type is asked about because it keeps getting new instances
+     * that stay: first the one the allocation sampler picked most recently (a leaked one, not
+     * one of the many a library made at import: a leaking `list` amid the stdlib's). Then the
+     * reservoir, spread over the heap walk: a leaking type's instances are mostly leaked ones,
+     * so its middle one is typical; then a quarter either side. */
     nstarts = s.nnext;
     memcpy(starts, s.next, nstarts * sizeof *starts);
+    starts[LT_WHY_START] = s.newest;
     for (uint32_t i = 0; i < nstarts; i++)
         Py_INCREF(starts[i]);
-    uint32_t order[3] = {nstarts / 2, nstarts / 4, nstarts * 3 / 4};
-    for (int k = 0; k < 3 && !out->found; k++) {
-        if (k > 0 && order[k] == order[k - 1])
+    Py_XINCREF(starts[LT_WHY_START]);
+    PyObject *order[4] = {starts[LT_WHY_START], starts[nstarts / 2], starts[nstarts / 4],
+                          starts[nstarts * 3 / 4]};
+    for (int k = 0; k < 4 && !out->found; k++) {
+        int tried = order[k] == NULL;
+        for (int j = 0; j < k && !tried; j++)
+            tried = order[j] == order[k];
+        if (tried)
             continue;
-        int r = search_from(&s, starts[order[k]], start, budget_ms, out);
+        int r = search_from(&s, order[k], start, budget_ms, out);
         if (r < 0) {
             rc = -1;
             break;
@@ -600,6 +617,8 @@ done:
         release_seen(&s);
     for (uint32_t i = 0; i < nstarts; i++)
         Py_DECREF(starts[i]);
+    if (nstarts > 0)
+        Py_XDECREF(starts[LT_WHY_START]);
     map_free(&s.seen);
     map_free(&s.frontier);
     lt_free(s.next);

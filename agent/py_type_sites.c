@@ -67,6 +67,18 @@ visit(PyObject *op, void *arg)
     return 1; /* go on */
 }
 
+uint64_t
+lt_py_sampled_seq(PyObject *op)
+{
+    lt_heap_sampler *hs = lt_py_alloc_hook_sampler();
+    lt_live_entry e;
+    uint32_t site;
+    if (hs == NULL ||
+        !lt_heap_sampler_lookup(hs, (const char *)op - preheader(Py_TYPE(op)), &e, &site))
+        return 0;
+    return e.seq;
+}
+
 int
 lt_py_type_sites(const char *type_name, lt_type_sites *ts)
 {

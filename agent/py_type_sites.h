@@ -13,6 +13,8 @@
 #ifndef LEAKTOP_PY_TYPE_SITES_H
 #define LEAKTOP_PY_TYPE_SITES_H
 
+#include <Python.h>
+
 #include "type_sites.h"
 
 /* Fill ts for type_name (as the census names types: "dict", "module.QualName"): instances
@@ -21,5 +23,9 @@
  * are not sampled (lt_py_alloc_hook_guard). Returns 0, or -1 with ts->note when the heap cannot
  * be walked now (a garbage collection is running). Never raises a Python exception. */
 int lt_py_type_sites(const char *type_name, lt_type_sites *ts);
+
+/* When the block of op (a GC-tracked object) is one of the sampler's live samples: its sequence
+ * number, larger for newer samples; else 0 (also with the sampler off). GIL held. */
+uint64_t lt_py_sampled_seq(PyObject *op);
 
 #endif
