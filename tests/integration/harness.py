@@ -84,8 +84,22 @@ def _sanitized_run():
     PYTHONS = wrapped
 
 
+def _late_reports():
+    """At exit: a report written after the last test's tearDown (by a process that outlived it)
+    fails this test file's run."""
+    names = sorted(os.listdir(SANITIZER_LOGS)) if os.path.isdir(SANITIZER_LOGS) else []
+    for name in names:
+        with open(os.path.join(SANITIZER_LOGS, name), errors="replace") as f:
+            sys.stderr.write("==== sanitizer report after the last test: %s\n%s\n"
+                             % (name, f.read()))
+    if names:
+        sys.stderr.flush()
+        os._exit(1)
+
+
 if SANITIZE:
     _sanitized_run()
+    atexit.register(_late_reports)   # runs before the directory is removed (last in, first out)
 
 
 def sanitized(why):
