@@ -576,13 +576,17 @@ run_ui(app *a)
     return sig ? 128 + sig : 0;
 }
 
-int
-lt_app_pid(pid_t pid, unsigned max_refreshes)
+/* Watch an agent already running: in pid (a local process, its /proc read too), or at
+ * socket_path (a forwarded socket: its memory figures come from the agent's own samples, never
+ * from this host's /proc, where that pid means another process or none). */
+static int
+watch_running(pid_t pid, const char *socket_path, unsigned max_refreshes)
 {
     app a;
     memset(&a, 0, sizeof a);
     lt_ui_init(&a.ui);
     a.pid = pid;
+    a.socket_path = socket_path;
     a.max_refreshes = max_refreshes;
     char *cause = NULL;
     if (lt_model_init(&a.model, MODEL_POINTS) < 0 || connect_live(&a, &cause) < 0) {
@@ -591,36 +595,28 @@ lt_app_pid(pid_t pid, unsigned max_refreshes)
         app_free(&a);
         return 2;
     }
-    snprintf(a.label, sizeof a.label, "pid %ld", (long)pid);
+    if (socket_path != NULL) {
+        snprintf(a.label, sizeof a.label, "%s", socket_path);
+    } else {
+        snprintf(a.label, sizeof a.label, "pid %ld", (long)pid);
+        a.proc = lt_proc_reader_new(pid);
+    }
     a.ui.source_label = a.label;
-    a.proc = lt_proc_reader_new(pid);
     int rc = run_ui(&a);
     app_free(&a);
     return rc;
 }
 
 int
+lt_app_pid(pid_t pid, unsigned max_refreshes)
+{
+    return watch_running(pid, NULL, max_refreshes);
+}
+
+int
 lt_app_socket(const char *path, unsigned max_refreshes)
 {
-    app a;
-    memset(&a, 0, sizeof a);
-    lt_ui_init(&a.ui);
-    a.socket_path = path;
-    a.max_refreshes = max_refreshes;
-    char *cause = NULL;
-    if (lt_model_init(&a.model, MODEL_POINTS) < 0 || connect_live(&a, &cause) < 0) {
-        fprintf(stderr, "leaktop: %s\n", cause ? cause : "out of memory");
-        lt_free(cause);
-        app_free(&a);
-        return 2;
-    }
-    /* The process is on another host (or in another namespace): its memory figures come from
-     * the agent's own samples, never from this host's /proc. */
-    snprintf(a.label, sizeof a.label, "%s", path);
-    a.ui.source_label = a.label;
-    int rc = run_ui(&a);
-    app_free(&a);
-    return rc;
+    return watch_running(0, path, max_refreshes);
 }
 
 int
