@@ -114,6 +114,19 @@ lt_py_type_name(void *type, char *buf, size_t buflen)
         snprintf(buf, buflen, "%s.%s", mod, qual);
 }
 
+int
+lt_py_type_matches(lt_py_type_match *m, void *type)
+{
+    uint32_t slot = (uint32_t)(((uintptr_t)type >> 4) * 2654435761u) % LT_PY_TYPE_MATCH_CACHE;
+    if (m->cache[slot].type != type) {
+        char name[512];
+        lt_py_type_name(type, name, sizeof name);
+        m->cache[slot].type = type;
+        m->cache[slot].match = strcmp(name, m->want) == 0;
+    }
+    return m->cache[slot].match;
+}
+
 /* ---- the search ------------------------------------------------------------------------- */
 
 typedef struct search {
@@ -127,10 +140,8 @@ typedef struct search {
     int full;
     /* level 0 */
     PyTypeObject *want_type;
-    const char *want_name;
+    lt_py_type_match *want; /* the type asked about */
     uint64_t instances;
-    PyTypeObject *name_cache_type; /* the last type checked, and whether its name matched */
-    int name_cache_match;
     uint64_t rng;
     PyObject *newest;  /* the instance the allocation sampler picked most recently */
     uint64_t newest_seq;
@@ -158,14 +169,7 @@ static int
 collect_instances(PyObject *op, void *arg)
 {
     search *s = arg;
-    PyTypeObject *tp = Py_TYPE(op);
-    if (tp != s->name_cache_type) {
-        char name[512];
-        lt_py_type_name(tp, name, sizeof name);
-        s->name_cache_type = tp;
-        s->name_cache_match = strcmp(name, s->want_name) == 0;
-    }
-    if (!s->name_cache_match)
+    if (!lt_py_type_matches(s->want, Py_TYPE(op)))
         return 1;
     /* Keep a spread over the whole walk: every instance until the buffer is full, then every
      * instance replaces a random one (reservoir sampling), so old and new are both there. */
@@ -559,7 +563,9 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     memset(out, 0, sizeof *out);
     search s;
     memset(&s, 0, sizeof s);
-    s.want_name = type_name;
+    s.want = lt_calloc(1, sizeof *s.want); /* ~4 KiB: not on the agent thread's stack */
+    if (s.want != NULL)
+        s.want->want = type_name;
     s.next_cap = LT_WHY_FRONTIER_MAX;
     s.next = lt_malloc(s.next_cap * sizeof *s.next);
     s.level = lt_malloc(s.next_cap * sizeof *s.level);
@@ -567,7 +573,7 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     uint32_t nstarts = 0;
     int rc = 0;
     double start = now_ms();
-    if (s.next == NULL || s.level == NULL || map_init(&s.seen, 1u << 18) < 0) {
+    if (s.want == NULL || s.next == NULL || s.level == NULL || map_init(&s.seen, 1u << 18) < 0) {
         rc = -1;
         goto done;
     }
@@ -623,6 +629,7 @@ done:
     map_free(&s.frontier);
     lt_free(s.next);
     lt_free(s.level);
+    lt_free(s.want);
     PyErr_Clear();
     return rc;
 }

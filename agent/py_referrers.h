@@ -48,6 +48,21 @@ void lt_py_why_show_keys(int on);
 /* The census name of a type into buf ("dict", "module.QualName"). GIL held. */
 void lt_py_type_name(void *type, char *buf, size_t buflen);
 
+/* Which objects are instances of a type given by its census name, for heap walks: a type's name
+ * is rendered once and the answer kept per type pointer (256 entries; a collision renders it
+ * again), so a walk over a mixed heap does not render a name per object. Zero it, set want. */
+#define LT_PY_TYPE_MATCH_CACHE 256u
+typedef struct lt_py_type_match {
+    const char *want;
+    struct {
+        void *type;
+        int match;
+    } cache[LT_PY_TYPE_MATCH_CACHE];
+} lt_py_type_match;
+
+/* 1 when type's census name is m->want. GIL held; creates no object that outlives the call. */
+int lt_py_type_matches(lt_py_type_match *m, void *type);
+
 /* Join out's hops into one line: "__main__.bus.handlers[1041] -> method -> RequestContext". */
 void lt_why_format(const lt_why *w, char *buf, size_t buflen);
 

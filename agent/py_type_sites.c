@@ -22,16 +22,10 @@
 #include "py_referrers.h"
 #include "py_type_sites.h"
 
-#define NAME_CACHE 256u /* types whose name was compared, by type pointer */
-
 typedef struct walk {
-    const char *want;
+    lt_py_type_match want;
     lt_heap_sampler *hs;
     lt_type_sites *ts;
-    struct {
-        PyTypeObject *tp;
-        int match;
-    } cache[NAME_CACHE];
 } walk;
 
 /* Bytes between the start of an object's memory block and the object. */
@@ -50,14 +44,7 @@ visit(PyObject *op, void *arg)
 {
     walk *w = arg;
     PyTypeObject *tp = Py_TYPE(op);
-    uint32_t slot = (uint32_t)(((uintptr_t)tp >> 4) * 2654435761u) % NAME_CACHE;
-    if (w->cache[slot].tp != tp) {
-        char name[512];
-        lt_py_type_name(tp, name, sizeof name);
-        w->cache[slot].tp = tp;
-        w->cache[slot].match = strcmp(name, w->want) == 0;
-    }
-    if (!w->cache[slot].match)
+    if (!lt_py_type_matches(&w->want, tp))
         return 1;
     w->ts->instances++;
     lt_live_entry e;
@@ -95,7 +82,7 @@ lt_py_type_sites(const char *type_name, lt_type_sites *ts)
         snprintf(ts->note, sizeof ts->note, "out of memory");
         return -1;
     }
-    w->want = type_name;
+    w->want.want = type_name;
     w->hs = hs;
     w->ts = ts;
     uint64_t t0 = lt_mono_ns();
