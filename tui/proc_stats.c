@@ -14,6 +14,14 @@
 #include "leaktop/mem.h"
 #include "leaktop/sockpath.h"
 
+/* PIDS_VAL(item, type, stack, info) lost its unused last argument after libproc2 4.0.4 (4.0.2
+ * and 4.0.4 take four, 4.0.7 takes three); tui/meson.build compiles a call to tell which. */
+#if LT_PIDS_VAL_TAKES_3
+#define LT_PIDS_VAL(item, type, stack, info) PIDS_VAL(item, type, stack)
+#else
+#define LT_PIDS_VAL(item, type, stack, info) PIDS_VAL(item, type, stack, info)
+#endif
+
 enum { I_PID, I_RSS, I_SWAP, I_ANON, I_FILE, I_MAJ, I_MIN, I_NLWP, I_TICS, I_ELAPSED, I_EUID };
 static enum pids_item items[] = {
     PIDS_ID_PID, PIDS_VM_RSS, PIDS_VM_SWAP, PIDS_VM_RSS_ANON, PIDS_VM_RSS_FILE, PIDS_FLT_MAJ,
@@ -71,16 +79,16 @@ lt_proc_reader_read(lt_proc_reader *r, lt_proc_stats *out)
         return -1;
     struct pids_stack *s = f->stacks[0];
     out->valid = 1;
-    out->rss = (uint64_t)PIDS_VAL(I_RSS, ul_int, s, r->info) * 1024u;
-    out->swap = (uint64_t)PIDS_VAL(I_SWAP, ul_int, s, r->info) * 1024u;
-    out->rss_anon = (uint64_t)PIDS_VAL(I_ANON, ul_int, s, r->info) * 1024u;
-    out->rss_file = (uint64_t)PIDS_VAL(I_FILE, ul_int, s, r->info) * 1024u;
-    out->maj_faults = PIDS_VAL(I_MAJ, ul_int, s, r->info);
-    out->min_faults = PIDS_VAL(I_MIN, ul_int, s, r->info);
-    out->threads = PIDS_VAL(I_NLWP, s_int, s, r->info);
-    out->elapsed_s = PIDS_VAL(I_ELAPSED, real, s, r->info);
-    out->euid = PIDS_VAL(I_EUID, u_int, s, r->info);
-    unsigned long long tics = PIDS_VAL(I_TICS, ull_int, s, r->info);
+    out->rss = (uint64_t)LT_PIDS_VAL(I_RSS, ul_int, s, r->info) * 1024u;
+    out->swap = (uint64_t)LT_PIDS_VAL(I_SWAP, ul_int, s, r->info) * 1024u;
+    out->rss_anon = (uint64_t)LT_PIDS_VAL(I_ANON, ul_int, s, r->info) * 1024u;
+    out->rss_file = (uint64_t)LT_PIDS_VAL(I_FILE, ul_int, s, r->info) * 1024u;
+    out->maj_faults = LT_PIDS_VAL(I_MAJ, ul_int, s, r->info);
+    out->min_faults = LT_PIDS_VAL(I_MIN, ul_int, s, r->info);
+    out->threads = LT_PIDS_VAL(I_NLWP, s_int, s, r->info);
+    out->elapsed_s = LT_PIDS_VAL(I_ELAPSED, real, s, r->info);
+    out->euid = LT_PIDS_VAL(I_EUID, u_int, s, r->info);
+    unsigned long long tics = LT_PIDS_VAL(I_TICS, ull_int, s, r->info);
     double now = mono_s();
     if (r->have_prev && now > r->prev_t) {
         double dt = now - r->prev_t;
@@ -146,15 +154,15 @@ lt_proc_list_python(lt_proc_entry *out, int max)
     pid_t self = getpid();
     for (int i = 0; i < f->counts->total && n < max; i++) {
         struct pids_stack *s = f->stacks[i];
-        pid_t pid = PIDS_VAL(0, s_int, s, info);
+        pid_t pid = LT_PIDS_VAL(0, s_int, s, info);
         if (pid == self || !lt_proc_is_python(pid))
             continue;
         lt_proc_entry *e = &out[n++];
         memset(e, 0, sizeof *e);
         e->pid = pid;
-        e->rss = (uint64_t)PIDS_VAL(1, ul_int, s, info) * 1024u;
-        e->elapsed_s = PIDS_VAL(2, real, s, info);
-        const char *cmd = PIDS_VAL(3, str, s, info);
+        e->rss = (uint64_t)LT_PIDS_VAL(1, ul_int, s, info) * 1024u;
+        e->elapsed_s = LT_PIDS_VAL(2, real, s, info);
+        const char *cmd = LT_PIDS_VAL(3, str, s, info);
         snprintf(e->cmdline, sizeof e->cmdline, "%s", cmd ? cmd : "?");
         char sock[4096], *cause = NULL;
         struct stat st;
