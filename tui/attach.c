@@ -54,6 +54,7 @@
 #include "leaktop/sockpath.h"
 #include "leaktop/version.h"
 #include "model.h"
+#include "remote_exec.h"
 
 #define PENDING_WAIT_MS 1000   /* how long the pending call alone may take before step 3 */
 #define MAIN_BLOCKED_MS 250    /* ... or less, when the main thread has not woken up for this */
@@ -68,6 +69,8 @@
 #define DATA_TID 0x080         /* pthread_t written by pthread_create */
 #define DATA_STATUS 0x0c0      /* int: what PyRun_SimpleString returned in the pending call */
 #define STATUS_NOT_RUN 0x7fffffff
+#define WATCH_MAX 64           /* threads watched, and PEP 768 requests made, at most */
+#define CONSUMED_WAIT_MS 3000  /* a PEP 768 request was taken: time for its loader to claim */
 
 /* ---- time and small helpers ------------------------------------------------------------ */
 
@@ -906,7 +909,7 @@ mi_rescue(mi *m)
  * __main__ (it runs in its own globals) and does not touch sys.path: the module is loaded by
  * its path, and registered as `leaktop` so the program can `import leaktop` afterwards. */
 static const char attach_py[] =
-    "def _leaktop_attach(d, agent_dir, expect, interval, leaktop_pid):\n"
+    "def _leaktop_attach(d, agent_dir, expect, interval, leaktop_pid, via):\n"
     "    import os\n"
     "    import sys\n"
     "    try:\n"
@@ -965,7 +968,7 @@ static const char attach_py[] =
     "            return\n"
     "        import _thread\n"
     "        how = 'main' if _thread.get_native_id() == os.getpid() else 'thread'\n"
-    "        answer('R %d %s %s' % (os.getpid(), version, how))\n"
+    "        answer('R %d %s %s %s' % (os.getpid(), version, how, via))\n"
     "    except KeyboardInterrupt:\n"
     "        answer('E interrupted by SIGINT while the agent was starting')\n"
     "        try:\n"
@@ -989,20 +992,20 @@ hex_append(char *out, const void *data, size_t len)
     *out = '\0';
 }
 
-/* The one statement PyRun_SimpleString runs: exec the program above, hex-encoded (no quoting
- * to get wrong, paths may hold any byte) in a fresh namespace. */
+/* The program above and its call, inside one try (nothing may escape into the program), the
+ * arguments hex-encoded (no quoting to get wrong, paths may hold any byte). via names the route
+ * in the answer: "gdb" or "pep768". This is the script a PEP 768 request runs (in a fresh
+ * namespace of its own, no exec() involved). */
 static char *
-build_code(const char *dir, const char *agent_dir, const char *expect, double interval)
+build_loader(const char *dir, const char *agent_dir, const char *expect, double interval,
+             const char *via)
 {
     size_t cap = 4 * (strlen(attach_py) + 3 * PATH_MAX + 1024);
-    char *inner = lt_calloc(1, cap), *outer = lt_calloc(1, 2 * cap + 256);
-    if (inner == NULL || outer == NULL) {
-        lt_free(inner);
-        lt_free(outer);
+    char *inner = lt_calloc(1, cap);
+    if (inner == NULL)
         return NULL;
-    }
     /* Everything inside one try: nothing may escape into the program. */
-    strcat(inner, "try:\n");
+    strcat(inner, "__name__ = '__leaktop_attach__'\ntry:\n");
     for (const char *l = attach_py; *l;) {
         size_t n = strcspn(l, "\n");
         strcat(inner, "    ");
@@ -1017,9 +1020,23 @@ build_code(const char *dir, const char *agent_dir, const char *expect, double in
     strcat(inner, "')), os.fsdecode(bytes.fromhex('");
     hex_append(inner, expect, strlen(expect));
     char tail[128];
-    snprintf(tail, sizeof tail, "')), %.3f, %ld)\nexcept BaseException:\n    pass\n", interval,
-             (long)getpid());
+    snprintf(tail, sizeof tail, "')), %.3f, %ld, '%s')\nexcept BaseException:\n    pass\n",
+             interval, (long)getpid(), via);
     strcat(inner, tail);
+    return inner;
+}
+
+/* The one statement PyRun_SimpleString runs: exec the loader, hex-encoded, in a fresh
+ * namespace. */
+static char *
+build_code(const char *dir, const char *agent_dir, const char *expect, double interval)
+{
+    char *inner = build_loader(dir, agent_dir, expect, interval, "gdb");
+    char *outer = inner != NULL ? lt_calloc(1, 2 * strlen(inner) + 512) : NULL;
+    if (outer == NULL) {
+        lt_free(inner);
+        return NULL;
+    }
     /* The outer try too: an audit hook may refuse exec() itself. */
     strcat(outer, "try:\n    __import__('builtins').exec(bytes.fromhex('");
     hex_append(outer, inner, strlen(inner));
@@ -1226,6 +1243,11 @@ typedef struct attach_run {
     char dir[PATH_MAX]; /* the private directory holding the ticket */
     char blocked_in[64];
     int64_t deadline;   /* of the whole attach */
+    /* The PEP 768 route (3.14+): the requests made, withdrawn at the end. */
+    lt_rexec rx;
+    lt_rexec_thread rth[WATCH_MAX];
+    unsigned char rsent[WATCH_MAX];
+    int nrth;
 } attach_run;
 
 /* ms, or what is left of the attach when that is less (but at least a second). */
@@ -1624,19 +1646,58 @@ wait_answer(attach_run *r, int64_t deadline, int even_interrupted)
     }
 }
 
-/* The main thread's voluntary context switches, and whether it sits in a system call now
- * (read without ptrace). Returns -1 when unreadable. */
+/* A thread's voluntary context switches, and whether it sits in a system call now (read
+ * without ptrace). Returns -1 when unreadable (the thread is gone). */
 static long long
-main_switches(pid_t pid, int *in_syscall)
+thread_switches(pid_t pid, pid_t tid, int *in_syscall)
 {
     char path[96], buf[4096];
-    snprintf(path, sizeof path, "/proc/%ld/task/%ld/syscall", (long)pid, (long)pid);
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/syscall", (long)pid, (long)tid);
     *in_syscall = read_text(path, buf, sizeof buf) > 0 && buf[0] >= '0' && buf[0] <= '9';
-    snprintf(path, sizeof path, "/proc/%ld/task/%ld/status", (long)pid, (long)pid);
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/status", (long)pid, (long)tid);
     if (read_text(path, buf, sizeof buf) <= 0)
         return -1;
     const char *v = strstr(buf, "voluntary_ctxt_switches:");
     return v != NULL ? strtoll(v + 24, NULL, 10) : -1;
+}
+
+/* Wait for the answer until deadline, but stop early when none of the n threads tids has woken
+ * up once for MAIN_BLOCKED_MS: they are all blocked in system calls, and only another route
+ * can help. Stops too when the ticket is claimed (the caller waits for the agent then).
+ * Returns 1 answered. */
+static int
+wait_threads(attach_run *r, const pid_t *tids, int n, int64_t deadline)
+{
+    long long last[WATCH_MAX];
+    int64_t since[WATCH_MAX];
+    int in_syscall = 0;
+    if (n > WATCH_MAX)
+        n = WATCH_MAX;
+    for (int i = 0; i < n; i++) {
+        last[i] = thread_switches(r->t.pid, tids[i], &in_syscall);
+        since[i] = now_ms();
+    }
+    while (now_ms() < deadline) {
+        if (wait_answer(r, now_ms() + 20 < deadline ? now_ms() + 20 : deadline, 0))
+            return 1;
+        if (attach_signal || proc_state(r->t.pid) == 0 || path_exists(r->dir, "claimed"))
+            return 0;
+        int all_blocked = 1;
+        for (int i = 0; i < n; i++) {
+            long long sw = thread_switches(r->t.pid, tids[i], &in_syscall);
+            if (sw < 0) /* gone: it will never take the request */
+                continue;
+            if (sw != last[i] || !in_syscall) {
+                last[i] = sw;
+                since[i] = now_ms();
+            }
+            if (now_ms() - since[i] < MAIN_BLOCKED_MS)
+                all_blocked = 0;
+        }
+        if (all_blocked)
+            return 0;
+    }
+    return answered(r);
 }
 
 /* Wait for the pending call's answer until deadline, but stop early when the main thread has
@@ -1645,23 +1706,7 @@ main_switches(pid_t pid, int *in_syscall)
 static int
 wait_pending(attach_run *r, int64_t deadline)
 {
-    int64_t since = now_ms();
-    int in_syscall = 0;
-    long long last = main_switches(r->t.pid, &in_syscall);
-    while (now_ms() < deadline) {
-        if (wait_answer(r, now_ms() + 20 < deadline ? now_ms() + 20 : deadline, 0))
-            return 1;
-        if (attach_signal || proc_state(r->t.pid) == 0 || path_exists(r->dir, "claimed"))
-            return 0;
-        long long sw = main_switches(r->t.pid, &in_syscall);
-        if (sw != last || !in_syscall || sw < 0) {
-            last = sw;
-            since = now_ms();
-        } else if (now_ms() - since >= MAIN_BLOCKED_MS) {
-            return 0;
-        }
-    }
-    return answered(r);
+    return wait_threads(r, &r->t.pid, 1, deadline);
 }
 
 /* Remove the ticket and the directory. Returns 1 when the ticket was still there (nothing will
@@ -1677,7 +1722,7 @@ cancel_ticket(attach_run *r)
 static void
 remove_dir(const char *dir)
 {
-    static const char *names[] = {"go", "claimed", "answer", "answer.tmp"};
+    static const char *names[] = {"go", "claimed", "answer", "answer.tmp", "loader.py"};
     char p[PATH_MAX + 32];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
@@ -1689,17 +1734,20 @@ remove_dir(const char *dir)
 static char *
 read_answer(attach_run *r, const char **route)
 {
-    /* "R pid version main|thread", "X their-XDG_RUNTIME_DIR" or "E message". */
+    /* "R pid version main|thread gdb|pep768", "X their-XDG_RUNTIME_DIR" or "E message". */
     char p[PATH_MAX + 32], text[2048];
     snprintf(p, sizeof p, "%s/answer", r->dir);
     if (read_text(p, text, sizeof text) <= 0)
         return lt_asprintf("the agent in pid %ld gave no answer", (long)r->t.pid);
     text[strcspn(text, "\n")] = '\0';
     if (text[0] == 'R' && text[1] == ' ') {
-        char version[16] = "", how[16] = "";
-        if (sscanf(text + 2, "%*s %15s %15s", version, how) >= 1 && !r->t.version[0])
+        char version[16] = "", how[16] = "", via[16] = "";
+        if (sscanf(text + 2, "%*s %15s %15s %15s", version, how, via) >= 1 && !r->t.version[0])
             snprintf(r->t.version, sizeof r->t.version, "%s", version);
-        *route = strcmp(how, "thread") == 0 ? "helper thread" : "pending call";
+        if (strcmp(via, "pep768") == 0)
+            *route = strcmp(how, "thread") == 0 ? "PEP 768, another thread" : "PEP 768";
+        else
+            *route = strcmp(how, "thread") == 0 ? "helper thread" : "pending call";
         return NULL;
     }
     if (text[0] == 'X') {
@@ -1714,7 +1762,7 @@ read_answer(attach_run *r, const char **route)
     return lt_strdup(text[0] == 'E' && text[1] == ' ' ? text + 2 : text);
 }
 
-/* ---- lt_attach ------------------------------------------------------------------------- */
+/* ---- signals during an attach ---------------------------------------------------------- */
 
 /* SIGINT, SIGTERM and SIGHUP during an attach end it cleanly (ticket withdrawn, gdb ended);
  * the signal is raised again afterwards, under the handler the caller had (attach_signal is
@@ -1794,6 +1842,219 @@ has_agent(pid_t pid)
     return 1;
 }
 
+/* ---- the PEP 768 route (3.14+) ---------------------------------------------------------- */
+
+/* Is PEP 768 worth trying? Python 3.14 or newer and not free-threaded, or a version /proc
+ * does not show (the target's own table tells then, and the same ptrace rules that hide its
+ * maps would refuse gdb too). */
+static int
+pep768_eligible(const target *t)
+{
+    return !t->version[0] || (atoi(t->version + 2) >= 14 && strchr(t->version, 't') == NULL);
+}
+
+/* What the main thread sits in now, from /proc (no ptrace), into r->blocked_in. */
+static void
+blocked_in_now(attach_run *r)
+{
+    char path[96], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/syscall", (long)r->t.pid, (long)r->t.pid);
+    r->blocked_in[0] = '\0';
+    if (read_text(path, buf, sizeof buf) <= 0 || buf[0] < '0' || buf[0] > '9')
+        return;
+    int parked;
+    long nr = strtol(buf, NULL, 10);
+    const char *name = syscall_name(nr, &parked);
+    if (name != NULL)
+        snprintf(r->blocked_in, sizeof r->blocked_in, "%s()", name);
+    else
+        snprintf(r->blocked_in, sizeof r->blocked_in, "system call %ld", nr);
+}
+
+/* Write the request into the thread states rth[from, to) not asked yet. Returns how many
+ * were asked, or -1 with *cause when the kernel refuses or the process is gone. */
+static int
+pep768_ask(attach_run *r, const char *script, int from, int to, char **cause)
+{
+    int asked = 0;
+    for (int i = from; i < to; i++) {
+        if (r->rsent[i])
+            continue;
+        int kind = 0;
+        char *why = NULL;
+        if (lt_rexec_send(&r->rx, r->rth[i].tstate, script, &kind, &why) == 0) {
+            r->rsent[i] = 1;
+            asked++;
+        } else if (kind == LT_REXEC_FORBIDDEN || kind == LT_REXEC_GONE || i == 0) {
+            lt_free(*cause);
+            *cause = kind == LT_REXEC_FORBIDDEN ? explain_ptrace_refused(r->t.pid, why) : why;
+            if (*cause != why)
+                lt_free(why);
+            return -1;
+        } else {
+            lt_free(why); /* a thread that ended meanwhile */
+        }
+    }
+    return asked;
+}
+
+/* Was a request taken (its flag cleared by the thread) without the loader claiming the
+ * ticket? Then something in the target stopped it before it ran. */
+static int
+pep768_taken(attach_run *r)
+{
+    for (int i = 0; i < r->nrth; i++)
+        if (r->rsent[i] && lt_rexec_pending(&r->rx, r->rth[i].tstate) == 0)
+            return 1;
+    return 0;
+}
+
+/* Withdraw every request still pending, so that no thread reads the script after it is
+ * removed. A thread that took one just as it was withdrawn opens the script within
+ * microseconds: it is given a moment before the directory goes. */
+static void
+pep768_withdraw(attach_run *r)
+{
+    int withdrawn = 0;
+    for (int i = 0; i < r->nrth; i++)
+        if (r->rsent[i] && lt_rexec_withdraw(&r->rx, r->rth[i].tstate) == 1)
+            withdrawn++;
+    memset(r->rsent, 0, sizeof r->rsent);
+    if (withdrawn)
+        sleep_ms(50);
+}
+
+/* Attach through PEP 768: the loader as a script file in the ticket directory, the request
+ * written into the main thread's state; when the main thread stays blocked in a system call,
+ * into every other Python thread's too (the protocol takes any thread state; whichever gets to
+ * a bytecode boundary first runs the loader, and the ticket makes it run once). Returns 1
+ * answered, 0 not answered (still pending: another route may help; *cause NULL), -1 with
+ * *cause when the attach must end here (ptrace refused, remote debugging disabled, the process
+ * gone, the loader refused), or 2 when PEP 768 cannot be used but gdb could (*cause says why). */
+static int
+pep768_route(attach_run *r, const char *expect, double interval, int wait_all, char **cause)
+{
+    int kind = 0;
+    char *why = NULL;
+    if (lt_rexec_open(&r->rx, r->t.pid, &kind, &why) < 0) {
+        if (kind == LT_REXEC_FORBIDDEN) {
+            *cause = explain_ptrace_refused(r->t.pid, why);
+            lt_free(why);
+            return -1;
+        }
+        *cause = why;
+        return kind == LT_REXEC_UNSUPPORTED || kind == LT_REXEC_FAILED ? 2 : -1;
+    }
+    int n = lt_rexec_threads(&r->rx, r->rth, WATCH_MAX, &kind, &why);
+    if (n < 0) {
+        *cause = kind == LT_REXEC_FORBIDDEN ? explain_ptrace_refused(r->t.pid, why) : why;
+        if (*cause != why)
+            lt_free(why);
+        return kind == LT_REXEC_FAILED ? 2 : -1;
+    }
+    r->nrth = n;
+    char script[PATH_MAX + 16];
+    snprintf(script, sizeof script, "%s/loader.py", r->dir);
+    if (strlen(script) >= r->rx.script_path_size) {
+        *cause = lt_asprintf("the loader's path %s is too long for PEP 768 (%llu bytes at most)",
+                             script, (unsigned long long)r->rx.script_path_size - 1);
+        return 2;
+    }
+    char *loader = build_loader(r->dir, r->t.agent_dir, expect, interval, "pep768");
+    int fd = loader != NULL ? open(script, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+    size_t len = loader != NULL ? strlen(loader) : 0;
+    int written = fd >= 0 && write(fd, loader, len) == (ssize_t)len;
+    if (fd >= 0)
+        close(fd);
+    lt_free(loader);
+    if (!written) {
+        *cause = lt_asprintf("cannot write %s: %s", script, strerror(errno));
+        return -1;
+    }
+    /* The main thread first, as sys.remote_exec does. */
+    if (pep768_ask(r, script, 0, 1, cause) < 0)
+        return -1;
+    int64_t first = now_ms() + PENDING_WAIT_MS;
+    pid_t main_tid = r->rth[0].tid > 0 ? r->rth[0].tid : r->t.pid;
+    if (wait_threads(r, &main_tid, 1, first < r->deadline ? first : r->deadline))
+        return 1;
+    /* Blocked: every other thread may take it. */
+    if (!attach_signal && !path_exists(r->dir, "claimed") && n > 1) {
+        if (pep768_ask(r, script, 1, n, cause) < 0)
+            return -1;
+        pid_t tids[WATCH_MAX];
+        int nt = 0;
+        for (int i = 1; i < n; i++)
+            if (r->rth[i].tid > 0)
+                tids[nt++] = r->rth[i].tid;
+        int64_t second = now_ms() + PENDING_WAIT_MS;
+        if (nt > 0 && wait_threads(r, tids, nt, second < r->deadline ? second : r->deadline))
+            return 1;
+    }
+    if (wait_all && !attach_signal)
+        wait_answer(r, r->deadline, 0);
+    if (answered(r))
+        return 1;
+    if (!path_exists(r->dir, "claimed") && !attach_signal && proc_state(r->t.pid) != 0 &&
+        pep768_taken(r)) {
+        /* The loader claims the ticket before anything else: give it time, then say so. */
+        int64_t until = now_ms() + CONSUMED_WAIT_MS;
+        while (now_ms() < until && !path_exists(r->dir, "claimed") && !attach_signal)
+            sleep_ms(10);
+        if (!path_exists(r->dir, "claimed") && !attach_signal) {
+            *cause = lt_asprintf("pid %ld took leaktop's PEP 768 request but did not run its "
+                                 "loader (an audit hook refusing cpython.remote_debugger_script?); "
+                                 "its stderr says why; it runs on unchanged",
+                                 (long)r->t.pid);
+            return -1;
+        }
+    }
+    blocked_in_now(r);
+    return 0;
+}
+
+/* ---- lt_attach ------------------------------------------------------------------------- */
+
+static int
+gdb_route(attach_run *r, const char *gdb, int *got, char **cause)
+{
+    int64_t deadline = r->deadline;
+    pid_t pid = r->t.pid;
+    if (mi_start(&r->g, gdb, cause) < 0)
+        return -1;
+    r->gdb_started = 1;
+    int mrc = mi_cmd(&r->g, budget(r, GDB_START_MS), "-gdb-set unwindonsignal on");
+    if (mrc != MI_OK) {
+        *cause = mrc == MI_GONE ? lt_asprintf("%s did not start as gdb", gdb)
+                                : gdb_failed(r, "starting", mrc);
+        return -1;
+    }
+    mi_cmd(&r->g, GDB_CALL_MS, "-gdb-set auto-solib-add off");
+    mi_cmd(&r->g, GDB_CALL_MS, "-interpreter-exec console \"handle all nostop noprint pass\"");
+    mi_cmd(&r->g, GDB_CALL_MS, "-interpreter-exec console \"handle SIGINT nostop noprint pass\"");
+    /* A fault inside one of our calls stops gdb, which unwinds the call (unwindonsignal) and
+     * drops the signal: the program goes on as if the call had not been made. */
+    mi_cmd(&r->g, GDB_CALL_MS,
+           "-interpreter-exec console \"handle SIGSEGV SIGBUS SIGILL SIGFPE SIGABRT stop print "
+           "nopass\"");
+    mi_cmd(&r->g, GDB_CALL_MS, "-gdb-set print thread-events off");
+
+    int queued = 0;
+    if (first_visit(r, &queued, cause) < 0)
+        return -1;
+    int64_t first_wait = now_ms() + PENDING_WAIT_MS;
+    *got = queued && wait_pending(r, first_wait < deadline ? first_wait : deadline);
+    if (!*got && !attach_signal && !path_exists(r->dir, "claimed") && proc_state(pid) != 0) {
+        /* The main thread is not reaching the interpreter loop: try the helper thread. */
+        if (second_visit(r, cause) < 0)
+            return -1;
+        *got = wait_answer(r, deadline, 0);
+    } else if (!*got) {
+        *got = wait_answer(r, deadline, 0);
+    }
+    return 0;
+}
+
 int
 lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **cause)
 {
@@ -1814,6 +2075,8 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
     r->deadline = deadline;
     struct sigaction saved_actions[3];
     catch_signals(saved_actions);
+    void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+    double interval = o != NULL ? o->interval_s : 0;
 
     if ((*cause = precheck(&r->t)) != NULL)
         goto out;
@@ -1828,11 +2091,17 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
     if ((*cause = check_version(&r->t)) != NULL)
         goto out;
     char gdb[PATH_MAX];
-    if (!find_gdb(gdb, sizeof gdb)) {
-        *cause = getenv("LEAKTOP_GDB") && *getenv("LEAKTOP_GDB")
-                     ? lt_asprintf("LEAKTOP_GDB=%s is not an executable gdb", getenv("LEAKTOP_GDB"))
-                     : lt_asprintf("attaching needs gdb, which is not installed (or not on PATH); "
-                                   "install it: apt-get install gdb");
+    int have_gdb = find_gdb(gdb, sizeof gdb);
+    int pep768 = pep768_eligible(&r->t);
+    char *gdb_missing = NULL;
+    if (!have_gdb)
+        gdb_missing = getenv("LEAKTOP_GDB") && *getenv("LEAKTOP_GDB")
+                          ? lt_asprintf("LEAKTOP_GDB=%s is not an executable gdb",
+                                        getenv("LEAKTOP_GDB"))
+                          : lt_asprintf("attaching needs gdb, which is not installed (or not on "
+                                        "PATH); install it: apt-get install gdb");
+    if (!have_gdb && !pep768) {
+        *cause = gdb_missing;
         goto out;
     }
 
@@ -1840,69 +2109,55 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
     char sockdir[PATH_MAX], expect[PATH_MAX];
     if (lt_sock_dir(sockdir, sizeof sockdir, cause) < 0 ||
         lt_sock_dir_prepare(sockdir, cause) < 0 || lt_sock_path(pid, expect, sizeof expect, cause) < 0)
-        goto out;
+        goto out_gdb_missing;
     remove_stale_dirs(sockdir);
     if ((size_t)snprintf(r->dir, sizeof r->dir, "%s/attach-%ld-%ld-XXXXXX", sockdir,
                          (long)getpid(), (long)pid) >= sizeof r->dir ||
         mkdtemp(r->dir) == NULL) {
         *cause = lt_asprintf("cannot create a directory in %s: %s", sockdir, strerror(errno));
         r->dir[0] = '\0';
-        goto out;
+        goto out_gdb_missing;
     }
     char ticket[PATH_MAX + 8];
     snprintf(ticket, sizeof ticket, "%s/go", r->dir);
     int tfd = open(ticket, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (tfd < 0) {
         *cause = lt_asprintf("cannot create %s: %s", ticket, strerror(errno));
-        goto out;
+        goto out_gdb_missing;
     }
     close(tfd);
-    r->code = build_code(r->dir, r->t.agent_dir, expect, o != NULL ? o->interval_s : 0);
+    r->code = build_code(r->dir, r->t.agent_dir, expect, interval);
     if (r->code == NULL) {
         *cause = lt_asprintf("out of memory");
-        goto out;
+        goto out_gdb_missing;
     }
     r->code_len = strlen(r->code);
-
-    void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
     r->state_before = proc_state(pid);
-    if (mi_start(&r->g, gdb, cause) < 0) {
-        signal(SIGPIPE, old_pipe);
-        goto out;
-    }
-    r->gdb_started = 1;
-    int mrc = mi_cmd(&r->g, budget(r, GDB_START_MS), "-gdb-set unwindonsignal on");
-    if (mrc != MI_OK) {
-        *cause = mrc == MI_GONE ? lt_asprintf("%s did not start as gdb", gdb)
-                                : gdb_failed(r, "starting", mrc);
-        goto stop_gdb;
-    }
-    mi_cmd(&r->g, GDB_CALL_MS, "-gdb-set auto-solib-add off");
-    mi_cmd(&r->g, GDB_CALL_MS, "-interpreter-exec console \"handle all nostop noprint pass\"");
-    mi_cmd(&r->g, GDB_CALL_MS, "-interpreter-exec console \"handle SIGINT nostop noprint pass\"");
-    /* A fault inside one of our calls stops gdb, which unwinds the call (unwindonsignal) and
-     * drops the signal: the program goes on as if the call had not been made. */
-    mi_cmd(&r->g, GDB_CALL_MS,
-           "-interpreter-exec console \"handle SIGSEGV SIGBUS SIGILL SIGFPE SIGABRT stop print "
-           "nopass\"");
-    mi_cmd(&r->g, GDB_CALL_MS, "-gdb-set print thread-events off");
 
-    int queued = 0;
-    if (first_visit(r, &queued, cause) < 0)
-        goto stop_gdb;
-    route = "pending call";
-    int64_t first_wait = now_ms() + PENDING_WAIT_MS;
-    int got = queued && wait_pending(r, first_wait < deadline ? first_wait : deadline);
-    if (!got && !attach_signal && !path_exists(r->dir, "claimed") && proc_state(pid) != 0) {
-        /* The main thread is not reaching the interpreter loop: try the helper thread. */
-        if (second_visit(r, cause) < 0)
+    int got = 0;
+    char *why768 = NULL;
+    if (pep768) {
+        /* PEP 768 first; gdb only where it can do what PEP 768 could not. */
+        int prc = pep768_route(r, expect, interval, !have_gdb, &why768);
+        if (prc < 0) {
+            *cause = why768;
             goto withdraw;
-        got = wait_answer(r, deadline, 0);
-    } else if (!got) {
-        got = wait_answer(r, deadline, 0);
+        }
+        got = prc == 1;
+        if (prc == 2 && !have_gdb) {
+            *cause = lt_asprintf("%s, and %s", why768, gdb_missing);
+            lt_free(why768);
+            goto withdraw;
+        }
+        lt_free(why768);
+    }
+    if (!got && have_gdb && !attach_signal && !path_exists(r->dir, "claimed") &&
+        proc_state(pid) != 0) {
+        if (gdb_route(r, gdb, &got, cause) < 0)
+            goto stop_gdb;
     }
 withdraw:
-    if (!got && cancel_ticket(r) == 0) {
+    if (!got && r->dir[0] && cancel_ticket(r) == 0) {
         /* Claimed meanwhile: the agent is starting. Let it answer, even when interrupted. */
         got = wait_answer(r, now_ms() + CLAIMED_WAIT_MS, 1);
         if (got && attach_signal && read_answer(r, &route) == NULL) {
@@ -1919,6 +2174,14 @@ withdraw:
             *cause = lt_asprintf("interrupted; pid %ld was left as it was", (long)pid);
         else if (proc_state(pid) == 0)
             *cause = lt_asprintf("pid %ld exited while leaktop was attaching", (long)pid);
+        else if (!have_gdb)
+            *cause = lt_asprintf(
+                "pid %ld did not reach a point where the agent can start within %.0f s: its main "
+                "thread stays in %s and no other Python thread ran (a PEP 768 request runs only "
+                "between two bytecodes); with gdb leaktop would start it from a helper thread "
+                "(apt-get install gdb); it runs on unchanged",
+                (long)pid, (double)(deadline - t0) / 1000.0,
+                r->blocked_in[0] ? r->blocked_in : "native code");
         else
             *cause = lt_asprintf(
                 "pid %ld did not reach a point where the agent can start within %.0f s: its main "
@@ -1934,9 +2197,13 @@ withdraw:
     rc = 0;
 
 stop_gdb:
-    mi_finish(&r->g, pid, r->state_before);
-    signal(SIGPIPE, old_pipe);
+    if (r->gdb_started)
+        mi_finish(&r->g, pid, r->state_before);
+out_gdb_missing:
+    if (*cause != gdb_missing)
+        lt_free(gdb_missing);
 out:
+    pep768_withdraw(r);
     if (r->dir[0])
         remove_dir(r->dir);
     res->route = route;
@@ -1944,6 +2211,7 @@ out:
     res->seconds = (double)(now_ms() - t0) / 1000.0;
     if (r->g.pid > 0)
         mi_finish(&r->g, pid, r->state_before);
+    signal(SIGPIPE, old_pipe);
     lt_free(r->code);
     lt_free(r);
     restore_signals(saved_actions);
