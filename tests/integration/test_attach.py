@@ -1,7 +1,8 @@
-"""Attaching to running processes with gdb, and detaching: a busy multi-threaded program and
-programs blocked in time.sleep and in a read on a pipe, on every Python the agent was built for;
-each refusal with its message; and the program goes on untouched in every case (its numbered
-lines all there, once, and its exit status 0)."""
+"""Attaching to running processes (gdb on 3.8-3.13, PEP 768 on 3.14+ with gdb as the fallback),
+and detaching: a busy multi-threaded program and programs blocked in time.sleep and in a read on
+a pipe, on every Python the agent was built for; on 3.14+ the same without gdb; each refusal
+with its message; and the program goes on untouched in every case (its numbered lines all
+there, once, and its exit status 0)."""
 import os
 import pwd
 import re
@@ -21,6 +22,8 @@ from harness import AGENT_DIR, LEAKTOP, PYTHONS, LeaktopTestCase, python_version
 #          the file FLAG exists
 #   sleep  five lines, time.sleep(SECONDS), five lines
 #   read   five lines, a blocking os.read() on stdin (a pipe), five lines
+#   read-busy  the same, while three threads allocate
+#   sleep-read  five lines, time.sleep(SECONDS), then the read, five lines
 NUMBERED = r'''
 import os, sys, threading, time
 mode, flag = sys.argv[1], sys.argv[2]
@@ -35,7 +38,7 @@ def worker():
         if len(held) > 4000:
             del held[:2000]
         sum(range(100))
-threads = [threading.Thread(target=worker) for _ in range(3 if mode == "busy" else 0)]
+threads = [threading.Thread(target=worker) for _ in range(3 if "busy" in mode else 0)]
 for t in threads:
     t.start()
 print("ready %d" % os.getpid(), flush=True)
@@ -50,9 +53,9 @@ if mode == "busy":
 else:
     for _ in range(5):
         line()
-    if mode == "sleep":
+    if "sleep" in mode:
         time.sleep(float(sys.argv[3]))
-    else:
+    if "read" in mode:
         os.read(0, 1)
     for _ in range(5):
         line()
@@ -62,15 +65,22 @@ for t in threads:
 print("done", flush=True)
 '''
 
-# Never returns to the interpreter loop and makes no system call: a regular expression that
-# backtracks for ages inside C, holding the GIL, in the only thread.
+# Never returns to the interpreter loop, never checks for signals and makes no system call: a
+# C loop consuming an endless iterator, holding the GIL, in the only thread.
 NO_SAFE_POINT = r'''
-import os, re
+import collections, itertools, os
 print("ready %d" % os.getpid(), flush=True)
-re.match(r"(a+)+b", "a" * 64)
+collections.deque(itertools.repeat(1), maxlen=0)
 '''
 
-LOADED = re.compile(r"loaded one \(Python (\d+\.\d+), (pending call|helper thread), ([0-9.]+) s\)")
+LOADED = re.compile(r"loaded one \(Python (\d+\.\d+), (pending call|helper thread|PEP 768|"
+                    r"PEP 768, another thread), ([0-9.]+) s\)")
+
+
+def pep768(python):
+    """Does leaktop attach to this Python through PEP 768 (3.14+)?"""
+    major, minor = python_version(python).split(".")
+    return (int(major), int(minor)) >= (3, 14)
 
 
 def reverse_video_rows(screen):
@@ -99,6 +109,20 @@ def threads_of(pid):
     return len(os.listdir("/proc/%d/task" % pid))
 
 
+# Run a command as nobody: runuser when there is one, else Python dropping root itself (a
+# minimal Debian root has no util-linux).
+AS_NOBODY = (["runuser", "-u", "nobody", "--"] if shutil.which("runuser") else
+             [sys.executable, "-c", "import os, pwd, sys; pw = pwd.getpwnam('nobody'); "
+              "os.setgroups([]); os.setgid(pw.pw_gid); os.setuid(pw.pw_uid); "
+              "os.execvp(sys.argv[1], sys.argv[1:])"])
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def state_of(pid):
     with open("/proc/%d/stat" % pid) as f:
         return f.read().rsplit(")", 1)[1].split()[0]
@@ -118,7 +142,7 @@ class AttachCase(LeaktopTestCase):
         prog = self.write("numbered.py", NUMBERED)
         flag = os.path.join(self.tmp, "finish-%d" % len(self.procs))
         p = self.spawn([python, prog, mode, flag] + [str(e) for e in extra],
-                       stdin=subprocess.PIPE if mode == "read" else subprocess.DEVNULL)
+                       stdin=subprocess.PIPE if "read" in mode else subprocess.DEVNULL)
         pid = int(self.wait_line(p, "ready").split()[1])
         return p, pid, prog, flag
 
@@ -130,11 +154,21 @@ class AttachCase(LeaktopTestCase):
         out, err = out.decode(), err.decode()
         self.assertEqual(p.returncode, 0, err)
         self.assertEqual(err, "", "the program wrote to stderr")
-        lines = out.splitlines()
+        lines = getattr(p, "seen", []) + out.splitlines()
         self.assertEqual(lines[-1], "done", out[-300:])
         self.assertEqual(lines[:-1], ["line %d" % i for i in range(len(lines) - 1)],
                          "numbered lines missing, repeated or out of order")
         return len(lines) - 1
+
+    def wait_blocked(self, p, pid):
+        """Wait until the numbered program printed its first five lines and its main thread
+        sits in a system call (its sleep or its read)."""
+        p.seen = [self.wait_line(p, "line %d" % i) for i in range(5)]
+
+        def in_syscall():
+            with open("/proc/%d/task/%d/syscall" % (pid, pid)) as f:
+                return f.read()[:1].isdigit()
+        self.wait_for(in_syscall, what="the main thread to block")
 
     def assert_untouched(self, p, pid):
         self.assertIsNone(p.poll(), "the target ended")
@@ -175,7 +209,7 @@ class AttachTest(AttachCase):
                 base = threads_of(pid)
                 report, r = self.check_json("--pid", str(pid), "--keep", "--duration", "2",
                                             "--interval", "0.2")
-                self.loaded(r.stderr, "pending call")
+                self.loaded(r.stderr, "PEP 768" if pep768(python) else "pending call")
                 self.assertEqual(report["python"].rsplit(".", 1)[0], python_version(python))
                 counts = {t["name"]: t["count"] for t in report["types"]}
                 self.assertEqual(counts.get("__main__.Blob"), 1000)
@@ -250,10 +284,12 @@ class AttachTest(AttachCase):
 
     # -- refusals: one line, exit 2, the target untouched ---------------------------------
     def test_refusals_leave_the_program_untouched(self):
-        p, pid, prog, flag = self.start(PYTHONS[0], "busy")
+        # Blocked in a read: on 3.14+ too only gdb (the helper thread) could attach.
+        p, pid, prog, flag = self.start(PYTHONS[0], "read")
+        self.wait_blocked(p, pid)
         empty = os.path.join(self.tmp, "empty-path")
         os.mkdir(empty)
-        no_gdb = dict(self.env, PATH=empty)
+        no_gdb = dict(self.env, PATH=empty, LEAKTOP_ATTACH_TIMEOUT="2")
         no_gdb.pop("LEAKTOP_GDB", None)
         for args in (["attach", str(pid)], ["check", "--pid", str(pid), "--duration", "1"]):
             self.refused(args, "apt-get install gdb", env=no_gdb)
@@ -276,16 +312,18 @@ class AttachTest(AttachCase):
         self.assertEqual(subprocess.run(["pgrep", "-f", "sleep 612.25"]).returncode, 1,
                          "the hung gdb was left behind")
         self.assert_untouched(p, pid)
-        self.finish(p, flag=flag)
+        self.assertEqual(self.finish(p, data=b"x"), 10)
 
     def test_refused_exec_leaves_the_program_whole(self):
         # An audit hook that refuses exec makes PyRun_SimpleString fail before the loader runs.
         # A pending call that fails like that would raise SystemError in the program; leaktop's
-        # pending call keeps the failure to itself and says what happened.
+        # pending call keeps the failure to itself and says what happened. On 3.14+ the hook
+        # refuses the PEP 768 script (cpython.remote_debugger_script): CPython reports that on
+        # the program's stderr, and leaktop says the request was taken but its loader not run.
         first = "import os, sys, threading, time\n"
         prog = self.write("audited.py", NUMBERED.replace(first, first + (
             "def hook(event, args):\n"
-            "    if event == 'exec':\n"
+            "    if event in ('exec', 'cpython.remote_debugger_script'):\n"
             "        raise RuntimeError('no exec here')\n"
             "sys.addaudithook(hook)\n"), 1))
         for python in (PYTHONS[0], PYTHONS[-1]):
@@ -293,7 +331,9 @@ class AttachTest(AttachCase):
                 flag = os.path.join(self.tmp, "finish-audited-%d" % len(self.procs))
                 p = self.spawn([python, prog, "busy", flag], stdin=subprocess.DEVNULL)
                 pid = int(self.wait_line(p, "ready").split()[1])
-                self.refused(["attach", str(pid)], "refused to run leaktop's loader")
+                self.refused(["attach", str(pid)],
+                             "took leaktop's PEP 768 request but did not run its loader"
+                             if pep768(python) else "refused to run leaktop's loader")
                 self.assert_untouched(p, pid)
                 open(flag, "w").close()
                 out, err = p.communicate(timeout=60)
@@ -314,9 +354,14 @@ class AttachTest(AttachCase):
         self.refused(["check", "--pid", str(gone.pid), "--duration", "1"], "no process with pid")
 
     def test_no_safe_point_in_time(self):
-        prog = self.write("regex.py", NO_SAFE_POINT)
+        prog = self.write("endless.py", NO_SAFE_POINT)
         p = self.spawn([PYTHONS[0], prog])
         pid = int(self.wait_line(p, "ready").split()[1])
+        # In the loop: 0.2 s more CPU time after "ready" (the bytecode between the two is a few
+        # microseconds, but a request may land there if the program is preempted).
+        cpu = cpu_ticks(pid)
+        self.wait_for(lambda: cpu_ticks(pid) >= cpu + os.sysconf("SC_CLK_TCK") // 5,
+                      what="the program to enter its C loop")
         t0 = time.monotonic()
         line = self.refused(["attach", str(pid)], "did not reach a point where the agent can "
                             "start within 3 s", env=dict(self.env, LEAKTOP_ATTACH_TIMEOUT="3"))
@@ -328,13 +373,13 @@ class AttachTest(AttachCase):
 
     # -- other users, and ptrace refused (as nobody; never changing the machine) ----------
     def nobody(self):
-        if os.geteuid() != 0 or not shutil.which("runuser"):
-            self.skipTest("needs root and runuser to act as another user")
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as another user")
         try:
             pw = pwd.getpwnam("nobody")
         except KeyError:
             self.skipTest("no user nobody")
-        if subprocess.run(["runuser", "-u", "nobody", "--", LEAKTOP, "--version"],
+        if subprocess.run(AS_NOBODY + [LEAKTOP, "--version"],
                           capture_output=True).returncode != 0:
             self.skipTest("nobody cannot run %s" % LEAKTOP)
         home = tempfile.mkdtemp(prefix="leaktop-nobody-")
@@ -345,9 +390,10 @@ class AttachTest(AttachCase):
         os.chown(run, pw.pw_uid, pw.pw_gid)
         return pw, home, run
 
-    def as_nobody(self, run, *args):
-        return subprocess.run(["runuser", "-u", "nobody", "--", "env", "XDG_RUNTIME_DIR=" + run,
-                               LEAKTOP] + list(args), capture_output=True, text=True, timeout=90)
+    def as_nobody(self, run, *args, path=None):
+        env = ["env", "-u", "LEAKTOP_GDB", "PATH=" + path] if path else ["env"]
+        return subprocess.run(AS_NOBODY + env + ["XDG_RUNTIME_DIR=" + run, LEAKTOP] + list(args),
+                              capture_output=True, text=True, timeout=90)
 
     def test_another_users_process(self):
         pw, home, run = self.nobody()
@@ -363,7 +409,7 @@ class AttachTest(AttachCase):
         # pyenv's interpreters live under /root; the system one is reachable by nobody.
         for python in ("/usr/bin/python3", "/usr/local/bin/python3"):
             if os.path.exists(python) and subprocess.run(
-                    ["runuser", "-u", "nobody", "--", python, "-c", "pass"],
+                    AS_NOBODY + [python, "-c", "pass"],
                     capture_output=True).returncode == 0:
                 break
         else:
@@ -372,7 +418,7 @@ class AttachTest(AttachCase):
         with open(prog, "w") as f:
             f.write(code)
         os.chmod(prog, 0o644)
-        p = self.spawn(["runuser", "-u", "nobody", "--", python, prog, "busy",
+        p = self.spawn(AS_NOBODY + [python, prog, "busy",
                         os.path.join(home, "finish")])
         pid = int(self.wait_line(p, "ready").split()[1])
         return p, pid
@@ -404,7 +450,19 @@ class AttachTest(AttachCase):
         r = self.as_nobody(run, "check", "--pid", str(pid), "--duration", "1")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("ptrace refused", r.stderr)
+        if pep768(os.readlink("/proc/%d/exe" % pid)):
+            # Without gdb too: PEP 768's process_vm_readv is refused by the same rules.
+            empty = os.path.join(home, "no-gdb")
+            os.mkdir(empty)
+            r = self.as_nobody(run, "attach", str(pid), path=empty)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn("ptrace refused", lines[0])
+            self.assertIn("CAP_SYS_PTRACE", lines[0])
         self.assertIsNone(p.poll())
+        with open("/proc/%d/status" % pid) as f:
+            self.assertIn("TracerPid:\t0\n", f.read(), "still traced")
         self.assertNotIn(state_of(pid), ("t", "T"))
         open(os.path.join(home, "finish"), "w").close()
         out, err = p.communicate(timeout=60)
@@ -412,6 +470,131 @@ class AttachTest(AttachCase):
         lines = out.decode().splitlines()
         self.assertEqual(lines[-1], "done")
         self.assertEqual(lines[:-1], ["line %d" % i for i in range(len(lines) - 1)])
+
+
+PEP768_PYTHONS = [py for py in PYTHONS if pep768(py)]
+
+
+@unittest.skipUnless(PEP768_PYTHONS, "needs a Python 3.14+ (PEP 768)")
+class Pep768Test(AttachCase):
+    """3.14+ without gdb: the PEP 768 request alone, written from outside with
+    process_vm_writev. PATH holds no gdb (and LEAKTOP_GDB is unset), so any use of gdb would
+    fail the attach."""
+
+    def setUp(self):
+        LeaktopTestCase.setUp(self)  # no gdb needed
+        self.timings = []
+        empty = os.path.join(self.tmp, "no-gdb-path")
+        os.mkdir(empty)
+        self.no_gdb = dict(self.env, PATH=empty)
+        self.no_gdb.pop("LEAKTOP_GDB", None)
+
+    def check_no_gdb(self, *args):
+        report, r = self.check_json(*args, env=self.no_gdb)
+        return report, r
+
+    def test_busy_program_without_gdb(self):
+        for python in PEP768_PYTHONS:
+            with self.subTest(python=python):
+                p, pid, prog, flag = self.start(python, "busy")
+                base = threads_of(pid)
+                report, r = self.check_no_gdb("--pid", str(pid), "--keep", "--duration", "2",
+                                              "--interval", "0.2")
+                self.loaded(r.stderr, "PEP 768")
+                counts = {t["name"]: t["count"] for t in report["types"]}
+                self.assertEqual(counts.get("__main__.Blob"), 1000)
+                d = self.leaktop("detach", str(pid), env=self.no_gdb)
+                self.assertEqual(d.returncode, 0, d.stderr)
+                self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+                self.assert_untouched(p, pid)
+                # Again, through `leaktop attach`'s own path (check --pid is the same call).
+                report, r = self.check_no_gdb("--pid", str(pid), "--duration", "1",
+                                              "--interval", "0.2")
+                self.loaded(r.stderr, "PEP 768")
+                self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+                self.assert_untouched(p, pid)
+                self.assertGreater(self.finish(p, flag=flag), 10)
+
+    def test_main_blocked_other_threads_running(self):
+        # The main thread blocks in os.read on a pipe; the request goes to the threads that
+        # run bytecode, and one of them loads the agent.
+        for python in PEP768_PYTHONS:
+            with self.subTest(python=python):
+                p, pid, prog, flag = self.start(python, "read-busy")
+                self.wait_blocked(p, pid)
+                base = threads_of(pid)
+                report, r = self.check_no_gdb("--pid", str(pid), "--duration", "1",
+                                              "--interval", "0.2")
+                self.loaded(r.stderr, "PEP 768, another thread")
+                counts = {t["name"]: t["count"] for t in report["types"]}
+                self.assertEqual(counts.get("__main__.Blob"), 1000)
+                self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+                self.assert_untouched(p, pid)
+                # The main thread's request was withdrawn: nothing runs when the read returns.
+                self.assertEqual(self.finish(p, data=b"x"), 10)
+
+    def test_main_thread_wakes_up_within_the_deadline(self):
+        # A single thread sleeping 1.5 s (then blocked in a read while leaktop looks): without
+        # gdb the request waits for the next bytecode, after the sleep.
+        for python in PEP768_PYTHONS:
+            with self.subTest(python=python):
+                p, pid, prog, flag = self.start(python, "sleep-read", 1.5)
+                self.wait_blocked(p, pid)
+                t0 = time.monotonic()
+                report, r = self.check_no_gdb("--pid", str(pid), "--duration", "1",
+                                              "--interval", "0.2")
+                m = self.loaded(r.stderr, "PEP 768")
+                self.assertGreater(float(m.group(3)), 0.5, "loaded before the sleep ended?")
+                self.assertLess(time.monotonic() - t0, 15)
+                self.assertEqual({t["name"]: t["count"] for t in report["types"]}
+                                 .get("__main__.Blob"), 1000)
+                self.assertEqual(self.finish(p, data=b"x"), 10)
+
+    def test_sleeping_program_without_gdb_is_left_alone(self):
+        # The only thread sleeps past the deadline and there is no gdb for a helper thread: one
+        # line, and the request is withdrawn (when the sleep ends nothing runs: a request left
+        # behind would make CPython report the removed script on the program's stderr).
+        for python in PEP768_PYTHONS:
+            with self.subTest(python=python):
+                p, pid, prog, flag = self.start(python, "sleep", 5)
+                self.wait_blocked(p, pid)
+                t0 = time.monotonic()
+                line = self.refused(["attach", str(pid)], "did not reach a point where the "
+                                    "agent can start within 2 s",
+                                    env=dict(self.no_gdb, LEAKTOP_ATTACH_TIMEOUT="2"))
+                self.assertLess(time.monotonic() - t0, 15)
+                self.assertIn("clock_nanosleep()", line)
+                self.assertIn("a PEP 768 request runs only between two bytecodes", line)
+                self.assertIn("apt-get install gdb", line)
+                self.assert_untouched(p, pid)
+                self.assertEqual(self.finish(p), 10)
+
+    def test_remote_debugging_disabled(self):
+        # Both ways of turning PEP 768 off; gdb is on PATH here and must not be used either:
+        # the program gets no new mapping and no new thread.
+        cases = [(["-X", "disable-remote-debug"], {}, "started with -X disable-remote-debug"),
+                 ([], {"PYTHON_DISABLE_REMOTE_DEBUG": "1"},
+                  "PYTHON_DISABLE_REMOTE_DEBUG is set in its environment")]
+        prog = self.write("numbered.py", NUMBERED)
+        for python in PEP768_PYTHONS:
+            for opts, env, why in cases:
+                with self.subTest(python=python, why=why):
+                    flag = os.path.join(self.tmp, "finish-%d" % len(self.procs))
+                    p = self.spawn([python] + opts + [prog, "busy", flag],
+                                   env=dict(self.env, **env), stdin=subprocess.DEVNULL)
+                    pid = int(self.wait_line(p, "ready").split()[1])
+                    with open("/proc/%d/maps" % pid) as f:
+                        maps = len(f.readlines())
+                    base = threads_of(pid)
+                    for args in (["attach", str(pid)],
+                                 ["check", "--pid", str(pid), "--duration", "1"]):
+                        line = self.refused(args, "does not allow remote debugging (PEP 768)")
+                        self.assertIn(why, line)
+                    with open("/proc/%d/maps" % pid) as f:
+                        self.assertEqual(len(f.readlines()), maps, "something was mapped")
+                    self.assertEqual(threads_of(pid), base)
+                    self.assert_untouched(p, pid)
+                    self.finish(p, flag=flag)
 
 
 @unittest.skipUnless(shutil.which("tmux") and shutil.which("gdb"), "needs tmux and gdb")
