@@ -282,6 +282,21 @@ lt_rexec_open(lt_rexec *r, pid_t pid, int *kind, char **cause)
     *cause = NULL;
     if (find_runtime(r, kind, cause) < 0)
         return -1;
+    char image[sizeof r->image];
+    memcpy(image, r->image, sizeof image);
+    int rc = lt_rexec_open_at(r, pid, r->runtime, kind, cause);
+    memcpy(r->image, image, sizeof image);
+    return rc;
+}
+
+int
+lt_rexec_open_at(lt_rexec *r, pid_t pid, uint64_t runtime, int *kind, char **cause)
+{
+    memset(r, 0, sizeof *r);
+    r->pid = pid;
+    r->runtime = runtime;
+    *kind = LT_REXEC_OK;
+    *cause = NULL;
     unsigned char head[24];
     if (peek(pid, r->runtime, head, sizeof head) < 0)
         return memory_error(r, "read _PyRuntime", kind, cause);

@@ -62,6 +62,9 @@ uint64_t lt_rexec_elf_section(const char *path, uint64_t map_start, const char *
  * *cause. Nothing is written to the target. */
 int lt_rexec_open(lt_rexec *r, pid_t pid, int *kind, char **cause);
 
+/* The same with _PyRuntime known to be at runtime (tests, and callers that found it). */
+int lt_rexec_open_at(lt_rexec *r, pid_t pid, uint64_t runtime, int *kind, char **cause);
+
 /* The interpreter's thread states, the main one first, at most max. Returns how many, or -1
  * with *kind and *cause. */
 int lt_rexec_threads(const lt_rexec *r, lt_rexec_thread *out, int max, int *kind, char **cause);
