@@ -1,6 +1,14 @@
 /*
- * Attaching to a running Python process with gdb, and detaching. docs/attach.md explains the
- * sequence; in short:
+ * Attaching to a running Python process, and detaching. docs/attach.md explains the sequence.
+ *
+ * On 3.14+ the PEP 768 route comes first (pep768_route, remote_exec.c): the loader below is
+ * written to a script file in the ticket directory and a request to run it is written into the
+ * main thread's state with process_vm_writev; when the main thread stays blocked in a system
+ * call, into every other Python thread's state too. Nothing is stopped or traced. Requests not
+ * taken are withdrawn at the end. gdb (below) is the fallback when no thread takes it, and when
+ * the target's debug offsets are not a layout known here.
+ *
+ * With gdb, in short:
  *
  *   1. Everything that can be checked without ptrace is checked first (the process exists, is
  *      yours, runs Python 3.8+, an agent is built for its version, gdb is installed).

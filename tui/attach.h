@@ -2,7 +2,10 @@
  * Loading the agent into a Python process that is already running (`leaktop attach PID`, and
  * `--pid PID` when PID has no agent), and stopping it again from outside (`leaktop detach PID`).
  *
- * gdb does the injection. It is attached only for a few milliseconds at a time and never calls
+ * On Python 3.14+ the interpreter's own PEP 768 protocol does it without gdb (remote_exec.h):
+ * a request to run the loader script, written into a thread state from outside; gdb is the
+ * fallback when every thread stays blocked in a system call, and the only route before 3.14.
+ * gdb is attached only for a few milliseconds at a time and never calls
  * anything that can wait for a lock the stopped program may hold: it queues a Python "pending
  * call" that the interpreter runs at its next safe point (the main thread, the GIL held, between
  * two bytecodes), and when the main thread is blocked in a system call it starts a small native
@@ -25,13 +28,14 @@ typedef struct lt_attach_opts {
 typedef struct lt_attach_result {
     int already;        /* an agent was running already: nothing was done */
     char python[16];    /* "3.11", when known */
-    const char *route;  /* "pending call", "helper thread", or "already running" */
+    const char *route;  /* "PEP 768", "PEP 768, another thread", "pending call", "helper
+                         * thread", or "already running" */
     double seconds;     /* time the attach took */
 } lt_attach_result;
 
 /* Load the agent into pid and start it; on success the agent serves pid's socket. Returns 0, or
- * -1 with *cause (gdb missing, ptrace refused, not Python, no agent built for its version,
- * another user's process, process gone, no safe point reached in time). The process is left
+ * -1 with *cause (gdb missing, ptrace refused, remote debugging disabled, not Python, no agent
+ * built for its version, another user's process, process gone, no safe point reached in time). The process is left
  * running in every case. */
 int lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **cause);
 

@@ -57,8 +57,9 @@ lt_cli_help(FILE *f)
           "  leaktop connect /tmp/app.sock  # pid 4242 on prod-host, from your laptop\n"
           "\n"
           "A program started by leaktop is ended when leaktop is done (SIGTERM, then SIGKILL),\n"
-          "unless --keep. With --pid, leaktop never ends the process: it attaches (with gdb)\n"
-          "when PID has no agent, and stops that agent again at the end unless --keep.\n"
+          "unless --keep. With --pid, leaktop never ends the process: it attaches when PID\n"
+          "has no agent (PEP 768 on 3.14+, gdb before), and stops that agent again at the\n"
+          "end unless --keep.\n"
           "Environment: XDG_RUNTIME_DIR (where agent sockets live), NO_COLOR, LEAKTOP_GDB\n"
           "(the gdb to attach with), LEAKTOP_ATTACH_TIMEOUT (seconds, default 20).\n",
           f);
