@@ -1,5 +1,6 @@
 /* leaktop: dispatch the command line to its mode. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,8 +42,9 @@ offer_attach(pid_t pid)
     if (lt_attach_socket_exists(pid))
         return 0;
     fprintf(stderr, "leaktop: pid %ld runs Python%s%s but has no leaktop agent. Load it now "
-                    "(leaktop attach, with gdb)? [y/N] ",
-            (long)pid, version[0] ? " " : "", version);
+                    "(leaktop attach, %s)? [y/N] ",
+            (long)pid, version[0] ? " " : "", version,
+            version[0] && atoi(version + 2) >= 14 ? "PEP 768" : "with gdb");
     fflush(stderr);
     char line[16];
     if (fgets(line, sizeof line, stdin) == NULL)

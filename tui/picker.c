@@ -227,7 +227,7 @@ lt_app_picker(unsigned max_refreshes)
             } else {
                 p.confirm = p.rows[p.sel].e.pid;
                 p.msg_bad = 0;
-                snprintf(p.msg, sizeof p.msg, "pid %ld has no agent. Load it now with gdb "
+                snprintf(p.msg, sizeof p.msg, "pid %ld has no agent. Load it now "
                                               "(leaktop attach)? y/n",
                          (long)p.confirm);
             }

@@ -708,7 +708,7 @@ class AttachTuiTest(AttachCase):
         else:
             self.fail("could not select pid %d; screen:\n%s" % (pid, self.screen()))
         self.keys("Enter")
-        self.wait_screen(r"pid %d has no agent\. Load it now with gdb \(leaktop attach\)\? y/n"
+        self.wait_screen(r"pid %d has no agent\. Load it now \(leaktop attach\)\? y/n"
                          % pid)
         self.keys("y")
         self.wait_screen(r"leaktop pid %d" % pid)
