@@ -597,13 +597,10 @@ class Pep768Test(AttachCase):
                     self.finish(p, flag=flag)
 
 
-@unittest.skipUnless(shutil.which("tmux") and shutil.which("gdb"), "needs tmux and gdb")
-class AttachTuiTest(AttachCase):
-    """attach, the picker's y/n and `leaktop PID`'s offer, and D in the UI, the way a person
-    uses them: in tmux, keys in, screen text out."""
+class InTmux(object):
+    """Running leaktop's terminal UI in tmux: keys in, screen text out."""
 
-    def setUp(self):
-        super().setUp()
+    def start_tmux(self):
         self.tmux_sock = "leaktop-attach-%d-%d" % (os.getpid(), id(self))
         self.addCleanup(self.tmux, "kill-server")
 
@@ -647,6 +644,16 @@ class AttachTuiTest(AttachCase):
         self.wait_screen(r"the agent in pid %d was stopped" % pid)
         self.wait_for(lambda: not os.path.exists(self.socket_path(pid)), what="the socket to go")
         self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+
+
+@unittest.skipUnless(shutil.which("tmux") and shutil.which("gdb"), "needs tmux and gdb")
+class AttachTuiTest(InTmux, AttachCase):
+    """attach, the picker's y/n and `leaktop PID`'s offer, and D in the UI, the way a person
+    uses them: in tmux, keys in, screen text out."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_tmux()
 
     def test_attach_then_D_detaches(self):
         p, pid, prog, flag = self.start(PYTHONS[-1], "busy")
@@ -723,3 +730,36 @@ class AttachTuiTest(AttachCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(PEP768_PYTHONS and shutil.which("tmux"), "needs tmux and a Python 3.14+")
+class Pep768TuiTest(InTmux, AttachCase):
+    """`leaktop attach PID` on 3.14+ with no gdb on PATH (only sleep, which the tmux wrapper
+    needs): the UI comes up on the loaded agent, and D stops it."""
+
+    def setUp(self):
+        LeaktopTestCase.setUp(self)  # no gdb needed
+        self.timings = []
+        bare = os.path.join(self.tmp, "path-without-gdb")
+        os.mkdir(bare)
+        os.symlink(shutil.which("sleep"), os.path.join(bare, "sleep"))
+        self.env["PATH"] = bare
+        self.env.pop("LEAKTOP_GDB", None)
+        self.start_tmux()
+
+    def test_attach_without_gdb_then_D_detaches(self):
+        for python in PEP768_PYTHONS:
+            with self.subTest(python=python):
+                p, pid, prog, flag = self.start(python, "busy")
+                base = threads_of(pid)
+                self.run_in_tmux([LEAKTOP, "attach", str(pid)])
+                self.wait_screen(r"leaktop pid %d" % pid)
+                self.keys("2")
+                self.wait_screen(r"__main__\.Blob")
+                self.stop_with_D(pid, base)
+                self.keys("q")
+                text = self.wait_screen(r"EXIT=0")
+                self.assertNotIn("keeps running", text)
+                self.assert_untouched(p, pid)
+                self.finish(p, flag=flag)
+                self.tmux("kill-server")
