@@ -1880,7 +1880,9 @@ blocked_in_now(attach_run *r)
 }
 
 /* Write the request into the thread states rth[from, to) not asked yet. Returns how many
- * were asked, or -1 with *cause when the kernel refuses or the process is gone. */
+ * were asked, or -1 with *cause when the kernel refuses or the process is gone, or -2 with
+ * *cause when the main thread's state could not be written for another reason (a layout that
+ * is not what the table says: gdb may do better). */
 static int
 pep768_ask(attach_run *r, const char *script, int from, int to, char **cause)
 {
@@ -1898,7 +1900,7 @@ pep768_ask(attach_run *r, const char *script, int from, int to, char **cause)
             *cause = kind == LT_REXEC_FORBIDDEN ? explain_ptrace_refused(r->t.pid, why) : why;
             if (*cause != why)
                 lt_free(why);
-            return -1;
+            return kind == LT_REXEC_FORBIDDEN || kind == LT_REXEC_GONE ? -1 : -2;
         } else {
             lt_free(why); /* a thread that ended meanwhile */
         }
@@ -1980,15 +1982,16 @@ pep768_route(attach_run *r, const char *expect, double interval, int wait_all, c
         return -1;
     }
     /* The main thread first, as sys.remote_exec does. */
-    if (pep768_ask(r, script, 0, 1, cause) < 0)
-        return -1;
+    int asked = pep768_ask(r, script, 0, 1, cause);
+    if (asked < 0)
+        return asked == -2 ? 2 : -1;
     int64_t first = now_ms() + PENDING_WAIT_MS;
     pid_t main_tid = r->rth[0].tid > 0 ? r->rth[0].tid : r->t.pid;
     if (wait_threads(r, &main_tid, 1, first < r->deadline ? first : r->deadline))
         return 1;
     /* Blocked: every other thread may take it. */
     if (!attach_signal && !path_exists(r->dir, "claimed") && n > 1) {
-        if (pep768_ask(r, script, 1, n, cause) < 0)
+        if (pep768_ask(r, script, 1, n, cause) == -1)
             return -1;
         pid_t tids[WATCH_MAX];
         int nt = 0;
