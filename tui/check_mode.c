@@ -9,6 +9,7 @@
 #include "leaktop/mem.h"
 #include "mem_limits.h"
 #include "report.h"
+#include "report_tree.h"
 #include "watch.h"
 
 #define WHY_SUSPECTS 3
@@ -19,9 +20,9 @@
  * live instances were allocated. Best effort: a process that has exited, an agent without the
  * TYPE_SITES command, or a search that takes too long leave them without an answer. */
 static void
-ask_about_types(lt_watch *w, const lt_report *r)
+ask_about_types(lt_conn *conn, lt_model *model, const lt_report *r, const struct timespec *t0)
 {
-    if (!w->connected || w->conn.eof)
+    if (conn->fd < 0 || conn->eof)
         return;
     int asked_why = 0, asked_sites = 0;
     for (int i = 0, k = 0; i < r->nsuspects && k < SITES_SUSPECTS; i++) {
@@ -29,8 +30,8 @@ ask_about_types(lt_watch *w, const lt_report *r)
             continue;
         char *cause = NULL;
         if ((k < WHY_SUSPECTS &&
-             lt_conn_command(&w->conn, LT_CMD_WHY_ALIVE, r->suspects[i].name_id, &cause) < 0) ||
-            lt_conn_command(&w->conn, LT_CMD_TYPE_SITES, r->suspects[i].name_id, &cause) < 0) {
+             lt_conn_command(conn, LT_CMD_WHY_ALIVE, r->suspects[i].name_id, &cause) < 0) ||
+            lt_conn_command(conn, LT_CMD_TYPE_SITES, r->suspects[i].name_id, &cause) < 0) {
             lt_free(cause);
             return;
         }
@@ -39,34 +40,33 @@ ask_about_types(lt_watch *w, const lt_report *r)
         k++;
     }
     int sites_refused = 0;
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct timespec t;
     for (;;) {
         int why = 0, sites = 0;
         for (int i = 0, k = 0; i < r->nsuspects && k < SITES_SUSPECTS; i++)
             if (r->suspects[i].kind == LT_SUSPECT_TYPE) {
                 uint32_t id = r->suspects[i].name_id;
-                why += k < WHY_SUSPECTS && lt_model_why_get(&w->model, id) != NULL;
-                sites += lt_model_type_sites_get(&w->model, id) != NULL;
+                why += k < WHY_SUSPECTS && lt_model_why_get(model, id) != NULL;
+                sites += lt_model_type_sites_get(model, id) != NULL;
                 k++;
             }
         clock_gettime(CLOCK_MONOTONIC, &t);
-        double waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        double waited = (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
         if ((why >= asked_why && (sites >= asked_sites || sites_refused)) ||
             waited > WHY_WAIT_S || lt_watch_interrupted())
             return;
         char *cause = NULL;
-        if (lt_conn_pump(&w->conn, &w->model, 200, &cause) != 0 && w->conn.eof) {
+        if (lt_conn_pump(conn, model, 200, &cause) != 0 && conn->eof) {
             lt_free(cause);
             return;
         }
         lt_free(cause);
         /* An agent that does not know TYPE_SITES answers "unknown command": stop waiting. */
-        if (w->conn.have_reply && w->conn.reply_code == LT_CMD_TYPE_SITES &&
-            w->conn.reply_status < 0 && w->conn.reply_message != NULL &&
-            strcmp(w->conn.reply_message, "unknown command") == 0)
+        if (conn->have_reply && conn->reply_code == LT_CMD_TYPE_SITES &&
+            conn->reply_status < 0 && conn->reply_message != NULL &&
+            strcmp(conn->reply_message, "unknown command") == 0)
             sites_refused = 1;
-        w->conn.have_reply = 0;
+        conn->have_reply = 0;
     }
 }
 
@@ -79,7 +79,8 @@ lt_check_main(const lt_cli *cli)
     lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .socket_path = cli->socket,
                        .interval_s = cli->interval,
                        .keep = cli->keep, .stdout_to_stderr = 1,
-                       .client = "leaktop check " LEAKTOP_VERSION};
+                       .client = "leaktop check " LEAKTOP_VERSION,
+                       .follow_tree = cli->socket == NULL};
     char *cause = NULL;
     if (lt_watch_open(&w, &o, &cause) < 0) {
         fprintf(stderr, "leaktop: %s\n", cause ? cause : "cannot start");
@@ -112,8 +113,23 @@ lt_check_main(const lt_cli *cli)
     else if (have_limits)
         lt_report_set_limits(&r, &w.model, w.first, &limits);
     lt_free(why);
-    ask_about_types(&w, &r);
+    /* A program of several processes: each one judged alone, and the findings merged. */
+    lt_report_tree tree;
+    memset(&tree, 0, sizeof tree);
+    int have_tree = w.following && w.tree.n > 0 &&
+                    lt_report_tree_build(&tree, &r, w.pid, &w.tree, cli->top) == 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (w.connected)
+        ask_about_types(&w.conn, &w.model, &r, &t0);
+    for (int i = 1; have_tree && i < tree.nprocs; i++) {
+        lt_member *mb = lt_tree_find(&w.tree, tree.procs[i].pid);
+        if (mb != NULL && mb->connected && tree.procs[i].report->nsuspects > 0)
+            ask_about_types(&mb->conn, &mb->model, tree.procs[i].report, &t0);
+    }
     lt_watch_stop_target(&w);
+    if (have_tree)
+        r.tree = &tree;
     /* The command is what the user asked to run, when they asked. */
     if (cli->cmd != NULL) {
         uint32_t n = 0;
@@ -138,11 +154,13 @@ lt_check_main(const lt_cli *cli)
         lt_report_write_json(&r, stdout);
     else
         lt_report_write_text(&r, stdout);
-    int status = r.nsuspects > 0 ? 1 : 0;
+    int status = (have_tree ? tree.nfindings : r.nsuspects) > 0 ? 1 : 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "leaktop: cannot write the report to stdout\n");
         status = 2;
     }
+    if (have_tree)
+        lt_report_tree_free(&tree);
     lt_report_free(&r);
     lt_watch_close(&w);
     return status;

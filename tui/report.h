@@ -14,6 +14,9 @@
 #include "model.h"
 #include "oom_forecast.h"
 #include "suspects.h"
+#include "tree_findings.h"
+
+struct lt_report_tree;
 
 #define LT_REPORT_MAX_SUSPECTS 20
 
@@ -80,6 +83,9 @@ typedef struct lt_report {
     const char *ended;
     int have_exit;
     int exit_code, exit_signal;
+    /* The program's other processes when its tree was followed (report_tree.c), or NULL: the
+     * suspects written are then the findings merged over every process, each with its pids. */
+    const struct lt_report_tree *tree;
 } lt_report;
 
 /* Build a report over the model's points from index `first` on (earlier ones are history from

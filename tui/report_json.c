@@ -4,6 +4,7 @@
 
 #include "json_writer.h"
 #include "report.h"
+#include "report_tree.h"
 
 /* A traceback as the contracts write it: newest frame first. */
 static void
@@ -58,8 +59,10 @@ write_type_sites(lt_json *j, const lt_model *m, const lt_model_type_sites *ts)
     lt_json_u64(j, ts->sampled);
 }
 
+/* A suspect of r's model; f: the finding it is the best of, over a program's processes (its
+ * pids), or NULL for a process alone. */
 static void
-write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s)
+write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s, const lt_finding *f)
 {
     int site = s->kind == LT_SUSPECT_SITE;
     /* A type suspect names the top allocation site of its live instances, when known. */
@@ -96,6 +99,14 @@ write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s)
     lt_json_double(j, s->growth_bytes_per_s);
     lt_json_key(j, "reason");
     lt_json_str(j, s->reason);
+    /* The processes it was found in (a program of several: every one that shows it). */
+    lt_json_key(j, "pids");
+    lt_json_array(j);
+    if (f == NULL)
+        lt_json_u64(j, r->pid);
+    for (int i = 0; f != NULL && i < f->nprocs && i < LT_FINDING_MAX_PIDS; i++)
+        lt_json_u64(j, (uint64_t)f->pids[i]);
+    lt_json_end_array(j);
     const lt_model_why *why = s->kind == LT_SUSPECT_TYPE && r->model
                                   ? lt_model_why_get(r->model, s->name_id) : NULL;
     if (why != NULL) {
@@ -125,6 +136,42 @@ write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s)
         lt_json_double(j, why->max_pause_ms);
     }
     lt_json_end_object(j);
+}
+
+/* Every process of a followed program: who it is and what it showed. */
+static void
+write_processes(lt_json *j, const lt_report_tree *t)
+{
+    lt_json_key(j, "processes");
+    lt_json_array(j);
+    for (int i = 0; i < t->nprocs; i++) {
+        const lt_report_proc *p = &t->procs[i];
+        const lt_report *pr = p->report;
+        lt_json_object(j);
+        lt_json_key(j, "pid");
+        lt_json_u64(j, (uint64_t)p->pid);
+        lt_json_key(j, "ppid");
+        lt_json_u64(j, (uint64_t)p->ppid);
+        lt_json_key(j, "role");
+        lt_json_str(j, p->role);
+        lt_json_key(j, "ended");
+        lt_json_bool(j, p->gone);
+        lt_json_key(j, "samples");
+        lt_json_u64(j, pr->samples);
+        lt_json_key(j, "rss_bytes");
+        lt_json_u64(j, pr->rss);
+        lt_json_key(j, "rss_growth_bytes_per_s");
+        lt_json_double(j, pr->rss_growth);
+        lt_json_key(j, "python_bytes_estimate");
+        lt_json_u64(j, pr->heap);
+        lt_json_key(j, "suspects");
+        lt_json_array(j);
+        for (int k = 0; k < pr->nsuspects; k++)
+            lt_json_str(j, pr->suspects[k].name);
+        lt_json_end_array(j);
+        lt_json_end_object(j);
+    }
+    lt_json_end_array(j);
 }
 
 /* A limit value: null when there is none. */
@@ -450,8 +497,16 @@ lt_report_write_json(const lt_report *r, FILE *f)
     lt_json_end_array(&j);
     lt_json_key(&j, "suspects");
     lt_json_array(&j);
-    for (int i = 0; i < r->nsuspects; i++)
-        write_suspect(&j, r, &r->suspects[i]);
+    if (r->tree != NULL)
+        for (int i = 0; i < r->tree->nfindings; i++) {
+            const lt_finding *fd = &r->tree->findings[i];
+            write_suspect(&j, lt_report_tree_owner(r->tree, fd), fd->best, fd);
+        }
+    else
+        for (int i = 0; i < r->nsuspects; i++)
+            write_suspect(&j, r, &r->suspects[i], NULL);
     lt_json_end_array(&j);
+    if (r->tree != NULL)
+        write_processes(&j, r->tree);
     lt_json_end_object(&j);
 }

@@ -5,6 +5,7 @@
 
 #include "format.h"
 #include "report.h"
+#include "report_tree.h"
 
 /* The largest allocation sites: "file:line in function", live bytes and blocks, growth. */
 static void
@@ -75,6 +76,82 @@ write_clean(const char *s, size_t n, FILE *f)
     }
 }
 
+/* One suspect, numbered i + 1, of model m; where: the processes it was found in, or NULL. */
+static void
+write_suspect(const lt_model *m, const lt_suspect *s, int i, const char *where, FILE *f)
+{
+    char shown[160];
+    lt_fmt_elide(shown, sizeof shown, s->name, 56, 0);
+    fprintf(f, "  %d. [%s] %s  score %.2f\n     %s\n", i + 1, lt_suspect_kind_name(s->kind),
+            shown, s->score, s->reason);
+    if (where != NULL)
+        fprintf(f, "     %s\n", where);
+    const lt_model_why *why = s->kind == LT_SUSPECT_TYPE && m
+                                  ? lt_model_why_get(m, s->name_id) : NULL;
+    if (why != NULL && why->found) {
+        fputs("     held by: ", f);
+        for (uint32_t k = 0; k < why->nhops; k++)
+            fputs(why->hop_text[k], f);
+        fputs("  (", f);
+        for (uint32_t k = 0; k < why->nhops; k++)
+            fprintf(f, "%s%s", k ? " -> " : "", why->hop_type[k]);
+        fputs(")\n", f);
+    } else if (why != NULL) {
+        fprintf(f, "     held by: not found (%s)\n", why->note);
+    }
+    const lt_model_type_sites *ts = s->kind == LT_SUSPECT_TYPE && m
+                                        ? lt_model_type_sites_get(m, s->name_id)
+                                        : NULL;
+    for (uint32_t k = 0; ts != NULL && k < ts->nrows && k < 3; k++) {
+        const lt_model_trace *t = lt_model_trace_get(m, ts->rows[k].trace_id);
+        if (t == NULL || t->nframes == 0)
+            continue;
+        char by[64], n[64];
+        fprintf(f, "     %s %s:%u in %s  (%s in ~%s live instances)\n",
+                k == 0 ? "allocated at:" : "          and:",
+                lt_model_string(m, t->frames[0].file_id), t->frames[0].line,
+                lt_model_string(m, t->frames[0].func_id),
+                lt_fmt_bytes(by, sizeof by, ts->rows[k].live_bytes),
+                lt_fmt_count(n, sizeof n, ts->rows[k].live_count));
+    }
+    if (ts != NULL && ts->nrows == 0 && ts->note[0])
+        fprintf(f, "     allocated at: not known (%s)\n", ts->note);
+}
+
+/* A program of several processes: each process, then the findings merged over them. */
+static void
+write_tree(const lt_report_tree *t, FILE *f)
+{
+    char a[64], b[64];
+    fprintf(f, "\n  %-8s %-8s %-17s %9s %12s %8s  %s\n", "PID", "PPID", "ROLE", "RSS", "GROWTH",
+            "SAMPLES", "SUSPECTS");
+    for (int i = 0; i < t->nprocs; i++) {
+        const lt_report_proc *p = &t->procs[i];
+        fprintf(f, "  %-8ld %-8ld %-17s %9s %12s %8u  %d%s\n", (long)p->pid, (long)p->ppid,
+                p->role, lt_fmt_bytes(a, sizeof a, p->report->rss),
+                lt_fmt_byte_rate(b, sizeof b, p->report->rss_growth), p->report->samples,
+                p->report->nsuspects, p->gone ? " (ended)" : "");
+    }
+    if (t->nfindings == 0) {
+        fprintf(f, "\n  no leak suspects in any of the %d processes: nothing grew steadily "
+                   "without levelling off\n", t->nprocs);
+        return;
+    }
+    fprintf(f, "\n  LEAK SUSPECTS over the %d processes (in the most processes first)\n",
+            t->nprocs);
+    for (int i = 0; i < t->nfindings; i++) {
+        const lt_finding *fd = &t->findings[i];
+        char where[64], pids[512];
+        size_t len = 0;
+        lt_finding_where(fd, t->nprocs, "processes", where, sizeof where);
+        len += (size_t)snprintf(pids, sizeof pids, "%s%s", where, fd->nprocs > 1 ? ": pids" : "");
+        for (int k = 0; fd->nprocs > 1 && k < fd->nprocs && k < LT_FINDING_MAX_PIDS &&
+                        len < sizeof pids; k++)
+            len += (size_t)snprintf(pids + len, sizeof pids - len, " %ld", (long)fd->pids[k]);
+        write_suspect(lt_report_tree_owner(t, fd)->model, fd->best, i, pids, f);
+    }
+}
+
 static void write_text(const lt_report *r, FILE *f);
 
 void
@@ -142,46 +219,15 @@ write_text(const lt_report *r, FILE *f)
     }
     write_sites(r, f);
     (void)c;
+    if (r->tree != NULL) {
+        write_tree(r->tree, f);
+        return;
+    }
     if (r->nsuspects == 0) {
         fputs("\n  no leak suspects: nothing grew steadily without levelling off\n", f);
         return;
     }
     fprintf(f, "\n  LEAK SUSPECTS (most likely first)\n");
-    for (int i = 0; i < r->nsuspects; i++) {
-        const lt_suspect *s = &r->suspects[i];
-        char shown[160];
-        lt_fmt_elide(shown, sizeof shown, s->name, 56, 0);
-        fprintf(f, "  %d. [%s] %s  score %.2f\n     %s\n", i + 1, lt_suspect_kind_name(s->kind),
-                shown, s->score, s->reason);
-        const lt_model_why *why = s->kind == LT_SUSPECT_TYPE && r->model
-                                      ? lt_model_why_get(r->model, s->name_id) : NULL;
-        if (why != NULL && why->found) {
-            fputs("     held by: ", f);
-            for (uint32_t k = 0; k < why->nhops; k++)
-                fputs(why->hop_text[k], f);
-            fputs("  (", f);
-            for (uint32_t k = 0; k < why->nhops; k++)
-                fprintf(f, "%s%s", k ? " -> " : "", why->hop_type[k]);
-            fputs(")\n", f);
-        } else if (why != NULL) {
-            fprintf(f, "     held by: not found (%s)\n", why->note);
-        }
-        const lt_model_type_sites *ts = s->kind == LT_SUSPECT_TYPE && r->model
-                                            ? lt_model_type_sites_get(r->model, s->name_id)
-                                            : NULL;
-        for (uint32_t k = 0; ts != NULL && k < ts->nrows && k < 3; k++) {
-            const lt_model_trace *t = lt_model_trace_get(r->model, ts->rows[k].trace_id);
-            if (t == NULL || t->nframes == 0)
-                continue;
-            char by[64], n[64];
-            fprintf(f, "     %s %s:%u in %s  (%s in ~%s live instances)\n",
-                    k == 0 ? "allocated at:" : "          and:",
-                    lt_model_string(r->model, t->frames[0].file_id), t->frames[0].line,
-                    lt_model_string(r->model, t->frames[0].func_id),
-                    lt_fmt_bytes(by, sizeof by, ts->rows[k].live_bytes),
-                    lt_fmt_count(n, sizeof n, ts->rows[k].live_count));
-        }
-        if (ts != NULL && ts->nrows == 0 && ts->note[0])
-            fprintf(f, "     allocated at: not known (%s)\n", ts->note);
-    }
+    for (int i = 0; i < r->nsuspects; i++)
+        write_suspect(r->model, &r->suspects[i], i, NULL, f);
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -191,6 +192,13 @@ lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
         w->pid = (pid_t)w->model.pid; /* for the report: the process on the other end */
     /* A program we started is ours from its first sample; a running one is watched from now. */
     w->first = w->started ? 0 : w->model.n;
+    if (o->follow_tree && o->socket_path == NULL) {
+        lt_tree_init(&w->tree, w->pid, o->client, w->started);
+        w->tree.tap = o->tree_tap;
+        w->tree.tap_ctx = o->tree_tap_ctx;
+        lt_tree_scan(&w->tree, now_s(), 1);
+        w->following = 1;
+    }
     return 0;
 }
 
@@ -216,6 +224,19 @@ lt_watch_run(lt_watch *w, double duration_s, char **cause)
         int wait = 200;
         if (duration_s >= 0 && (end - now) * 1000 < wait)
             wait = (int)((end - now) * 1000) + 1;
+        if (w->following) {
+            /* Root and members in one poll; the root is then read without waiting. */
+            struct pollfd pfd[1 + LT_TREE_MAX];
+            lt_member *who[LT_TREE_MAX];
+            pfd[0] = (struct pollfd){.fd = w->conn.fd, .events = POLLIN};
+            int k = lt_tree_pollfds(&w->tree, pfd + 1, who, LT_TREE_MAX);
+            if (poll(pfd, (nfds_t)k + 1, wait) > 0)
+                for (int i = 0; i < k; i++)
+                    if (pfd[1 + i].revents)
+                        lt_tree_service(who[i], now_s());
+            lt_tree_scan(&w->tree, now_s(), 0);
+            wait = 0;
+        }
         int rc = lt_conn_pump(&w->conn, &w->model, wait, cause);
         if (rc < 0)
             return -1;
@@ -236,6 +257,10 @@ lt_watch_run(lt_watch *w, double duration_s, char **cause)
 void
 lt_watch_stop_target(lt_watch *w)
 {
+    if (w->following) {
+        lt_tree_drain(&w->tree, now_s());
+        lt_tree_disconnect(&w->tree);
+    }
     if (w->connected)
         lt_conn_close(&w->conn);
     w->connected = 0;
@@ -265,5 +290,8 @@ void
 lt_watch_close(lt_watch *w)
 {
     lt_watch_stop_target(w);
+    if (w->following)
+        lt_tree_free(&w->tree);
+    w->following = 0;
     lt_model_free(&w->model);
 }

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "launch.h"
 #include "model.h"
+#include "tree.h"
 
 typedef struct lt_watch_opts {
     char **cmd;            /* program to start, NULL-terminated; or NULL with pid */
@@ -23,6 +24,9 @@ typedef struct lt_watch_opts {
     const char *client;    /* name sent in CLIENT_HELLO */
     lt_conn_tap tap;       /* raw frames as received, or NULL */
     void *tap_ctx;
+    int follow_tree;       /* also every descendant with an agent (tree.h); not for a socket */
+    lt_tree_tap tree_tap;  /* their raw frames, or NULL */
+    void *tree_tap_ctx;
 } lt_watch_opts;
 
 typedef struct lt_watch {
@@ -37,6 +41,8 @@ typedef struct lt_watch {
     uint32_t first; /* index of the first point of the watch (after history, for --pid) */
     const char *end_reason; /* why the watch ended, static text */
     int stop; /* set by a tap (record's failed write): end the watch at the next turn */
+    int following; /* tree holds the descendants (follow_tree) */
+    lt_tree tree;
 } lt_watch;
 
 /* Get the target and connect; wait for the agent's history. A pid without an agent gets one
