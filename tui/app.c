@@ -21,6 +21,8 @@
 #include "leaktop/sockpath.h"
 #include "proc_stats.h"
 #include "replay.h"
+#include "tree.h"
+#include "tree_summary.h"
 #include "ui.h"
 #include "watch.h"
 
@@ -52,6 +54,15 @@ typedef struct app {
     int built;             /* the views were built from the model as it was at: */
     uint32_t built_n, built_seq;
     int confirm_detach;    /* D was pressed: the next key answers y/n */
+    /* a program of several processes: its other processes, each with its own model */
+    int following;
+    lt_tree tree;
+    lt_tree_summary *summary;
+    double next_summary;
+    pid_t viewing;      /* the member the views show; 0: the root */
+    int workers_auto;   /* the Workers screen opened by itself once (then the user decides) */
+    int viewed_gone;    /* the member shown has ended: said once */
+    char view_label[160];
     /* loop */
     unsigned refreshes, max_refreshes;
     int dirty;
@@ -76,6 +87,64 @@ status(app *a, int bad, const char *fmt, ...)
     vsnprintf(a->ui.status, sizeof a->ui.status, fmt, ap);
     va_end(ap);
     a->ui.status_bad = bad;
+    a->dirty = 1;
+}
+
+/* ---- the process shown: the root, or one of its tree's members ---------------------- */
+
+static lt_member *
+viewed_member(app *a)
+{
+    return a->viewing ? lt_tree_find(&a->tree, a->viewing) : NULL;
+}
+
+static lt_conn *
+cur_conn(app *a)
+{
+    lt_member *mb = viewed_member(a);
+    return mb ? &mb->conn : &a->conn;
+}
+
+static int
+cur_connected(app *a)
+{
+    lt_member *mb = viewed_member(a);
+    return a->viewing ? mb != NULL && mb->connected : a->connected;
+}
+
+static pid_t
+cur_pid(app *a)
+{
+    return a->viewing ? a->viewing : a->pid;
+}
+
+/* Make every view show pid (the root or a member of its tree), from a fresh display state. */
+static void
+view_process(app *a, pid_t pid)
+{
+    lt_member *mb = pid == a->pid ? NULL : lt_tree_find(&a->tree, pid);
+    a->viewing = mb ? pid : 0;
+    a->tree.pinned = a->viewing;
+    a->viewed_gone = 0;
+    lt_ui *ui = &a->ui;
+    ui->model = mb ? &mb->model : &a->model;
+    ui->detail = LT_DETAIL_NONE;
+    ui->have_baseline = 0;
+    ui->paused = 0;
+    ui->why_pending = ui->sites_pending = 0;
+    ui->live = cur_connected(a);
+    ui->viewing_pid = (int)cur_pid(a);
+    if (mb != NULL)
+        snprintf(a->view_label, sizeof a->view_label, "pid %ld (%s of %ld)", (long)pid, mb->role,
+                 (long)a->pid);
+    else
+        snprintf(a->view_label, sizeof a->view_label, "%s", a->label);
+    ui->source_label = a->view_label;
+    lt_proc_reader_free(a->proc);
+    a->proc = lt_proc_reader_new(cur_pid(a));
+    ui->have_proc = 0;
+    ui->have_limits = 0;
+    a->built = 0;
     a->dirty = 1;
 }
 
@@ -134,6 +203,64 @@ lost_connection(app *a)
     }
 }
 
+/* A REPLY on c, the connection of the process shown (pid): say what it answered. */
+static void
+take_reply(app *a, lt_conn *c, pid_t pid)
+{
+    if (!c->have_reply)
+        return;
+    c->have_reply = 0;
+    if (c->reply_code == LT_CMD_GC_COLLECT)
+        status(a, c->reply_status != 0, "gc.collect() in pid %ld: %s", (long)pid,
+               c->reply_message ? c->reply_message : "");
+    else if (c->reply_code == LT_CMD_TYPE_SITES && c->reply_status != 0 &&
+             a->ui.sites_pending != 0) {
+        /* No answer is coming (an agent without the command, or the walk failed). */
+        a->ui.sites_pending = 0;
+        status(a, 1, "allocation sites of the type: %s",
+               c->reply_message ? c->reply_message : "no answer");
+    }
+}
+
+/* The tree's members: new ones joined, data read, the Workers screen's figures judged again
+ * (at most once a second: judging is the costly part). */
+static void
+pump_tree(app *a, const struct pollfd *pfd, lt_member *const *who, int n)
+{
+    double now = now_s();
+    lt_member *shown = viewed_member(a);
+    for (int i = 0; i < n; i++) {
+        if (!pfd[i].revents)
+            continue;
+        if (lt_tree_service(who[i], now) && who[i] == shown)
+            a->dirty = 1;
+        if (who[i] == shown)
+            take_reply(a, &shown->conn, shown->pid);
+    }
+    if (lt_tree_scan(&a->tree, now, 0) > 0 && !a->workers_auto) {
+        /* A program of several processes: start on the list of them, once. */
+        a->workers_auto = 1;
+        a->ui.workers_shown = 1;
+        a->dirty = 1;
+    }
+    if (a->viewing && shown == NULL)
+        view_process(a, a->pid); /* cannot happen while pinned; be safe */
+    else if (shown != NULL && shown->gone && !a->viewed_gone) {
+        a->viewed_gone = 1;
+        a->ui.live = 0;
+        status(a, 1, "pid %ld ended; its last data stays on screen. w lists the processes",
+               (long)shown->pid);
+    }
+    if (a->tree.n > 0 && now >= a->next_summary) {
+        lt_tree_summary_build(a->summary, &a->model, a->pid, !a->connected, &a->tree,
+                              LT_UI_SUSPECT_WINDOW);
+        a->ui.tree = a->summary;
+        lt_view_workers_build(&a->ui);
+        a->next_summary = now + 1.0;
+        a->dirty = 1;
+    }
+}
+
 static void
 pump_live(app *a)
 {
@@ -151,19 +278,8 @@ pump_live(app *a)
     }
     if (a->socket_path != NULL && a->conn.pid != 0)
         a->pid = a->conn.pid; /* its pid on the other end, for the messages */
-    if (a->conn.have_reply) {
-        a->conn.have_reply = 0;
-        if (a->conn.reply_code == LT_CMD_GC_COLLECT)
-            status(a, a->conn.reply_status != 0, "gc.collect() in pid %ld: %s", (long)a->pid,
-                   a->conn.reply_message ? a->conn.reply_message : "");
-        else if (a->conn.reply_code == LT_CMD_TYPE_SITES && a->conn.reply_status != 0 &&
-                 a->ui.sites_pending != 0) {
-            /* No answer is coming (an agent without the command, or the walk failed). */
-            a->ui.sites_pending = 0;
-            status(a, 1, "allocation sites of the type: %s",
-                   a->conn.reply_message ? a->conn.reply_message : "no answer");
-        }
-    }
+    if (a->viewing == 0)
+        take_reply(a, &a->conn, a->pid);
     if (a->model.nmarkers != a->markers_seen) {
         if (a->markers_seen != 0 || a->model.history_done)
             status(a, 0, "%s", lt_model_marker_at(&a->model,
@@ -231,10 +347,10 @@ ask_about_type(app *a)
 {
     lt_ui *ui = &a->ui;
     char *cause = NULL;
-    if (!a->connected)
+    if (!cur_connected(a))
         return;
-    if (lt_conn_command(&a->conn, LT_CMD_WHY_ALIVE, ui->detail_name_id, &cause) < 0 ||
-        lt_conn_command(&a->conn, LT_CMD_TYPE_SITES, ui->detail_name_id, &cause) < 0) {
+    if (lt_conn_command(cur_conn(a), LT_CMD_WHY_ALIVE, ui->detail_name_id, &cause) < 0 ||
+        lt_conn_command(cur_conn(a), LT_CMD_TYPE_SITES, ui->detail_name_id, &cause) < 0) {
         status(a, 1, "%s", cause);
         lt_free(cause);
         return;
@@ -255,9 +371,9 @@ open_type_site(app *a)
         ask_about_type(a);
         return;
     }
-    if (lt_model_trace_get(ui->model, id) == NULL && a->connected) {
+    if (lt_model_trace_get(ui->model, id) == NULL && cur_connected(a)) {
         char *cause = NULL;
-        if (lt_conn_command(&a->conn, LT_CMD_GET_TRACE, id, &cause) < 0) {
+        if (lt_conn_command(cur_conn(a), LT_CMD_GET_TRACE, id, &cause) < 0) {
             status(a, 1, "%s", cause);
             lt_free(cause);
         }
@@ -302,17 +418,56 @@ handle_key(app *a, int key)
         a->confirm_detach = 0;
         if (key != 'y' && key != 'Y')
             status(a, 0, "the agent keeps running");
-        else if (!a->connected || lt_conn_command(&a->conn, LT_CMD_STOP, 0, &cause) < 0)
+        else if (!cur_connected(a) || lt_conn_command(cur_conn(a), LT_CMD_STOP, 0, &cause) < 0)
             status(a, 1, "%s", cause ? cause : "not connected to a live process");
         else
-            status(a, 0, "stopping the agent in pid %ld...", (long)a->pid);
+            status(a, 0, "stopping the agent in pid %ld...", (long)cur_pid(a));
         lt_free(cause);
         return 0;
     }
     ui->status[0] = '\0';
+    if (ui->workers_shown && ui->tree != NULL) {
+        /* The Workers screen: move, Enter watches one, Esc or w goes back; other keys close it
+         * and do what they do. */
+        lt_table *wt = &ui->workers_table;
+        switch (key) {
+        case LT_KEY_UP: lt_table_move(wt, -1); return 0;
+        case LT_KEY_DOWN: lt_table_move(wt, 1); return 0;
+        case LT_KEY_PGUP: lt_table_move(wt, -page()); return 0;
+        case LT_KEY_PGDN: lt_table_move(wt, page()); return 0;
+        case LT_KEY_HOME: lt_table_move(wt, -wt->nrows); return 0;
+        case LT_KEY_END: lt_table_move(wt, wt->nrows); return 0;
+        case LT_KEY_ENTER: {
+            const lt_table_row *row = lt_table_selected(wt);
+            if (row != NULL) {
+                view_process(a, (pid_t)row->key);
+                ui->workers_shown = 0;
+                ui->view = LT_VIEW_SUSPECTS;
+                status(a, 0, "watching pid %ld; w lists the processes", (long)row->key);
+            }
+            return 0;
+        }
+        case LT_KEY_ESC: case LT_KEY_BACKSPACE: case 'w':
+            ui->workers_shown = 0;
+            return 0;
+        case 'q': case 'Q': case '?': case 'h': case LT_KEY_F1: case LT_KEY_RESIZE:
+            break;
+        default:
+            ui->workers_shown = 0;
+            break;
+        }
+    }
     switch (key) {
     case 'q': case 'Q':
         return 1;
+    case 'w':
+        if (ui->tree == NULL)
+            status(a, 0, "one process: no other process of the program has an agent");
+        else {
+            ui->workers_shown = 1;
+            lt_view_workers_build(ui);
+        }
+        break;
     case '?': case 'h': case LT_KEY_F1:
         ui->help = 1;
         break;
@@ -412,19 +567,19 @@ handle_key(app *a, int key)
         break;
     }
     case 'D':
-        if (!a->connected)
+        if (!cur_connected(a))
             status(a, 1, "not connected to a live process");
         else {
             a->confirm_detach = 1;
             status(a, 1, "stop the agent in pid %ld (detach; the program goes on)? y/n",
-                   (long)a->pid);
+                   (long)cur_pid(a));
         }
         break;
     case 'g': {
         char *cause = NULL;
-        if (!a->connected)
+        if (!cur_connected(a))
             status(a, 1, "not connected to a live process");
-        else if (lt_conn_command(&a->conn, LT_CMD_GC_COLLECT, 0, &cause) < 0) {
+        else if (lt_conn_command(cur_conn(a), LT_CMD_GC_COLLECT, 0, &cause) < 0) {
             status(a, 1, "%s", cause);
             lt_free(cause);
         } else
@@ -458,9 +613,9 @@ handle_key(app *a, int key)
         break;
     case 'm': {
         char *cause = NULL;
-        if (!a->connected)
+        if (!cur_connected(a))
             status(a, 1, "markers are dropped on a live process");
-        else if (lt_conn_command(&a->conn, LT_CMD_MARKER, 0, &cause) < 0) {
+        else if (lt_conn_command(cur_conn(a), LT_CMD_MARKER, 0, &cause) < 0) {
             status(a, 1, "%s", cause);
             lt_free(cause);
         }
@@ -503,7 +658,7 @@ loop(app *a)
         if (a->proc != NULL && now >= next_proc) {
             a->ui.have_proc = lt_proc_reader_read(a->proc, &a->ui.proc) == 0;
             char *why = NULL;
-            a->ui.have_limits = lt_limits_read("/proc", "/sys", a->pid, &a->ui.limits, &why) == 0;
+            a->ui.have_limits = lt_limits_read("/proc", "/sys", cur_pid(a), &a->ui.limits, &why) == 0;
             lt_free(why);
             next_proc = now + PROC_PERIOD_MS / 1000.0;
             a->dirty = 1;
@@ -531,16 +686,21 @@ loop(app *a)
             if (a->max_refreshes && ++a->refreshes >= a->max_refreshes)
                 break;
         }
-        struct pollfd pfd[2];
+        struct pollfd pfd[2 + LT_TREE_MAX];
+        lt_member *who[LT_TREE_MAX];
         nfds_t n = 0;
         pfd[n++] = (struct pollfd){.fd = lt_crt_input_fd(), .events = POLLIN};
+        int root_fd = a->connected;
         if (a->connected)
             pfd[n++] = (struct pollfd){.fd = a->conn.fd, .events = POLLIN};
+        int nm = a->following ? lt_tree_pollfds(&a->tree, pfd + n, who, LT_TREE_MAX) : 0;
         int timeout = 200;
-        if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+        if (poll(pfd, n + (nfds_t)nm, timeout) < 0 && errno != EINTR)
             break;
-        if (a->connected && n > 1 && pfd[1].revents)
+        if (root_fd && pfd[1].revents)
             pump_live(a);
+        if (a->following)
+            pump_tree(a, pfd + n, who, nm);
         int key;
         while (!quit && (key = lt_crt_key(0)) != LT_KEY_NONE)
             quit = handle_key(a, key);
@@ -548,9 +708,30 @@ loop(app *a)
     return 0;
 }
 
+/* Follow the tree below the root (not for a forwarded socket: no local /proc to walk). */
+static int
+follow_tree(app *a)
+{
+    a->summary = lt_calloc(1, sizeof *a->summary);
+    if (a->summary == NULL)
+        return -1;
+    lt_tree_init(&a->tree, a->pid, "leaktop tui " LEAKTOP_VERSION, a->started);
+    a->following = 1;
+    lt_tree_scan(&a->tree, now_s(), 1);
+    a->ui.viewing_pid = (int)a->pid;
+    snprintf(a->view_label, sizeof a->view_label, "%s", a->label);
+    a->ui.source_label = a->view_label;
+    return 0;
+}
+
 static void
 app_free(app *a)
 {
+    if (a->following)
+        lt_tree_free(&a->tree);
+    a->following = 0;
+    lt_free(a->summary);
+    a->summary = NULL;
     if (a->connected)
         lt_conn_close(&a->conn);
     lt_proc_reader_free(a->proc);
@@ -602,6 +783,8 @@ watch_running(pid_t pid, const char *socket_path, unsigned max_refreshes)
         a.proc = lt_proc_reader_new(pid);
     }
     a.ui.source_label = a.label;
+    if (socket_path == NULL)
+        follow_tree(&a);
     int rc = run_ui(&a);
     app_free(&a);
     return rc;
@@ -661,6 +844,7 @@ lt_app_run(char **cmd, double interval, int keep, unsigned max_refreshes)
     snprintf(a.label, sizeof a.label, "pid %ld", (long)a.pid);
     a.ui.source_label = a.label;
     a.proc = lt_proc_reader_new(a.pid);
+    follow_tree(&a);
     status(&a, 0, "the program's output goes to %s", a.log_path);
     int rc = run_ui(&a);
     if (a.connected) {

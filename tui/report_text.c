@@ -143,10 +143,15 @@ write_tree(const lt_report_tree *t, FILE *f)
         const lt_finding *fd = &t->findings[i];
         char where[64], pids[512];
         size_t len = 0;
-        lt_finding_where(fd, t->nprocs, "processes", where, sizeof where);
-        len += (size_t)snprintf(pids, sizeof pids, "%s%s", where, fd->nprocs > 1 ? ": pids" : "");
-        for (int k = 0; fd->nprocs > 1 && k < fd->nprocs && k < LT_FINDING_MAX_PIDS &&
-                        len < sizeof pids; k++)
+        int nworkers = 0;
+        for (int k = 1; k < t->nprocs; k++)
+            nworkers += strcmp(t->procs[k].role, "worker") == 0;
+        lt_finding_where(fd, t->procs[0].pid, nworkers, t->nprocs, where, sizeof where);
+        int listed = strncmp(where, "in pid ", 7) != 0;
+        len += (size_t)snprintf(pids, sizeof pids, "%s%s", where,
+                                listed ? (fd->nprocs > 1 ? ": pids" : ": pid") : "");
+        for (int k = 0; listed && k < fd->nprocs && k < LT_FINDING_MAX_PIDS && len < sizeof pids;
+             k++)
             len += (size_t)snprintf(pids + len, sizeof pids - len, " %ld", (long)fd->pids[k]);
         write_suspect(lt_report_tree_owner(t, fd)->model, fd->best, i, pids, f);
     }

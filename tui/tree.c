@@ -72,7 +72,7 @@ drop_oldest_gone(lt_tree *t)
 {
     uint32_t best = UINT32_MAX;
     for (uint32_t i = 0; i < t->n; i++)
-        if (t->m[i]->gone && (best == UINT32_MAX || t->m[i]->gone_s < t->m[best]->gone_s))
+        if (t->m[i]->gone && t->m[i]->pid != t->pinned && (best == UINT32_MAX || t->m[i]->gone_s < t->m[best]->gone_s))
             best = i;
     if (best == UINT32_MAX)
         return -1;

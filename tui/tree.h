@@ -53,6 +53,7 @@ struct lt_tree {
     uint32_t serial;
     lt_tree_tap tap;
     void *tap_ctx;
+    pid_t pinned;       /* a member never freed while gone (the one a viewer shows), or 0 */
 };
 
 /* An empty tree below root. started: leaktop started root (members' histories count). */

@@ -75,10 +75,16 @@ lt_findings_merge(const lt_proc_suspects *procs, int nprocs, lt_finding *out, in
 }
 
 void
-lt_finding_where(const lt_finding *f, int nprocs, const char *noun, char *buf, size_t len)
+lt_finding_where(const lt_finding *f, pid_t root, int nworkers, int nprocs, char *buf,
+                 size_t len)
 {
-    if (f->nprocs == 1)
+    int has_root = 0;
+    for (int k = 0; k < f->nprocs && k < LT_FINDING_MAX_PIDS; k++)
+        has_root |= f->pids[k] == root;
+    if (f->nprocs == 1 && (has_root || nworkers <= 1))
         snprintf(buf, len, "in pid %ld", (long)f->pids[0]);
+    else if (!has_root)
+        snprintf(buf, len, "in %d of %d worker%s", f->nprocs, nworkers, nworkers == 1 ? "" : "s");
     else
-        snprintf(buf, len, "in %d of %d %s", f->nprocs, nprocs, noun);
+        snprintf(buf, len, "in %d of %d processes", f->nprocs, nprocs);
 }

@@ -33,7 +33,9 @@ typedef struct lt_finding {
  * in most processes first, then by the best score. Returns how many. */
 int lt_findings_merge(const lt_proc_suspects *procs, int nprocs, lt_finding *out, int max);
 
-/* "in 3 of 4 processes" / "in pid 1234" into buf. */
-void lt_finding_where(const lt_finding *f, int nprocs, const char *noun, char *buf, size_t len);
+/* Where f was found, into buf: "in pid 1234" (one process), "in 3 of 3 workers" (only
+ * processes other than root, of nworkers), or "in 4 of 4 processes" (root too, of nprocs). */
+void lt_finding_where(const lt_finding *f, pid_t root, int nworkers, int nprocs, char *buf,
+                      size_t len);
 
 #endif

@@ -38,6 +38,7 @@ lt_ui_init(lt_ui *ui)
     ui->sort[LT_VIEW_TYPES] = 2;    /* change since baseline */
     ui->sort[LT_VIEW_SITES] = 4;    /* growth per second */
     ui->sort[LT_VIEW_SUSPECTS] = -1; /* most likely first, as computed */
+    lt_view_workers_init(ui);
 }
 
 void
@@ -45,6 +46,8 @@ lt_ui_free(lt_ui *ui)
 {
     for (int i = 0; i < LT_VIEW_COUNT; i++)
         lt_table_free(&ui->tables[i]);
+    lt_table_free(&ui->workers_table);
+    lt_table_free(&ui->findings_table);
 }
 
 void
@@ -183,8 +186,13 @@ draw_tabs(lt_ui *ui, int y)
     for (int v = 0; v < LT_VIEW_COUNT; v++) {
         char label[32];
         snprintf(label, sizeof label, " %s ", names[v]);
-        x += lt_crt_text(y, x, v == (int)ui->view ? LT_A_TAB_ACTIVE : LT_A_TAB, label, 0) + 1;
+        x += lt_crt_text(y, x, v == (int)ui->view && !ui->workers_shown ? LT_A_TAB_ACTIVE
+                                                                         : LT_A_TAB,
+                         label, 0) + 1;
     }
+    if (ui->tree != NULL)
+        x += lt_crt_text(y, x, ui->workers_shown ? LT_A_TAB_ACTIVE : LT_A_TAB, " w Workers ", 0)
+             + 1;
     char right[160] = "";
     size_t len = 0;
     if (ui->filter[0] || ui->filter_editing)
@@ -232,6 +240,8 @@ lt_ui_draw(lt_ui *ui)
     int body = h + 1, height = rows - body - 1;
     if (ui->help)
         lt_help_draw(body, height);
+    else if (ui->workers_shown && ui->tree != NULL)
+        lt_view_workers_draw(ui, body, height);
     else if (ui->detail != LT_DETAIL_NONE)
         lt_detail_draw(ui, body, height);
     else if (ui->view == LT_VIEW_GC)

@@ -56,6 +56,11 @@ typedef struct lt_ui {
     const char *replay_info;   /* "sample 12/340  x1" while replaying, else NULL */
     lt_suspect suspects[64];
     int nsuspects;
+    /* A program of several processes (app.c follows its tree), or NULL: the Workers screen. */
+    const struct lt_tree_summary *tree;
+    int workers_shown;         /* the Workers screen is up (w) */
+    int viewing_pid;           /* the process the other views show */
+    lt_table workers_table, findings_table;
 } lt_ui;
 
 void lt_ui_init(lt_ui *ui);
@@ -101,5 +106,8 @@ void lt_detail_draw(lt_ui *ui, int y, int height);      /* view_detail.c */
  * and its "file:line in function" title into title; 0 when the type has no site rows. */
 uint32_t lt_detail_selected_site(lt_ui *ui, char *title, size_t titlelen);
 void lt_help_draw(int y, int height);                   /* help.c */
+void lt_view_workers_init(lt_ui *ui);                   /* view_workers.c */
+void lt_view_workers_build(lt_ui *ui);                  /* from ui->tree */
+void lt_view_workers_draw(lt_ui *ui, int y, int height);
 
 #endif
