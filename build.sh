@@ -10,7 +10,8 @@ cd "$(dirname "$0")"
 
 # Debian packages by what needs them.
 BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurses-dev libproc2-dev"
-TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps gdb valgrind man-db prometheus"
+TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps gdb valgrind man-db prometheus
+    python3-gunicorn python3-flask"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
