@@ -19,6 +19,7 @@
 #include "leaktop/mem.h"
 #include "leaktop/sockpath.h"
 #include "metrics_text.h"
+#include "proc_tree.h"
 #include "model.h"
 #include "watch.h"
 
@@ -380,7 +381,8 @@ render_metrics(exporter *x, const lt_http_request *req, lt_http_response *res)
         int up = a->cur.open && a->cur.model.have_hello;
         procs[i] = (lt_metrics_proc){.pid = (uint32_t)a->pid, .up = up,
                                      .model = up ? &a->cur.model : NULL,
-                                     .suspects = up ? suspects_of(a) : -1};
+                                     .suspects = up ? suspects_of(a) : -1,
+                                     .ppid = (uint32_t)lt_proc_tree_parent("/proc", a->pid)};
     }
     qsort(procs, (size_t)x->nagents, sizeof *procs, cmp_proc);
     lt_metrics_format fmt = lt_metrics_wants_openmetrics(req->accept) ? LT_METRICS_OPENMETRICS

@@ -417,9 +417,13 @@ lt_metrics_render(lt_buf *out, const lt_metrics_proc *procs, size_t n, unsigned 
             case F_RSS: {
                 char cmd[LT_METRICS_CMD_MAX * 2];
                 command_of(m, cmd, sizeof cmd);
-                label l[2] = {{"cmd", cmd, LT_METRICS_CMD_MAX},
-                              {"python", m->python_version ? m->python_version : "", 64}};
-                sample_u64(&r, pr->pid, l, 2, p->rss);
+                char ppid[16];
+                snprintf(ppid, sizeof ppid, "%" PRIu32, pr->ppid);
+                /* ppid groups a service's processes (a master and its workers): sum by (ppid). */
+                label l[3] = {{"cmd", cmd, LT_METRICS_CMD_MAX},
+                              {"python", m->python_version ? m->python_version : "", 64},
+                              {"ppid", ppid, sizeof ppid}};
+                sample_u64(&r, pr->pid, l, pr->ppid ? 3 : 2, p->rss);
                 break;
             }
             case F_RSS_PEAK:

@@ -36,6 +36,7 @@ typedef struct lt_metrics_proc {
     int up;                /* connected to its agent, which said hello */
     const lt_model *model; /* its stream; only leaktop_up is written when NULL, down or empty */
     int suspects;          /* leak suspects (lt_metrics_suspects); < 0: not written */
+    uint32_t ppid;         /* its parent (a pre-fork master, a pool's main), 0: unknown */
 } lt_metrics_proc;
 
 /* Append the exposition of n processes to out: their top `top` types by shallow bytes (0: the

@@ -186,6 +186,7 @@ class MetricsTest(MetricsTestCase):
             self.assertGreater(v, 1e6)
             self.assertLess(v, 4e9)
             self.assertIn("holder.py", labels["cmd"])
+            self.assertEqual(labels["ppid"], str(os.getpid()))   # the test started it
             self.assertEqual(labels["python"].rsplit(".", 1)[0], python_version(py))
             self.assertGreaterEqual(value(s, "leaktop_process_rss_peak_bytes", pid=pid), v)
             # The sampler only sees what was allocated since the agent started: maybe 0 here.

@@ -331,7 +331,7 @@ START_TEST(test_render_prometheus)
     ck_assert_int_eq(lt_model_init(&b, 4), 0);
     hello(&b, 202, "3.8.10", 0, NULL);
     lt_metrics_proc procs[3] = {
-        {.pid = 101, .up = 1, .model = &a, .suspects = 2},
+        {.pid = 101, .up = 1, .model = &a, .suspects = 2, .ppid = 7},
         {.pid = 202, .up = 1, .model = &b, .suspects = 0},
         {.pid = 303, .up = 0, .model = NULL, .suspects = -1},
     };
@@ -341,7 +341,7 @@ START_TEST(test_render_prometheus)
     ck_assert(value_of(t, "leaktop_up", "202", NULL) == 1);
     ck_assert(value_of(t, "leaktop_up", "303", NULL) == 0);
     ck_assert_ptr_nonnull(strstr(t, "leaktop_process_rss_bytes{pid=\"101\",cmd=\"python3 app.py "
-                                    "--port=80\",python=\"3.12.1\"} 20000000\n"));
+                                    "--port=80\",python=\"3.12.1\",ppid=\"7\"} 20000000\n"));
     ck_assert(value_of(t, "leaktop_process_rss_peak_bytes", "101", NULL) == 20001000);
     ck_assert(value_of(t, "leaktop_python_heap_bytes", "101", NULL) == 5002); /* the census */
     ck_assert(value_of(t, "leaktop_gc_tracked_objects", "101", NULL) == 777);
