@@ -1256,6 +1256,7 @@ typedef struct attach_run {
     lt_rexec_thread rth[WATCH_MAX];
     unsigned char rsent[WATCH_MAX];
     int nrth;
+    int main_blocked;  /* the main thread did not take the PEP 768 request: no pending-call wait */
 } attach_run;
 
 /* ms, or what is left of the attach when that is less (but at least a second). */
@@ -1989,6 +1990,7 @@ pep768_route(attach_run *r, const char *expect, double interval, int wait_all, c
     pid_t main_tid = r->rth[0].tid > 0 ? r->rth[0].tid : r->t.pid;
     if (wait_threads(r, &main_tid, 1, first < r->deadline ? first : r->deadline))
         return 1;
+    r->main_blocked = !attach_signal && !path_exists(r->dir, "claimed");
     /* Blocked: every other thread may take it. */
     if (!attach_signal && !path_exists(r->dir, "claimed") && n > 1) {
         if (pep768_ask(r, script, 1, n, cause) == -1)
@@ -2053,8 +2055,11 @@ gdb_route(attach_run *r, const char *gdb, int *got, char **cause)
     int queued = 0;
     if (first_visit(r, &queued, cause) < 0)
         return -1;
+    /* The pending call runs in the main thread: when PEP 768 already saw it blocked (its
+     * request waits there too), waiting for it again only costs time. */
     int64_t first_wait = now_ms() + PENDING_WAIT_MS;
-    *got = queued && wait_pending(r, first_wait < deadline ? first_wait : deadline);
+    *got = queued && !r->main_blocked &&
+           wait_pending(r, first_wait < deadline ? first_wait : deadline);
     if (!*got && !attach_signal && !path_exists(r->dir, "claimed") && proc_state(pid) != 0) {
         /* The main thread is not reaching the interpreter loop: try the helper thread. */
         if (second_visit(r, cause) < 0)
@@ -2101,11 +2106,27 @@ lt_attach(pid_t pid, const lt_attach_opts *o, lt_attach_result *res, char **caus
         goto out;
     if ((*cause = check_version(&r->t)) != NULL)
         goto out;
+    /* LEAKTOP_ATTACH_VIA=gdb or pep768: one route only (to compare them, or to avoid one). */
+    const char *via = getenv("LEAKTOP_ATTACH_VIA");
+    if (via != NULL && *via && strcmp(via, "gdb") != 0 && strcmp(via, "pep768") != 0) {
+        *cause = lt_asprintf("LEAKTOP_ATTACH_VIA=%s: expected gdb or pep768", via);
+        goto out;
+    }
+    int only_gdb = via != NULL && strcmp(via, "gdb") == 0;
+    int only_pep768 = via != NULL && strcmp(via, "pep768") == 0;
+    if (only_pep768 && r->t.version[0] && !pep768_eligible(&r->t)) {
+        *cause = lt_asprintf("pid %ld runs Python %s; PEP 768 (LEAKTOP_ATTACH_VIA=pep768) needs "
+                             "3.14 or newer, not free-threaded",
+                             (long)pid, r->t.version);
+        goto out;
+    }
     char gdb[PATH_MAX];
-    int have_gdb = find_gdb(gdb, sizeof gdb);
-    int pep768 = pep768_eligible(&r->t);
+    int have_gdb = !only_pep768 && find_gdb(gdb, sizeof gdb);
+    int pep768 = !only_gdb && pep768_eligible(&r->t);
     char *gdb_missing = NULL;
-    if (!have_gdb)
+    if (only_pep768)
+        gdb_missing = lt_asprintf("LEAKTOP_ATTACH_VIA=pep768 leaves gdb out");
+    else if (!have_gdb)
         gdb_missing = getenv("LEAKTOP_GDB") && *getenv("LEAKTOP_GDB")
                           ? lt_asprintf("LEAKTOP_GDB=%s is not an executable gdb",
                                         getenv("LEAKTOP_GDB"))

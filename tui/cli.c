@@ -61,7 +61,8 @@ lt_cli_help(FILE *f)
           "has no agent (PEP 768 on 3.14+, gdb before), and stops that agent again at the\n"
           "end unless --keep.\n"
           "Environment: XDG_RUNTIME_DIR (where agent sockets live), NO_COLOR, LEAKTOP_GDB\n"
-          "(the gdb to attach with), LEAKTOP_ATTACH_TIMEOUT (seconds, default 20).\n",
+          "(the gdb to attach with), LEAKTOP_ATTACH_TIMEOUT (seconds, default 20),\n"
+          "LEAKTOP_ATTACH_VIA (gdb or pep768: attach by that route only).\n",
           f);
 }
 

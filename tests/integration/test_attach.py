@@ -245,6 +245,7 @@ class AttachTest(AttachCase):
         for python in PYTHONS:
             with self.subTest(python=python):
                 p, pid, prog, flag = self.start(python, "sleep", 8)
+                self.wait_blocked(p, pid)
                 base = threads_of(pid)
                 report, r = self.check_json("--pid", str(pid), "--duration", "1",
                                             "--interval", "0.2")
@@ -263,6 +264,7 @@ class AttachTest(AttachCase):
         for python in PYTHONS:
             with self.subTest(python=python):
                 p, pid, prog, flag = self.start(python, "read")
+                self.wait_blocked(p, pid)
                 base = threads_of(pid)
                 report, r = self.check_json("--pid", str(pid), "--keep", "--duration", "1",
                                             "--interval", "0.2")
@@ -275,6 +277,26 @@ class AttachTest(AttachCase):
                 self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
                 self.assert_untouched(p, pid)
                 self.assertEqual(self.finish(p, data=b"x"), 10)
+
+    def test_route_chosen_with_leaktop_attach_via(self):
+        p, pid, prog, flag = self.start(PYTHONS[-1], "busy")
+        base = threads_of(pid)
+        self.refused(["attach", str(pid)], "LEAKTOP_ATTACH_VIA=ssh: expected gdb or pep768",
+                     env=dict(self.env, LEAKTOP_ATTACH_VIA="ssh"))
+        self.assert_untouched(p, pid)
+        report, r = self.check_json("--pid", str(pid), "--duration", "1", "--interval", "0.2",
+                                    env=dict(self.env, LEAKTOP_ATTACH_VIA="gdb"))
+        self.loaded(r.stderr, "pending call")  # gdb on 3.14+ too
+        self.wait_for(lambda: threads_of(pid) == base, what="the agent thread to end")
+        self.assert_untouched(p, pid)
+        self.finish(p, flag=flag)
+        older = [py for py in PYTHONS if not pep768(py)]
+        if older:
+            p, pid, prog, flag = self.start(older[0], "busy")
+            self.refused(["attach", str(pid)], "PEP 768 (LEAKTOP_ATTACH_VIA=pep768) needs 3.14",
+                         env=dict(self.env, LEAKTOP_ATTACH_VIA="pep768"))
+            self.assert_untouched(p, pid)
+            self.finish(p, flag=flag)
 
     def test_detach_refusals(self):
         p, pid, prog, flag = self.start(PYTHONS[0], "busy")
