@@ -1880,6 +1880,24 @@ blocked_in_now(attach_run *r)
         snprintf(r->blocked_in, sizeof r->blocked_in, "system call %ld", nr);
 }
 
+/* LEAKTOP_ATTACH_DEBUG=1: what the PEP 768 route does, on stderr, with timestamps (as gdb's
+ * conversation is). */
+static void pep768_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+pep768_debug(const char *fmt, ...)
+{
+    const char *e = getenv("LEAKTOP_ATTACH_DEBUG");
+    if (e == NULL || !*e)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%6lld pep768: ", (long long)(now_ms() % 1000000));
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
 /* Write the request into the thread states rth[from, to) not asked yet. Returns how many
  * were asked, or -1 with *cause when the kernel refuses or the process is gone, or -2 with
  * *cause when the main thread's state could not be written for another reason (a layout that
@@ -1896,6 +1914,8 @@ pep768_ask(attach_run *r, const char *script, int from, int to, char **cause)
         if (lt_rexec_send(&r->rx, r->rth[i].tstate, script, &kind, &why) == 0) {
             r->rsent[i] = 1;
             asked++;
+            pep768_debug("asked thread %ld (state %#llx)", (long)r->rth[i].tid,
+                         (unsigned long long)r->rth[i].tstate);
         } else if (kind == LT_REXEC_FORBIDDEN || kind == LT_REXEC_GONE || i == 0) {
             lt_free(*cause);
             *cause = kind == LT_REXEC_FORBIDDEN ? explain_ptrace_refused(r->t.pid, why) : why;
@@ -1931,6 +1951,8 @@ pep768_withdraw(attach_run *r)
         if (r->rsent[i] && lt_rexec_withdraw(&r->rx, r->rth[i].tstate) == 1)
             withdrawn++;
     memset(r->rsent, 0, sizeof r->rsent);
+    if (r->nrth > 0)
+        pep768_debug("withdrew %d request(s) not taken", withdrawn);
     if (withdrawn)
         sleep_ms(50);
 }
@@ -1948,6 +1970,7 @@ pep768_route(attach_run *r, const char *expect, double interval, int wait_all, c
     int kind = 0;
     char *why = NULL;
     if (lt_rexec_open(&r->rx, r->t.pid, &kind, &why) < 0) {
+        pep768_debug("not usable (kind %d): %s", kind, why);
         if (kind == LT_REXEC_FORBIDDEN) {
             *cause = explain_ptrace_refused(r->t.pid, why);
             lt_free(why);
@@ -1964,6 +1987,11 @@ pep768_route(attach_run *r, const char *expect, double interval, int wait_all, c
         return kind == LT_REXEC_FAILED ? 2 : -1;
     }
     r->nrth = n;
+    pep768_debug("_PyRuntime at %#llx in %s, Python %#llx, interpreter at %#llx, %d thread "
+                 "state(s), script path at most %llu bytes",
+                 (unsigned long long)r->rx.runtime, r->rx.image,
+                 (unsigned long long)r->rx.version, (unsigned long long)r->rx.interp, n,
+                 (unsigned long long)r->rx.script_path_size - 1);
     char script[PATH_MAX + 16];
     snprintf(script, sizeof script, "%s/loader.py", r->dir);
     if (strlen(script) >= r->rx.script_path_size) {
