@@ -22,6 +22,7 @@
 #include "py_census.h"
 #include "py_memstats.h"
 #include "py_referrers.h"
+#include "python_support.h"
 
 #define WHY_BUDGET_MS 3000.0 /* a whole "why is it alive" search; each level is far shorter */
 #include "py_sites.h"
@@ -290,6 +291,22 @@ read_cmdline(char *buf, size_t cap, const char **argv, uint32_t max)
     return (int)argc;
 }
 
+/* The interpreter's own version (PY_VERSION_HEX encoding): Py_Version from 3.11 on; before, the
+ * number Py_GetVersion() starts with (its release level is not told apart: those versions'
+ * layouts do not change between their releases). */
+static uint32_t
+running_version(void)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return (uint32_t)Py_Version;
+#else
+    unsigned major, minor, micro;
+    if (sscanf(Py_GetVersion(), "%u.%u.%u", &major, &minor, &micro) != 3)
+        return (uint32_t)PY_VERSION_HEX;
+    return (major & 0xffu) << 24 | (minor & 0xffu) << 16 | (micro & 0xffu) << 8 | 0xf0u;
+#endif
+}
+
 /* Start with agent_cfg. Returns 0, or -1 with a Python exception set. */
 static int
 start_agent(void)
@@ -298,8 +315,9 @@ start_agent(void)
     const char *argv[128];
     uint32_t argc = (uint32_t)read_cmdline(cmdline, sizeof cmdline, argv, 128);
     char version[32];
-    snprintf(version, sizeof version, "%d.%d.%d", PY_MAJOR_VERSION, PY_MINOR_VERSION,
-             PY_MICRO_VERSION);
+    uint32_t running = running_version();
+    snprintf(version, sizeof version, "%u.%u.%u", (unsigned)(running >> 24) & 0xffu,
+             (unsigned)(running >> 16) & 0xffu, (unsigned)(running >> 8) & 0xffu);
     lt_agent_identity id = {
         .python_version = version,
         .executable = argc > 0 ? argv[0] : "",
@@ -519,6 +537,13 @@ __attribute__((visibility("default"))) PyMODINIT_FUNC PyInit_leaktop(void);
 PyMODINIT_FUNC
 PyInit_leaktop(void)
 {
+    /* Refuse, in one line, an interpreter whose private layouts are not those of the headers
+     * this was built against (python_support.h). */
+    char refused[256];
+    if (!lt_python_supported(PY_VERSION_HEX, running_version(), refused, sizeof refused)) {
+        PyErr_Format(PyExc_ImportError, "leaktop: %s", refused);
+        return NULL;
+    }
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;

@@ -1,9 +1,8 @@
-/* The census walk. This is the one file that reads CPython's private GC state, so it is built
- * with Py_BUILD_CORE_MODULE against each version's internal headers:
- *   3.8        _PyRuntime.gc             walk the generation lists
- *   3.9-3.11   interp->gc                walk the generation lists
- *   3.12-3.13  interp->gc (collecting)   PyUnstable_GC_VisitObjects, then the permanent
- *                                        generation (gc.freeze()), which it leaves out
+/* The census walk. This is the one file that walks CPython's private GC lists, so it is built
+ * with Py_BUILD_CORE_MODULE against each version's internal headers; where the lists are and how
+ * to follow them, per version, is in py_gc_lists.h. Every version's lists are walked directly
+ * (PyUnstable_GC_VisitObjects, 3.12+, leaves out the permanent generation on 3.12-3.13 and
+ * includes it on 3.14+: one walk over all four lists counts each object once everywhere).
  */
 #define PY_SSIZE_T_CLEAN
 #ifndef Py_BUILD_CORE_MODULE
@@ -11,26 +10,12 @@
 #endif
 #include <Python.h>
 
-#if PY_VERSION_HEX < 0x03090000
-#include "internal/pycore_pystate.h"
-#else
-#include "internal/pycore_interp.h"
-#endif
+#include "py_gc_lists.h"
 #if PY_VERSION_HEX >= 0x030D0000
 #include "internal/pycore_dict.h" /* _PyDict_SizeOf moved here */
 #endif
 
 #include "py_census.h"
-
-static struct _gc_runtime_state *
-gc_state(void)
-{
-#if PY_VERSION_HEX < 0x03090000
-    return &_PyRuntime.gc;
-#else
-    return &PyInterpreterState_Get()->gc;
-#endif
-}
 
 /* What one object costs on its own: the GC header and any pre-header, the struct, inline items,
  * and for the common containers the table they own (as sys.getsizeof counts it). */
@@ -73,37 +58,23 @@ count_object(lt_census *c, PyObject *op)
     lt_census_add(c, tp, shallow_size(op, tp));
 }
 
-#if PY_VERSION_HEX >= 0x030C0000
-static int
-visit(PyObject *op, void *arg)
-{
-    count_object(arg, op);
-    return 1; /* go on */
-}
-#endif
-
 static void
 walk_list(lt_census *c, PyGC_Head *head)
 {
-    for (PyGC_Head *g = (PyGC_Head *)head->_gc_next; g != head; g = (PyGC_Head *)g->_gc_next)
-        count_object(c, (PyObject *)(g + 1));
+    for (PyGC_Head *g = lt_py_gc_next(head); g != head; g = lt_py_gc_next(g))
+        count_object(c, lt_py_gc_object(g));
 }
 
 int
 lt_py_census_walk(lt_census *c)
 {
-    struct _gc_runtime_state *gc = gc_state();
-    if (gc->collecting)
+    struct _gc_runtime_state *gc = lt_py_gc_state();
+    if (lt_py_gc_collecting(gc))
         return -1;
-#if PY_VERSION_HEX >= 0x030C0000
-    PyUnstable_GC_VisitObjects(visit, c);
-    /* VisitObjects leaves out objects moved out of reach of the collector by gc.freeze(). */
-    walk_list(c, &gc->permanent_generation.head);
-#else
-    for (int i = 0; i < NUM_GENERATIONS; i++)
-        walk_list(c, &gc->generations[i].head);
-    walk_list(c, &gc->permanent_generation.head);
-#endif
+    PyGC_Head *heads[LT_PY_GC_LISTS];
+    lt_py_gc_heads(gc, heads);
+    for (int i = 0; i < LT_PY_GC_LISTS; i++)
+        walk_list(c, heads[i]);
     return 0;
 }
 
@@ -111,8 +82,8 @@ lt_py_census_walk(lt_census *c)
 static int
 for_each_in(PyGC_Head *head, int (*fn)(PyObject *, void *), void *arg)
 {
-    for (PyGC_Head *g = (PyGC_Head *)head->_gc_next; g != head; g = (PyGC_Head *)g->_gc_next)
-        if (!fn((PyObject *)(g + 1), arg))
+    for (PyGC_Head *g = lt_py_gc_next(head); g != head; g = lt_py_gc_next(g))
+        if (!fn(lt_py_gc_object(g), arg))
             return 0;
     return 1;
 }
@@ -120,12 +91,13 @@ for_each_in(PyGC_Head *head, int (*fn)(PyObject *, void *), void *arg)
 int
 lt_py_gc_for_each(int (*fn)(PyObject *op, void *arg), void *arg)
 {
-    struct _gc_runtime_state *gc = gc_state();
-    if (gc->collecting)
+    struct _gc_runtime_state *gc = lt_py_gc_state();
+    if (lt_py_gc_collecting(gc))
         return -1;
-    for (int i = 0; i < NUM_GENERATIONS; i++)
-        if (!for_each_in(&gc->generations[i].head, fn, arg))
+    PyGC_Head *heads[LT_PY_GC_LISTS];
+    lt_py_gc_heads(gc, heads);
+    for (int i = 0; i < LT_PY_GC_LISTS; i++)
+        if (!for_each_in(heads[i], fn, arg))
             return 0;
-    for_each_in(&gc->permanent_generation.head, fn, arg);
     return 0;
 }

@@ -8,6 +8,11 @@
  *   3.12      the same, and frames owned by the C stack (entry shims) skipped
  *   3.13      tstate->current_frame; the code is f_executable (may be something else for shims),
  *             the instruction instr_ptr
+ *   3.14-3.15 the same, but f_executable is a _PyStackRef (a tagged pointer: the low bits say
+ *             how it is counted), the structs moved to pycore_interpframe_structs.h, and the
+ *             frames the interpreter owns itself (owner >= FRAME_OWNED_BY_INTERPRETER: the C entry
+ *             shims, and in 3.15 the sentinel base frame at the bottom of every thread's stack)
+ *             have None as executable; they are skipped
  * The public PyThreadState_GetFrame/PyFrame_GetBack would create frame objects on 3.11+
  * (allocation inside the allocator) and can return incomplete frames.
  *
@@ -20,7 +25,9 @@
 #endif
 #include <Python.h>
 
-#if PY_VERSION_HEX >= 0x030B0000
+#if PY_VERSION_HEX >= 0x030E0000
+#include "internal/pycore_interpframe.h"
+#elif PY_VERSION_HEX >= 0x030B0000
 #include "internal/pycore_frame.h"
 #else
 #include <frameobject.h>
@@ -67,12 +74,20 @@ lt_py_frames_capture(const void **codes, int32_t *addrs, uint32_t max, int *trun
     _PyInterpreterFrame *f = ts->cframe != NULL ? ts->cframe->current_frame : NULL;
 #endif
     for (; f != NULL; f = f->previous) {
-#if PY_VERSION_HEX >= 0x030C0000
+#if PY_VERSION_HEX >= 0x030E0000
+        if (f->owner >= FRAME_OWNED_BY_INTERPRETER)
+            continue;
+        PyObject *code = PyStackRef_AsPyObjectBorrow(f->f_executable);
+        if (code == NULL || !PyCode_Check(code))
+            continue;
+#elif PY_VERSION_HEX >= 0x030D0000
         if (f->owner == FRAME_OWNED_BY_CSTACK)
             continue;
-#endif
-#if PY_VERSION_HEX >= 0x030D0000
-        if (f->f_executable == NULL || !PyCode_Check(f->f_executable))
+        PyObject *code = f->f_executable;
+        if (code == NULL || !PyCode_Check(code))
+            continue;
+#elif PY_VERSION_HEX >= 0x030C0000
+        if (f->owner == FRAME_OWNED_BY_CSTACK)
             continue;
 #endif
         if (_PyFrame_IsIncomplete(f))
@@ -82,7 +97,7 @@ lt_py_frames_capture(const void **codes, int32_t *addrs, uint32_t max, int *trun
             break;
         }
 #if PY_VERSION_HEX >= 0x030D0000
-        codes[n] = f->f_executable;
+        codes[n] = code;
 #else
         codes[n] = f->f_code;
 #endif

@@ -60,6 +60,7 @@ lt_cli_help(FILE *f)
           "unless --keep. With --pid, leaktop never ends the process: it attaches when PID\n"
           "has no agent (PEP 768 on 3.14+, gdb before), and stops that agent again at the\n"
           "end unless --keep.\n"
+          "Supported: " LEAKTOP_PYTHONS ", Linux.\n"
           "Environment: XDG_RUNTIME_DIR (where agent sockets live), NO_COLOR, LEAKTOP_GDB\n"
           "(the gdb to attach with), LEAKTOP_ATTACH_TIMEOUT (seconds, default 20),\n"
           "LEAKTOP_ATTACH_VIA (gdb or pep768: attach by that route only).\n",

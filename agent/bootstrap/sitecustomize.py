@@ -38,6 +38,20 @@ def _leaktop_options(text):
     return opts
 
 
+def _leaktop_unsupported():
+    """Why this interpreter can have no agent at all, or None. The agent module checks the
+    patch release itself when it is imported (agent/python_support.h)."""
+    version = sys.version.split()[0]
+    if sys.version_info < (3, 8) or sys.version_info >= (3, 16):
+        return ("Python %s (%s) is not supported: the agent supports @PYTHONS@"
+                % (version, sys.executable))
+    # Free-threaded builds say so in their ABI flags ("t", 3.13+).
+    if "t" in getattr(sys, "abiflags", ""):
+        return ("free-threaded Python (%s is %s) is not supported: the agent supports "
+                "@PYTHONS@; see docs/free-threading.md" % (sys.executable, version))
+    return None
+
+
 def _leaktop_reason(e):
     # The agent's own errors already say "leaktop: ..."; ours are prefixed once.
     text = str(e)
@@ -55,13 +69,26 @@ def _leaktop_boot():
     if fd_text is not None:
         try:
             fd = int(fd_text)
-            os.set_inheritable(fd, False)
+            if hasattr(os, "set_inheritable"):  # not on Python 2, which is refused below
+                os.set_inheritable(fd, False)
         except (ValueError, OSError):
             fd = -1
     try:
+        refused = _leaktop_unsupported()
+        if refused is not None:
+            if fd < 0:
+                sys.stderr.write("leaktop: %s\n" % refused)
+            _leaktop_report(fd, "E " + refused)
+            return
         try:
             import leaktop  # the extension module beside this file
         except ImportError as e:
+            if str(e).startswith("leaktop: "):
+                # The module itself refused this interpreter: its one line says why.
+                if fd < 0:
+                    sys.stderr.write("%s\n" % e)
+                _leaktop_report(fd, "E " + _leaktop_reason(e))
+                return
             version = "%d.%d" % sys.version_info[:2]
             msg = ("no leaktop agent built for Python %s (%s); build one with: "
                    "meson configure build -Dpythons=%s && ninja -C build"

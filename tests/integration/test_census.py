@@ -24,6 +24,31 @@ class CensusTest(LeaktopTestCase):
                 self.assertGreaterEqual(report["agent"]["tracked_objects"], N)
                 self.assertGreater(report["process"]["rss_bytes"], 0)
 
+    def test_frozen_objects_counted_once_every_python(self):
+        # gc.freeze() moves every tracked object to the permanent generation. The collector's
+        # own walk (PyUnstable_GC_VisitObjects) leaves that generation out on 3.12-3.13 and
+        # includes it on 3.14+: each object must still be counted exactly once.
+        prog = self.write("frozen.py", r'''
+import gc, sys, time
+class Frozen(object):
+    pass
+class Young(object):
+    pass
+old = [Frozen() for _ in range(40001)]
+gc.freeze()
+assert gc.get_freeze_count() > 40001, gc.get_freeze_count()
+new = [Young() for _ in range(3001)]
+print("ready", flush=True)
+time.sleep(30)
+''')
+        for py in PYTHONS:
+            with self.subTest(python=py):
+                report, _ = self.check_json("--duration", "1.5", "--interval", "0.2", "--",
+                                            py, prog)
+                counts = {t["name"]: t["count"] for t in report["types"]}
+                self.assertEqual(counts.get("__main__.Frozen"), 40001, report["types"][:5])
+                self.assertEqual(counts.get("__main__.Young"), 3001, report["types"][:5])
+
     def test_names_follow_the_contract(self):
         prog = self.write("names.py", r'''
 import collections, os, sys, time

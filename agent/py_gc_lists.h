@@ -1,0 +1,115 @@
+/*
+ * Where CPython's garbage collector keeps its object lists, per version: the one place that
+ * knows. The census and the heap walks (py_census.c) read the lists only through these.
+ *
+ * Include it only from a file built with Py_BUILD_CORE_MODULE (the layouts are in the internal
+ * headers). Everything here needs the GIL and allocates nothing.
+ *
+ *   3.8         _PyRuntime.gc: generations[3], permanent_generation
+ *   3.9-3.13    interp->gc: the same
+ *   3.14.5+     interp->gc: the same again (3.14.0-3.14.4 shipped the incremental collector:
+ *               young, old[2], another struct layout and a flag bit in _gc_next; the agent
+ *               refuses those releases, lt_version_check)
+ *   3.15        interp->gc: the same lists; the statistics moved behind a pointer
+ * Free-threaded builds (Py_GIL_DISABLED) have no such lists at all; the agent is not built for
+ * them (docs/free-threading.md).
+ */
+#ifndef LEAKTOP_PY_GC_LISTS_H
+#define LEAKTOP_PY_GC_LISTS_H
+
+#ifndef Py_BUILD_CORE
+#error "py_gc_lists.h reads CPython's internal GC state: build with Py_BUILD_CORE_MODULE"
+#endif
+#ifdef Py_GIL_DISABLED
+#error "leaktop's agent does not support free-threaded CPython (see docs/free-threading.md)"
+#endif
+#if PY_VERSION_HEX >= 0x030E0000 && PY_VERSION_HEX < 0x030E0500
+#error "leaktop's agent does not support CPython 3.14.0-3.14.4 (their incremental GC): use 3.14.5+"
+#endif
+
+#include <Python.h>
+#include <stdint.h>
+
+#if PY_VERSION_HEX < 0x03090000
+#include "internal/pycore_pystate.h"
+#else
+#include "internal/pycore_interp.h"
+#endif
+
+/* The lists a census walks: the three generations and the permanent one (gc.freeze()). */
+#define LT_PY_GC_LISTS (NUM_GENERATIONS + 1)
+
+/* The calling interpreter's collector state. */
+static inline struct _gc_runtime_state *
+lt_py_gc_state(void)
+{
+#if PY_VERSION_HEX < 0x03090000
+    return &_PyRuntime.gc;
+#else
+    return &PyInterpreterState_Get()->gc;
+#endif
+}
+
+/* Nonzero while a collection runs: objects then sit on the collector's own local lists and
+ * _gc_prev holds reference counts, so no list may be walked. */
+static inline int
+lt_py_gc_collecting(const struct _gc_runtime_state *gc)
+{
+    return gc->collecting != 0;
+}
+
+/* The list heads, oldest first: the permanent generation, then generations 2, 1, 0. Fills
+ * heads[LT_PY_GC_LISTS]. */
+static inline void
+lt_py_gc_heads(struct _gc_runtime_state *gc, PyGC_Head *heads[LT_PY_GC_LISTS])
+{
+    heads[0] = &gc->permanent_generation.head;
+    for (int i = 0; i < NUM_GENERATIONS; i++)
+        heads[1 + i] = &gc->generations[NUM_GENERATIONS - 1 - i].head;
+}
+
+/* The entry after g in its list (the list head after the last object). The two low bits of
+ * _gc_next are flags on some versions (the incremental collector's old-space bit, the
+ * collector's "unreachable" mark while it runs), never part of the address: masked on all. */
+static inline PyGC_Head *
+lt_py_gc_next(const PyGC_Head *g)
+{
+    return (PyGC_Head *)(g->_gc_next & ~(uintptr_t)3);
+}
+
+/* The object a list entry heads. */
+static inline PyObject *
+lt_py_gc_object(PyGC_Head *g)
+{
+    return (PyObject *)(g + 1);
+}
+
+/* The list entry of a tracked object. */
+static inline PyGC_Head *
+lt_py_gc_entry(PyObject *op)
+{
+    return (PyGC_Head *)op - 1;
+}
+
+/* How many collections have finished, all generations together: a walk that saw this number
+ * change while it let go of the GIL knows objects moved between lists meanwhile. */
+static inline uint64_t
+lt_py_gc_collections(const struct _gc_runtime_state *gc)
+{
+    uint64_t n = 0;
+#if PY_VERSION_HEX >= 0x030F0000
+    /* 3.15: per generation, ring buffers of statistics; the newest entry holds the totals. */
+    const struct gc_stats *st = gc->generation_stats;
+    if (st == NULL)
+        return 0;
+    n += (uint64_t)st->young.items[st->young.index].collections;
+    for (int i = 0; i < 2; i++)
+        n += (uint64_t)st->old[i].items[st->old[i].index].collections;
+#else
+    for (int i = 0; i < NUM_GENERATIONS; i++)
+        n += (uint64_t)gc->generation_stats[i].collections;
+#endif
+    return n;
+}
+
+#endif
