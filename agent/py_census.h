@@ -15,7 +15,9 @@
  * us mid-collection, when the generation lists are being rearranged). */
 int lt_py_census_walk(lt_census *c);
 
-/* Call fn on every GC-tracked object until it returns 0. The same rules as the census: no
+/* Call fn on every GC-tracked object until it returns 0, from the oldest to the youngest: the
+ * permanent generation, then generations 2, 1 and 0, each list in the order its objects joined
+ * it (so the last object visited is the youngest tracked). The same rules as the census: no
  * Python object may be created and no Python code run from fn. Returns 0, or -1 without walking
  * when a garbage collection is in progress. */
 int lt_py_gc_for_each(int (*fn)(PyObject *op, void *arg), void *arg);

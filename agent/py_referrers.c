@@ -145,6 +145,7 @@ typedef struct search {
     uint64_t rng;
     PyObject *newest;  /* the instance the allocation sampler picked most recently */
     uint64_t newest_seq;
+    PyObject *youngest; /* the last instance walked: the youngest the collector tracks */
 } search;
 
 static int
@@ -179,6 +180,7 @@ collect_instances(PyObject *op, void *arg)
         s->newest_seq = seq;
         s->newest = op;
     }
+    s->youngest = op; /* the walk goes from the oldest list to the youngest */
     if (s->nnext < LT_WHY_START) {
         s->next[s->nnext++] = op;
     } else {
@@ -569,7 +571,7 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     s.next_cap = LT_WHY_FRONTIER_MAX;
     s.next = lt_malloc(s.next_cap * sizeof *s.next);
     s.level = lt_malloc(s.next_cap * sizeof *s.level);
-    PyObject *starts[LT_WHY_START + 1]; /* the reservoir, then the newest sampled */
+    PyObject *starts[LT_WHY_START + 2]; /* the reservoir, the newest sampled, the youngest */
     uint32_t nstarts = 0;
     int rc = 0;
     double start = now_ms();
@@ -589,18 +591,23 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     }
     /* Where to start. A growing type is asked about because it keeps getting new instances
      * that stay: first the one the allocation sampler picked most recently (a leaked one, not
-     * one of the many a library made at import: a leaking `list` amid the stdlib's). Then the
-     * reservoir, spread over the heap walk: a leaking type's instances are mostly leaked ones,
-     * so its middle one is typical; then a quarter either side. */
+     * one of the many a library made at import: a leaking `list` amid the stdlib's); then the
+     * youngest the collector tracks (new objects join the youngest list at its end), for when
+     * the sampler picked none of the new ones (a small object leaking slowly: a few samples a
+     * run, none at times). Then the reservoir, spread over the heap walk: a leaking type's
+     * instances are mostly leaked ones, so its middle one is typical; then a quarter either
+     * side. */
     nstarts = s.nnext;
     memcpy(starts, s.next, nstarts * sizeof *starts);
     starts[LT_WHY_START] = s.newest;
+    starts[LT_WHY_START + 1] = s.youngest;
     for (uint32_t i = 0; i < nstarts; i++)
         Py_INCREF(starts[i]);
     Py_XINCREF(starts[LT_WHY_START]);
-    PyObject *order[4] = {starts[LT_WHY_START], starts[nstarts / 2], starts[nstarts / 4],
-                          starts[nstarts * 3 / 4]};
-    for (int k = 0; k < 4 && !out->found; k++) {
+    Py_XINCREF(starts[LT_WHY_START + 1]);
+    PyObject *order[5] = {starts[LT_WHY_START], starts[LT_WHY_START + 1], starts[nstarts / 2],
+                          starts[nstarts / 4], starts[nstarts * 3 / 4]};
+    for (int k = 0; k < 5 && !out->found; k++) {
         int tried = order[k] == NULL;
         for (int j = 0; j < k && !tried; j++)
             tried = order[j] == order[k];
@@ -623,8 +630,10 @@ done:
         release_seen(&s);
     for (uint32_t i = 0; i < nstarts; i++)
         Py_DECREF(starts[i]);
-    if (nstarts > 0)
+    if (nstarts > 0) {
         Py_XDECREF(starts[LT_WHY_START]);
+        Py_XDECREF(starts[LT_WHY_START + 1]);
+    }
     map_free(&s.seen);
     map_free(&s.frontier);
     lt_free(s.next);
