@@ -6,7 +6,7 @@
 #                            roots of tests/roots)
 # Prints nothing when there is none; exits 2 on an unknown mode.
 supported() {
-  case $1 in 3.8|3.9|3.10|3.11|3.12|3.13) return 0 ;; *) return 1 ;; esac
+  case $1 in 3.8|3.9|3.10|3.11|3.12|3.13|3.14|3.15) return 0 ;; *) return 1 ;; esac
 }
 
 case ${1:-} in
