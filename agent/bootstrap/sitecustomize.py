@@ -83,6 +83,11 @@ def _leaktop_boot():
         try:
             import leaktop  # the extension module beside this file
         except ImportError as e:
+            if "subinterpreter" in str(e):
+                # A subinterpreter of the program (concurrent.interpreters, 3.14+) runs `site`
+                # too and cannot load the agent, which serves the main interpreter only:
+                # nothing to say.
+                return
             if str(e).startswith("leaktop: "):
                 # The module itself refused this interpreter: its one line says why.
                 if fd < 0:

@@ -69,6 +69,42 @@ time.sleep(30)
         self.assertIn("no leaktop agent built for Python %s" % out, lines[0])
         self.assertIn("-Dpythons=", lines[0])
 
+    def test_subinterpreters_stay_quiet(self):
+        # A subinterpreter (concurrent.interpreters, 3.14+) imports `site`, so the bootstrap,
+        # and cannot load the agent: it says nothing, and the main interpreter is watched.
+        prog = self.write("subinterp.py", r'''
+import sys, threading, time
+from concurrent import interpreters
+class Kept: pass
+kept = [Kept() for _ in range(4321)]
+def work():
+    interp = interpreters.create()
+    for _ in range(20):
+        interp.exec("x = [bytearray(100) for _ in range(2000)]")
+    interp.close()
+threads = [threading.Thread(target=work) for _ in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("subinterpreters done", flush=True)
+time.sleep(30)
+''')
+        ran = 0
+        for py in PYTHONS:
+            has = subprocess.run([py, "-c", "import concurrent.interpreters"],
+                                 capture_output=True).returncode == 0
+            if not has:
+                continue
+            ran += 1
+            with self.subTest(python=py):
+                report, r = self.check_json("--duration", "3", "--interval", "0.2", "--",
+                                            py, prog)
+                counts = {t["name"]: t["count"] for t in report["types"]}
+                self.assertEqual(counts.get("__main__.Kept"), 4321)
+                self.assertIn("subinterpreters done", r.stderr)
+                self.assertNotIn("leaktop", r.stderr, r.stderr)
+        if not ran:
+            self.skipTest("no Python with concurrent.interpreters (3.14+) built for")
+
     def test_bad_targets(self):
         cases = [
             (["check", "--duration", "1", "--", "/nonexistent/prog"], "cannot run"),
