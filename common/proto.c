@@ -339,6 +339,16 @@ lt_encode_marker(lt_buf *b, const lt_marker_msg *mk)
 }
 
 int
+lt_encode_rec_process(lt_buf *b, const lt_rec_process_msg *p)
+{
+    size_t off = lt_frame_begin(b, LT_FRAME_REC_PROCESS, 0);
+    lt_put_u32(b, p->pid);
+    lt_put_u32(b, p->ppid);
+    lt_put_str(b, p->role ? p->role : "");
+    return lt_frame_end(b, off);
+}
+
+int
 lt_encode_memory(lt_buf *b, const lt_memory *mem, uint16_t flags)
 {
     size_t off = lt_frame_begin(b, LT_FRAME_MEMORY, flags);
@@ -886,6 +896,13 @@ lt_decode(lt_msg *m, uint16_t type, uint16_t flags, const uint8_t *payload, uint
     case LT_FRAME_TYPE_SITES:
         decode_type_sites(&r, &m->u.type_sites);
         break;
+    case LT_FRAME_REC_PROCESS:
+        m->u.rec_process.pid = get_u32(&r);
+        m->u.rec_process.ppid = get_u32(&r);
+        m->u.rec_process.role = get_str(&r, NULL);
+        if (m->u.rec_process.pid == 0)
+            r.bad = 1;
+        break;
     default:
         return 1;
     }
@@ -911,6 +928,7 @@ lt_frame_name(uint16_t type)
     case LT_FRAME_MARKER: return "marker";
     case LT_FRAME_MEMORY: return "memory";
     case LT_FRAME_TYPE_SITES: return "type-sites";
+    case LT_FRAME_REC_PROCESS: return "rec-process";
     default: return "unknown";
     }
 }

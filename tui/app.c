@@ -21,6 +21,7 @@
 #include "leaktop/sockpath.h"
 #include "proc_stats.h"
 #include "replay.h"
+#include "proc_tree.h"
 #include "tree.h"
 #include "tree_summary.h"
 #include "ui.h"
@@ -92,10 +93,17 @@ status(app *a, int bad, const char *fmt, ...)
 
 /* ---- the process shown: the root, or one of its tree's members ---------------------- */
 
+/* The program's other processes: followed live, or those of a recording. */
+static lt_tree *
+procs(app *a)
+{
+    return a->replay ? &a->rep.tree : &a->tree;
+}
+
 static lt_member *
 viewed_member(app *a)
 {
-    return a->viewing ? lt_tree_find(&a->tree, a->viewing) : NULL;
+    return a->viewing ? lt_tree_find(procs(a), a->viewing) : NULL;
 }
 
 static lt_conn *
@@ -122,9 +130,9 @@ cur_pid(app *a)
 static void
 view_process(app *a, pid_t pid)
 {
-    lt_member *mb = pid == a->pid ? NULL : lt_tree_find(&a->tree, pid);
+    lt_member *mb = pid == a->pid ? NULL : lt_tree_find(procs(a), pid);
     a->viewing = mb ? pid : 0;
-    a->tree.pinned = a->viewing;
+    procs(a)->pinned = a->viewing;
     a->viewed_gone = 0;
     lt_ui *ui = &a->ui;
     ui->model = mb ? &mb->model : &a->model;
@@ -140,8 +148,10 @@ view_process(app *a, pid_t pid)
     else
         snprintf(a->view_label, sizeof a->view_label, "%s", a->label);
     ui->source_label = a->view_label;
-    lt_proc_reader_free(a->proc);
-    a->proc = lt_proc_reader_new(cur_pid(a));
+    if (!a->replay) {
+        lt_proc_reader_free(a->proc);
+        a->proc = lt_proc_reader_new(cur_pid(a));
+    }
     ui->have_proc = 0;
     ui->have_limits = 0;
     a->built = 0;
@@ -252,8 +262,8 @@ pump_tree(app *a, const struct pollfd *pfd, lt_member *const *who, int n)
                (long)shown->pid);
     }
     if (a->tree.n > 0 && now >= a->next_summary) {
-        lt_tree_summary_build(a->summary, &a->model, a->pid, !a->connected, &a->tree,
-                              LT_UI_SUSPECT_WINDOW);
+        lt_tree_summary_build(a->summary, &a->model, a->pid, lt_proc_tree_parent("/proc", a->pid),
+                              !a->connected, &a->tree, LT_UI_SUSPECT_WINDOW);
         a->ui.tree = a->summary;
         lt_view_workers_build(&a->ui);
         a->next_summary = now + 1.0;
@@ -307,7 +317,21 @@ replay_show(app *a, long k)
         status(a, 1, "%s", cause);
         lt_free(cause);
     }
-    a->ui.model = &a->model;
+    /* Seeking back rebuilds the other processes' models: find the one shown again. */
+    lt_member *mb = viewed_member(a);
+    if (a->viewing && mb == NULL)
+        view_process(a, a->pid);
+    a->ui.model = mb ? &mb->model : &a->model;
+    if (a->rep.tree.n > 0 && a->summary != NULL) {
+        lt_tree_summary_build(a->summary, &a->model, a->pid, (pid_t)a->rep.root_ppid, 0,
+                              &a->rep.tree, LT_UI_SUSPECT_WINDOW);
+        a->ui.tree = a->summary;
+        lt_view_workers_build(&a->ui);
+        if (!a->workers_auto) {
+            a->workers_auto = 1;
+            a->ui.workers_shown = 1;
+        }
+    }
     snprintf(a->replay_info, sizeof a->replay_info, "sample %u/%u %s", a->rep.shown,
              a->rep.nsamples, a->playing ? "playing" : "paused");
     a->ui.replay_info = a->replay_info;
@@ -881,8 +905,12 @@ lt_app_replay(const char *path, unsigned max_refreshes)
     }
     const char *base = strrchr(path, '/');
     snprintf(a.label, sizeof a.label, "replay %s", base ? base + 1 : path);
-    a.ui.source_label = a.label;
+    snprintf(a.view_label, sizeof a.view_label, "%s", a.label);
+    a.ui.source_label = a.view_label;
     a.ui.model = &a.model;
+    a.pid = (pid_t)(a.rep.root_pid ? a.rep.root_pid : a.model.pid);
+    a.ui.viewing_pid = (int)a.pid;
+    a.summary = lt_calloc(1, sizeof *a.summary); /* NULL: the recording shows as one process */
     replay_show(&a, (long)a.rep.nsamples); /* start with the whole recording shown */
     int rc = run_ui(&a);
     app_free(&a);

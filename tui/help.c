@@ -18,6 +18,7 @@ lt_help_draw(int y, int height)
         "g          run gc.collect() in the process now",
         "p          pause the display (data keeps coming); in replay: play/pause",
         "m          drop a marker every viewer of this process sees",
+        "w          a program of several processes: the list of them (Enter watches one)",
         "D          stop the agent in the process (detach; the program goes on)",
         "r          reconnect after the process or agent went away",
         ", .        replay: step one sample back / forward;  < >  ten samples",

@@ -10,6 +10,7 @@
 
 #include "leaktop/mem.h"
 #include "leaktop/recording.h"
+#include "proc_tree.h"
 #include "watch.h"
 
 typedef struct recorder {
@@ -18,12 +19,50 @@ typedef struct recorder {
     const char *path;
     int err; /* errno of the first failed write */
     uint64_t frames;
+    pid_t current; /* whose stream the last frame written was; 0 before the first */
+    int others; /* frames of other processes than the root were written */
 } recorder;
 
+static void write_frame(recorder *r, const uint8_t *frame, size_t len);
+
+/* Before a frame of another process than the last one: a REC_PROCESS frame naming it. */
+static void
+switch_to(recorder *r, pid_t pid, pid_t ppid, const char *role)
+{
+    if (r->current == pid || r->err)
+        return;
+    lt_buf b;
+    lt_buf_init(&b);
+    lt_rec_process_msg p = {.pid = (uint32_t)pid, .ppid = (uint32_t)ppid, .role = role};
+    if (lt_encode_rec_process(&b, &p) == 0 && !b.failed) {
+        r->current = pid;
+        write_frame(r, b.data, b.len);
+    }
+    lt_buf_free(&b);
+}
+
+/* The root's frames. */
 static void
 tap(void *ctx, const uint8_t *frame, size_t len)
 {
     recorder *r = ctx;
+    switch_to(r, r->w->pid, lt_proc_tree_parent("/proc", r->w->pid), "main");
+    write_frame(r, frame, len);
+}
+
+/* A descendant's frames (the watch follows the tree). */
+static void
+tree_tap(void *ctx, const lt_member *m, const uint8_t *frame, size_t len)
+{
+    recorder *r = ctx;
+    r->others = 1;
+    switch_to(r, m->pid, m->ppid, m->role);
+    write_frame(r, frame, len);
+}
+
+static void
+write_frame(recorder *r, const uint8_t *frame, size_t len)
+{
     if (r->err)
         return;
     if (fwrite(frame, 1, len, r->f) != len) {
@@ -83,7 +122,9 @@ lt_record_main(const lt_cli *cli)
     lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .socket_path = cli->socket,
                        .interval_s = cli->interval,
                        .keep = cli->keep, .client = "leaktop record " LEAKTOP_VERSION,
-                       .tap = tap, .tap_ctx = &rec};
+                       .tap = tap, .tap_ctx = &rec,
+                       .follow_tree = cli->socket == NULL, .tree_tap = tree_tap,
+                       .tree_tap_ctx = &rec};
     char *cause = NULL;
     int status = 0;
     if (lt_watch_open(&w, &o, &cause) < 0) {
@@ -106,8 +147,9 @@ lt_record_main(const lt_cli *cli)
         return 2;
     }
     if (!cli->quiet)
-        fprintf(stderr, "leaktop: recorded %llu frames of pid %ld to %s (%s)\n",
-                (unsigned long long)rec.frames, (long)w.pid, cli->output,
+        fprintf(stderr, "leaktop: recorded %llu frames of pid %ld%s to %s (%s)\n",
+                (unsigned long long)rec.frames, (long)w.pid,
+                rec.others ? " and its other processes" : "", cli->output,
                 w.end_reason ? w.end_reason : "done");
     return status;
 }

@@ -12,21 +12,60 @@
 
 #define MAX_FILE (4ull << 30)
 
+static uint32_t
+le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static void
 index_frame(void *ctx, size_t off, uint16_t type, uint16_t flags, const uint8_t *payload,
             uint32_t plen)
 {
     (void)flags;
-    (void)payload;
-    (void)plen;
     lt_replay *r = ctx;
-    if (type != LT_FRAME_SAMPLE)
+    if (type == LT_FRAME_REC_PROCESS && plen >= 8) {
+        /* Whose stream follows; the first one, before any other frame, names the root. */
+        uint32_t pid = le32(payload);
+        if (!r->scan_seen_frame && r->root_pid == 0) {
+            r->root_pid = pid;
+            r->root_ppid = le32(payload + 4);
+        }
+        r->scan_in_root = r->root_pid != 0 && pid == r->root_pid;
+        return;
+    }
+    r->scan_seen_frame = 1;
+    if (type != LT_FRAME_SAMPLE || !r->scan_in_root)
         return;
     size_t *a = lt_realloc(r->sample_at, (r->nsamples + 1) * sizeof *a);
     if (a == NULL)
         return;
     r->sample_at = a;
     r->sample_at[r->nsamples++] = off;
+}
+
+/* Check r->data's header and index its samples; on failure r is closed. */
+static int
+index_data(lt_replay *r, const char *path, char **cause)
+{
+    if (lt_rec_check_header(r->data, r->len, cause) < 0) {
+        char *inner = *cause;
+        *cause = lt_asprintf("%s: %s", path, inner);
+        lt_free(inner);
+        lt_replay_close(r);
+        return -1;
+    }
+    r->scan_in_root = 1;
+    r->usable = lt_rec_scan(r->data, r->len, index_frame, r, &r->stop_reason);
+    r->pos = LT_REC_HEADER;
+    lt_tree_init(&r->tree, (pid_t)r->root_pid, NULL, 1);
+    if (r->nsamples == 0) {
+        *cause = lt_asprintf("%s holds no sample%s%s", path, r->stop_reason ? ": " : "",
+                             r->stop_reason ? r->stop_reason : "");
+        lt_replay_close(r);
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -56,27 +95,29 @@ lt_replay_open(lt_replay *r, const char *path, lt_model *m, char **cause)
         return -1;
     }
     fclose(f);
-    if (lt_rec_check_header(r->data, r->len, cause) < 0) {
-        char *inner = *cause;
-        *cause = lt_asprintf("%s: %s", path, inner);
-        lt_free(inner);
-        lt_replay_close(r);
+    return index_data(r, path, cause);
+}
+
+int
+lt_replay_open_mem(lt_replay *r, const uint8_t *data, size_t len, lt_model *m, char **cause)
+{
+    memset(r, 0, sizeof *r);
+    r->model = m;
+    r->len = len;
+    r->data = lt_malloc(len ? len : 1);
+    if (r->data == NULL) {
+        *cause = lt_asprintf("out of memory");
         return -1;
     }
-    r->usable = lt_rec_scan(r->data, r->len, index_frame, r, &r->stop_reason);
-    r->pos = LT_REC_HEADER;
-    if (r->nsamples == 0) {
-        *cause = lt_asprintf("%s holds no sample%s%s", path, r->stop_reason ? ": " : "",
-                             r->stop_reason ? r->stop_reason : "");
-        lt_replay_close(r);
-        return -1;
-    }
-    return 0;
+    memcpy(r->data, data, len);
+    return index_data(r, "the recording", cause);
 }
 
 void
 lt_replay_close(lt_replay *r)
 {
+    lt_tree_free(&r->tree);
+    r->cur = NULL;
     lt_free(r->data);
     lt_free(r->sample_at);
     lt_free(r->stop_reason);
@@ -97,11 +138,35 @@ apply_until(lt_replay *r, size_t end, char **cause)
         uint16_t type = (uint16_t)(h[4] | h[5] << 8), flags = (uint16_t)(h[6] | h[7] << 8);
         int d = lt_decode(&m, type, flags, h + LT_FRAME_HEADER, n);
         r->pos += LT_FRAME_HEADER + n;
-        if (d == 0 && lt_model_apply(r->model, &m, cause) < 0) {
+        if (d == 0 && type == LT_FRAME_REC_PROCESS) {
+            const lt_rec_process_msg *p = &m.u.rec_process;
+            r->cur = NULL;
+            r->cur_ignored = 0;
+            if (p->pid != r->root_pid) {
+                r->cur = lt_tree_find(&r->tree, (pid_t)p->pid);
+                if (r->cur == NULL)
+                    r->cur = lt_tree_adopt(&r->tree, (pid_t)p->pid, (pid_t)p->ppid, p->role);
+                r->cur_ignored = r->cur == NULL;
+            }
+            continue;
+        }
+        if (d != 0 || r->cur_ignored)
+            continue;
+        if (r->cur != NULL) {
+            /* Another process's stream: one that makes no sense ends that process only. */
+            char *why = NULL;
+            if (!r->cur->gone && lt_model_apply(&r->cur->model, &m, &why) < 0)
+                r->cur->gone = 1;
+            lt_free(why);
+            if (r->cur->model.bye != 0)
+                r->cur->gone = 1;
+            continue;
+        }
+        if (lt_model_apply(r->model, &m, cause) < 0) {
             lt_msg_clear(&m);
             return -1;
         }
-        if (d == 0 && type == LT_FRAME_SAMPLE)
+        if (type == LT_FRAME_SAMPLE)
             r->shown++;
     }
     lt_msg_clear(&m);
@@ -124,6 +189,10 @@ lt_replay_seek(lt_replay *r, uint32_t k, char **cause)
         }
         r->pos = LT_REC_HEADER;
         r->shown = 0;
+        lt_tree_free(&r->tree);
+        lt_tree_init(&r->tree, (pid_t)r->root_pid, NULL, 1);
+        r->cur = NULL;
+        r->cur_ignored = 0;
     }
     size_t end = k < r->nsamples ? r->sample_at[k] : r->usable;
     return apply_until(r, end, cause);

@@ -155,6 +155,31 @@ lt_tree_scan(lt_tree *t, double now_s, int force)
     return joined;
 }
 
+lt_member *
+lt_tree_adopt(lt_tree *t, pid_t pid, pid_t ppid, const char *role)
+{
+    while (t->n >= LT_TREE_MAX + LT_TREE_KEEP_GONE && drop_oldest_gone(t) == 0) {
+    }
+    if (t->n >= LT_TREE_MAX + LT_TREE_KEEP_GONE)
+        return NULL;
+    lt_member *mb = lt_calloc(1, sizeof *mb);
+    if (mb == NULL)
+        return NULL;
+    if (lt_model_init(&mb->model, LT_TREE_MODEL_POINTS) < 0) {
+        lt_free(mb);
+        return NULL;
+    }
+    mb->tree = t;
+    mb->pid = pid;
+    mb->ppid = ppid;
+    snprintf(mb->role, sizeof mb->role, "%s", role && role[0] ? role : "worker");
+    mb->conn.fd = -1;
+    mb->have_first = 1;
+    mb->serial = ++t->serial;
+    t->m[t->n++] = mb;
+    return mb;
+}
+
 int
 lt_tree_pollfds(lt_tree *t, struct pollfd *pfd, lt_member **who, int max)
 {

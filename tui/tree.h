@@ -78,6 +78,10 @@ void lt_tree_drain(lt_tree *t, double now_s);
 /* Close every member's connection (the models stay). */
 void lt_tree_disconnect(lt_tree *t);
 
+/* A member that is never connected: its model is filled by the caller (a recording's process,
+ * replay.c). NULL when the tree is full or out of memory. */
+lt_member *lt_tree_adopt(lt_tree *t, pid_t pid, pid_t ppid, const char *role);
+
 /* Members alive (not gone). */
 uint32_t lt_tree_alive(const lt_tree *t);
 /* The member serving pid, or NULL. */

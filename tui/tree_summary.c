@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proc_tree.h"
 #include "report.h"
 
 static void
@@ -31,7 +30,7 @@ fill(lt_summary_proc *p, const lt_model *m, uint32_t window)
 
 void
 lt_tree_summary_build(lt_tree_summary *s, const lt_model *root_model, pid_t root_pid,
-                      int root_gone, const lt_tree *tree, uint32_t window)
+                      pid_t root_ppid, int root_gone, const lt_tree *tree, uint32_t window)
 {
     s->nprocs = 0;
     s->nalive = 0;
@@ -39,7 +38,7 @@ lt_tree_summary_build(lt_tree_summary *s, const lt_model *root_model, pid_t root
     lt_summary_proc *r = &s->procs[s->nprocs++];
     memset(r, 0, sizeof *r);
     r->pid = root_pid;
-    r->ppid = lt_proc_tree_parent(tree->proc, root_pid);
+    r->ppid = root_ppid;
     snprintf(r->role, sizeof r->role, "main");
     r->gone = root_gone;
     fill(r, root_model, window);

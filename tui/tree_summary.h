@@ -38,8 +38,9 @@ typedef struct lt_tree_summary {
     int nfindings;
 } lt_tree_summary;
 
-/* Fill s from the root (root_model may have no sample yet) and every member of tree. */
+/* Fill s from the root (root_model may have no sample yet; its parent root_ppid) and every
+ * member of tree, each judged over its last `window` samples. */
 void lt_tree_summary_build(lt_tree_summary *s, const lt_model *root_model, pid_t root_pid,
-                           int root_gone, const lt_tree *tree, uint32_t window);
+                           pid_t root_ppid, int root_gone, const lt_tree *tree, uint32_t window);
 
 #endif

@@ -45,6 +45,7 @@ enum lt_frame_type {
     LT_FRAME_MARKER = 13,      /* agent -> client: a marker on the timeline, for every viewer */
     LT_FRAME_MEMORY = 14,      /* agent -> client: where the memory goes, after its SAMPLE */
     LT_FRAME_TYPE_SITES = 15,  /* agent -> client: where a type's live instances were allocated */
+    LT_FRAME_REC_PROCESS = 16, /* recordings only (v2): the frames after it come from process pid */
 };
 
 enum lt_frame_flag {
@@ -186,6 +187,13 @@ typedef struct lt_marker_msg {
     const char *label; /* "marker 2 from leaktop tui 0.1.0" */
 } lt_marker_msg;
 
+/* REC_PROCESS: written by `leaktop record` between the streams of a program's processes, never
+ * sent by an agent. The frames after it, up to the next REC_PROCESS, are pid's own stream. */
+typedef struct lt_rec_process_msg {
+    uint32_t pid, ppid;
+    const char *role; /* "main", "worker", "forkserver", "resource tracker" */
+} lt_rec_process_msg;
+
 /* MEMORY: the process's memory by who holds it, measured in the agent right after a census
  * (sent after the SAMPLE with the same seq, and its SITES). A part the agent could not measure
  * has its LT_MEM_HAVE_* bit clear and zeros. */
@@ -282,6 +290,7 @@ typedef struct lt_msg {
         lt_marker_msg marker;
         lt_memory memory;
         lt_type_sites_msg type_sites;
+        lt_rec_process_msg rec_process;
     } u;
     void *arena; /* owned allocations, freed by lt_msg_clear */
 } lt_msg;
@@ -330,6 +339,7 @@ int lt_encode_empty(lt_buf *b, uint16_t type);
 int lt_encode_trace(lt_buf *b, const lt_trace *t);
 int lt_encode_why(lt_buf *b, const lt_why_msg *w);
 int lt_encode_marker(lt_buf *b, const lt_marker_msg *mk);
+int lt_encode_rec_process(lt_buf *b, const lt_rec_process_msg *p);
 int lt_encode_memory(lt_buf *b, const lt_memory *mem, uint16_t flags);
 /* At most LT_TYPE_SITES_MAX_WIRE rows. */
 int lt_encode_type_sites(lt_buf *b, const lt_type_sites_msg *ts);

@@ -7,6 +7,10 @@
  *     u32 version      LT_REC_VERSION, little-endian
  *     frames...
  *
+ * Version 2 holds the streams of a program's processes (a pre-fork master and its workers) in
+ * one file: a REC_PROCESS frame (proto.h) says whose stream the frames after it are, and the
+ * first one names the program's root. Version 1 (one process, no REC_PROCESS) is read as ever.
+ *
  * A recording cut short (disk full, recorder killed) ends with a partial frame, which readers
  * report and ignore.
  */
@@ -15,7 +19,7 @@
 
 #define LT_REC_MAGIC "LEAKTOP-REC\n"
 #define LT_REC_MAGIC_LEN 12u
-#define LT_REC_VERSION 1u
+#define LT_REC_VERSION 2u
 #define LT_REC_HEADER 16u
 
 #include <stddef.h>

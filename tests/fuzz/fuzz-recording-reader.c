@@ -6,7 +6,8 @@
  * The input is the file itself, so a crash input replays with `leaktop replay crash-...`.
  *
  * The header check and the scan that finds where the usable part of a damaged recording ends
- * are common/recording.c's, the code replay uses.
+ * are common/recording.c's, the code replay uses; the replay itself (tui/replay.c: every process
+ * of a version 2 recording in its own model, seeking forth and back) runs on it too.
  */
 #include <stdint.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "leaktop/mem.h"
 #include "leaktop/recording.h"
 #include "leaktop/sockpath.h" /* lt_asprintf */
+#include "replay.h"
 
 #define FUZZER_MAXLEN (1u << 20)
 #define READ_BLOCK 1024u /* the reader's read() size: frames straddle blocks */
@@ -35,6 +37,37 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FUZZ_CHECK(cause == NULL);
+    /* `leaktop replay` itself (tui/replay.c): every process of a version 2 recording in its
+     * own model; to the end, back to the start (the models rebuilt), and to the end again. */
+    {
+        lt_model rm;
+        lt_replay rep;
+        FUZZ_CHECK(lt_model_init(&rm, REPLAY_CAP) == 0);
+        if (lt_replay_open_mem(&rep, data, size, &rm, &cause) == 0) {
+            FUZZ_CHECK(rep.nsamples > 0);
+            uint32_t ks[3] = {rep.nsamples, 1, rep.nsamples};
+            for (int i = 0; i < 3; i++) {
+                if (lt_replay_seek(&rep, ks[i], &cause) < 0) {
+                    FUZZ_CHECK(cause != NULL);
+                    lt_free(cause);
+                    cause = NULL;
+                    break;
+                }
+                FUZZ_CHECK(rep.shown <= ks[i]);
+                for (uint32_t k = 0; k < rep.tree.n; k++) {
+                    FUZZ_CHECK(rep.tree.m[k]->pid != 0);
+                    FUZZ_CHECK(rep.tree.m[k]->pid != (pid_t)rep.root_pid);
+                    fuzz_check_model(&rep.tree.m[k]->model, 0);
+                }
+            }
+            lt_replay_close(&rep);
+        } else {
+            FUZZ_CHECK(cause != NULL);
+            lt_free(cause);
+            cause = NULL;
+        }
+        lt_model_free(&rm);
+    }
     /* Replay's index pass: it must stop inside the input, at a frame boundary, with a reason
      * exactly when it stops early. */
     size_t usable = lt_rec_scan(data, size, NULL, NULL, &cause);

@@ -18,6 +18,7 @@ import struct
 (HELLO, CLIENT_HELLO, STRING, SAMPLE, DROPS, COMMAND, REPLY, BYE, HISTORY_END, TRACE,
  SITES, WHY, MARKER) = range(1, 14)
 TYPE_SITES = 15
+REC_PROCESS = 16
 FLAG_HISTORY = 1
 CMD_PING, CMD_GC_COLLECT, CMD_STOP, CMD_GET_TRACE, CMD_WHY_ALIVE, CMD_MARKER = range(1, 7)
 CMD_TYPE_SITES = 7
@@ -25,7 +26,7 @@ BYE_STOPPED, BYE_EXITING = 1, 2
 MAGIC = b"LKTP"
 MAJOR, MINOR = 1, 0
 REC_MAGIC = b"LEAKTOP-REC\n"
-REC_VERSION = 1
+REC_VERSION = 2
 
 
 def frame(ftype, payload, flags=0):
@@ -124,10 +125,15 @@ def marker(mid, seq, label):
     return frame(MARKER, struct.pack("<IIQ", mid, seq, 1700000000000000000) + s(label))
 
 
-def session(nsamples=3, history=1, with_sites=False):
+def rec_process(pid, ppid, role):
+    """Recordings only (version 2): the frames after it are pid's stream."""
+    return frame(REC_PROCESS, struct.pack("<II", pid, ppid) + s(role))
+
+
+def session(nsamples=3, history=1, with_sites=False, pid=4242):
     """What an agent sends a viewer: hello, strings, history, live samples (and the
     allocation sites of each, with the tracebacks they name)."""
-    out = hello()
+    out = hello(pid=pid)
     out += string(0, "builtins.dict") + string(1, "builtins.list") + string(2, "app.Node")
     if with_sites:
         out += string(3, "app.py") + string(4, "handle") + string(5, "<module>")
@@ -318,7 +324,21 @@ def recording_seeds():
         "seed-sites": head + session(10, 3, with_sites=True),
         "seed-why-marker": head + session(3) + marker(1, 2, "marker 1 from a viewer")
                            + why(0, [("sys.modules", "dict"), ("x", "builtins.dict")]),
-        "seed-newer-version": REC_MAGIC + struct.pack("<I", 2) + full,
+        "seed-newer-version": REC_MAGIC + struct.pack("<I", REC_VERSION + 1) + full,
+        # Version 1, one process: old recordings replay as ever.
+        "seed-v1-session": REC_MAGIC + struct.pack("<I", 1) + full,
+        # Version 2: a master and two workers, their streams interleaved as they arrived, one
+        # worker ending with BYE and one cut off; a process named twice; an empty role.
+        "seed-tree": head + rec_process(4242, 1, "main") + session(2, 1, pid=4242)
+                     + rec_process(4301, 4242, "worker") + session(3, 1, pid=4301)
+                     + rec_process(4242, 1, "main") + sample(2, [(0, 120, 7000)])
+                     + rec_process(4302, 4242, "") + session(2, 0, pid=4302, with_sites=True)
+                     + rec_process(4301, 4242, "worker") + bye(BYE_EXITING, "recycled")
+                     + rec_process(4242, 1, "main") + sample(3, [(0, 121, 7064)]),
+        "seed-tree-unnamed-root": head + session(2, 1) + rec_process(7, 4242, "worker")
+                                  + session(2, 1, pid=7) + rec_process(0, 0, "bad"),
+        "seed-tree-worker-first": head + rec_process(9, 8, "worker") + session(2, 1, pid=9)
+                                  + rec_process(8, 1, "main"),
         "seed-not-a-recording": b"LEAKTOP-REX\n" + struct.pack("<I", 1) + full,
     }
 

@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -23,7 +24,8 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AGENT_DIR, LEAKTOP, PYTHONS, SANITIZE, LeaktopTestCase  # noqa: E402
+from harness import (AGENT_DIR, HEADER, LEAKTOP, PYTHONS, SANITIZE, LeaktopTestCase,  # noqa: E402
+                     split_frames)
 from test_tui import TuiTest  # noqa: E402
 
 # The Flask app: every request keeps a Session (the planted leak), or, bounded, only the last 100.
@@ -88,6 +90,7 @@ if __name__ == "__main__":
 '''
 
 GUNICORN = shutil.which("gunicorn")
+REC_PROCESS = 16   # include/leaktop/proto.h: recordings only, whose stream follows
 
 
 def _script_python(path):
@@ -353,6 +356,56 @@ class TreeTuiTest(TuiTest, TreeCase):
                       what="every process of the tree to end")
         if load is not None:
             load.stop()
+
+    def test_record_then_replay_the_tree(self):
+        """record keeps every process's stream in one file (version 2); replay shows the same
+        Workers screen; the root's stream alone, as a version 1 file, replays as ever."""
+        rec = os.path.join(self.tmp, "pool.lktp")
+        r = self.leaktop("record", "-o", rec, "--duration", "10", "--", *self.pool("fork", 30),
+                         timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("and its other processes", r.stderr)
+        with open(rec, "rb") as f:
+            data = f.read()
+        self.assertEqual(data[:16], b"LEAKTOP-REC\n" + struct.pack("<I", 2))
+        frames, rest = split_frames(data[16:])
+        self.assertEqual(rest, 0)
+        runs = [struct.unpack_from("<II", p) for t, _, p in frames if t == REC_PROCESS]
+        self.assertEqual(frames[0][0], REC_PROCESS)          # the root is named first
+        root = runs[0][0]
+        others = {pid for pid, ppid in runs if pid != root}
+        self.assertEqual(len(others), 3, runs)               # the pool's three workers
+        self.assertTrue(all(ppid == root for pid, ppid in runs if pid != root), runs)
+
+        self.run_in_tmux([LEAKTOP, "replay", rec])
+        workers, _ = self.wait_workers(3, timeout=10)
+        self.assertEqual(set(workers), others)
+        self.wait_screen(r"__main__\.Record\s+type\s+in [23] of 3 workers")
+        rows = self.rows(self.screen())
+        first_worker = [i for i, (_, role, _) in enumerate(rows) if role == "worker"][0]
+        self.keys(*(["Down"] * first_worker + ["Enter"]))
+        self.wait_screen(r"leaktop pid \d+ \(worker of %d\)" % root)
+        self.keys("[", "]", "w")                           # back to the start and the end
+        self.wait_workers(3, timeout=10)
+        self.keys("q")
+        self.wait_screen(r"EXIT=0")
+
+        # The root's own frames, without REC_PROCESS, under a version 1 header: an old recording.
+        old, mine = [], True
+        for t, f, p in frames:
+            if t == REC_PROCESS:
+                mine = struct.unpack_from("<I", p)[0] == root
+            elif mine:
+                old.append(HEADER.pack(len(p), t, f) + p)
+        v1 = self.write("old.lktp", "")
+        with open(v1, "wb") as f:
+            f.write(b"LEAKTOP-REC\n" + struct.pack("<I", 1) + b"".join(old))
+        self.run_in_tmux([LEAKTOP, "replay", v1], name="v1")
+        text = self.wait_screen(r"sample \d+/\d+", name="v1")
+        self.assertIn("leaktop replay old.lktp", text)
+        self.assertNotIn("w Workers", text)                 # one process, as it always was
+        self.keys("w", name="v1")
+        self.wait_screen(r"one process: no other process", name="v1")
 
     @unittest.skipIf(GUNICORN_PROBLEM, GUNICORN_PROBLEM)
     def test_gunicorn_workers(self):

@@ -566,6 +566,39 @@ START_TEST(test_frame_names)
 }
 END_TEST
 
+/* REC_PROCESS, the recorder's own frame (recordings v2): round trip, pid 0 and a cut payload
+ * refused. */
+START_TEST(test_rec_process)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    lt_rec_process_msg in = {.pid = 4301, .ppid = 4242, .role = "worker"};
+    ck_assert_int_eq(lt_encode_rec_process(&b, &in), 0);
+    uint16_t type, flags;
+    const uint8_t *p;
+    uint32_t len;
+    split_one(&b, &type, &flags, &p, &len);
+    ck_assert_uint_eq(type, LT_FRAME_REC_PROCESS);
+    ck_assert_str_eq(lt_frame_name(type), "rec-process");
+    lt_msg m;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len), 0);
+    ck_assert_uint_eq(m.u.rec_process.pid, 4301);
+    ck_assert_uint_eq(m.u.rec_process.ppid, 4242);
+    ck_assert_str_eq(m.u.rec_process.role, "worker");
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - 1), -1);
+    lt_msg_clear(&m);
+    lt_buf_free(&b);
+    lt_buf_init(&b);
+    in.pid = 0;
+    ck_assert_int_eq(lt_encode_rec_process(&b, &in), 0);
+    split_one(&b, &type, &flags, &p, &len);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len), -1);
+    lt_msg_clear(&m);
+    lt_buf_free(&b);
+}
+END_TEST
+
 /* ---- framer ----------------------------------------------------------------------------- */
 
 /* A stream of every kind of frame, twice, and where each frame starts. */
@@ -1185,6 +1218,7 @@ proto_suite(void)
     tcase_add_test(tc, test_type_sites_bounds);
     tcase_add_test(tc, test_roundtrip_reencode_every_kind);
     tcase_add_test(tc, test_frame_names);
+    tcase_add_test(tc, test_rec_process);
     tc = lt_test_tcase(s, "framer");
     tcase_add_test(tc, test_framer_one_byte_at_a_time);
     tcase_add_test(tc, test_framer_chunks);

@@ -182,18 +182,23 @@ START_TEST(test_header_newer_version)
     uint8_t h[LT_REC_HEADER];
     lt_rec_header(h);
     char *cause = NULL;
+    /* Version 1 (one process) is still read; version 2 (a tree of processes) is written. */
+    ck_assert_int_eq(LT_REC_VERSION, 2);
+    h[12] = 1;
+    ck_assert_int_eq(lt_rec_check_header(h, sizeof h, &cause), 0);
+    ck_assert_ptr_null(cause);
     h[12] = LT_REC_VERSION + 1;
     ck_assert_int_eq(lt_rec_check_header(h, sizeof h, &cause), -1);
     ck_assert_ptr_nonnull(cause);
     ck_assert_ptr_nonnull(strstr(cause, "newer"));
-    ck_assert_ptr_nonnull(strstr(cause, "version 2"));
+    ck_assert_ptr_nonnull(strstr(cause, "version 3"));
     lt_free(cause);
     cause = NULL;
-    /* The version is a little-endian u32: a high byte makes it huge, not ignored. */
+    /* The version is a little-endian u32: a high byte makes it huge (1 << 24 + 2), not ignored. */
     lt_rec_header(h);
     h[15] = 1;
     ck_assert_int_eq(lt_rec_check_header(h, sizeof h, &cause), -1);
-    ck_assert_ptr_nonnull(strstr(cause, "16777217"));
+    ck_assert_ptr_nonnull(strstr(cause, "16777218"));
     lt_free(cause);
     cause = NULL;
     /* Version 0 never existed. */
