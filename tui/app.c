@@ -188,6 +188,13 @@ connect_live(app *a, char **cause)
     a->connected = 1;
     a->ui.live = 1;
     a->ui.model = &a->model;
+    a->viewing = 0; /* (re)connected to the root: the views show it */
+    a->tree.pinned = 0;
+    a->ui.viewing_pid = (int)a->pid;
+    if (a->label[0]) {
+        snprintf(a->view_label, sizeof a->view_label, "%s", a->label);
+        a->ui.source_label = a->view_label;
+    }
     a->ui.have_baseline = 0;
     a->ui.paused = 0;
     return 0;
@@ -198,7 +205,8 @@ lost_connection(app *a)
 {
     lt_conn_close(&a->conn);
     a->connected = 0;
-    a->ui.live = 0;
+    if (a->viewing == 0)
+        a->ui.live = 0;
     if (a->started && lt_child_poll(&a->child)) {
         char how[128];
         lt_child_describe(&a->child, how, sizeof how);

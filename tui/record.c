@@ -41,11 +41,14 @@ switch_to(recorder *r, pid_t pid, pid_t ppid, const char *role)
     lt_buf_free(&b);
 }
 
-/* The root's frames. */
+/* The root's frames. They come first, unlabelled (a recording of one process holds no
+ * REC_PROCESS at all); after another process's frames, a REC_PROCESS names the root again. */
 static void
 tap(void *ctx, const uint8_t *frame, size_t len)
 {
     recorder *r = ctx;
+    if (r->current == 0)
+        r->current = r->w->pid;
     switch_to(r, r->w->pid, lt_proc_tree_parent("/proc", r->w->pid), "main");
     write_frame(r, frame, len);
 }

@@ -22,17 +22,27 @@ static void
 index_frame(void *ctx, size_t off, uint16_t type, uint16_t flags, const uint8_t *payload,
             uint32_t plen)
 {
-    (void)flags;
     lt_replay *r = ctx;
     if (type == LT_FRAME_REC_PROCESS && plen >= 8) {
-        /* Whose stream follows; the first one, before any other frame, names the root. */
+        /* Whose stream follows; one before any other frame names the root. */
         uint32_t pid = le32(payload);
         if (!r->scan_seen_frame && r->root_pid == 0) {
             r->root_pid = pid;
             r->root_ppid = le32(payload + 4);
+        } else if (r->root_pid != 0 && pid == r->root_pid && r->root_ppid == 0) {
+            r->root_ppid = le32(payload + 4);
         }
         r->scan_in_root = r->root_pid != 0 && pid == r->root_pid;
+        r->scan_seen_frame = 1;
         return;
+    }
+    if (type == LT_FRAME_HELLO && r->scan_in_root && r->root_pid == 0) {
+        /* The root's frames came first, unlabelled: its HELLO says who it is. */
+        lt_msg m;
+        memset(&m, 0, sizeof m);
+        if (lt_decode(&m, type, flags, payload, plen) == 0 && m.u.hello.pid != 0)
+            r->root_pid = m.u.hello.pid;
+        lt_msg_clear(&m);
     }
     r->scan_seen_frame = 1;
     if (type != LT_FRAME_SAMPLE || !r->scan_in_root)

@@ -8,8 +8,9 @@
  *     frames...
  *
  * Version 2 holds the streams of a program's processes (a pre-fork master and its workers) in
- * one file: a REC_PROCESS frame (proto.h) says whose stream the frames after it are, and the
- * first one names the program's root. Version 1 (one process, no REC_PROCESS) is read as ever.
+ * one file: a REC_PROCESS frame (proto.h) says whose stream the frames after it are. The root's
+ * frames come first, unlabelled (or after a REC_PROCESS naming it); a recording of one process
+ * holds no REC_PROCESS. Version 1 (always one process) is read as ever.
  *
  * A recording cut short (disk full, recorder killed) ends with a partial frame, which readers
  * report and ignore.

@@ -336,7 +336,8 @@ def recording_seeds():
                      + rec_process(4301, 4242, "worker") + bye(BYE_EXITING, "recycled")
                      + rec_process(4242, 1, "main") + sample(3, [(0, 121, 7064)]),
         "seed-tree-unnamed-root": head + session(2, 1) + rec_process(7, 4242, "worker")
-                                  + session(2, 1, pid=7) + rec_process(0, 0, "bad"),
+                                  + session(2, 1, pid=7) + rec_process(4242, 1, "main")
+                                  + sample(2, [(0, 120, 7000)]) + rec_process(0, 0, "bad"),
         "seed-tree-worker-first": head + rec_process(9, 8, "worker") + session(2, 1, pid=9)
                                   + rec_process(8, 1, "main"),
         "seed-not-a-recording": b"LEAKTOP-REX\n" + struct.pack("<I", 1) + full,

@@ -24,8 +24,8 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (AGENT_DIR, HEADER, LEAKTOP, PYTHONS, SANITIZE, LeaktopTestCase,  # noqa: E402
-                     split_frames)
+from harness import (AGENT_DIR, FRAME_HELLO, HEADER, LEAKTOP, PYTHONS,  # noqa: E402
+                     SANITIZE, LeaktopTestCase, split_frames)
 from test_tui import TuiTest  # noqa: E402
 
 # The Flask app: every request keeps a Session (the planted leak), or, bounded, only the last 100.
@@ -371,8 +371,8 @@ class TreeTuiTest(TuiTest, TreeCase):
         frames, rest = split_frames(data[16:])
         self.assertEqual(rest, 0)
         runs = [struct.unpack_from("<II", p) for t, _, p in frames if t == REC_PROCESS]
-        self.assertEqual(frames[0][0], REC_PROCESS)          # the root is named first
-        root = runs[0][0]
+        self.assertEqual(frames[0][0], FRAME_HELLO)           # the root's stream comes first
+        root = struct.unpack_from("<4sHHI", frames[0][2])[3]  # its pid, from its HELLO
         others = {pid for pid, ppid in runs if pid != root}
         self.assertEqual(len(others), 3, runs)               # the pool's three workers
         self.assertTrue(all(ppid == root for pid, ppid in runs if pid != root), runs)
@@ -391,6 +391,7 @@ class TreeTuiTest(TuiTest, TreeCase):
         self.wait_screen(r"EXIT=0")
 
         # The root's own frames, without REC_PROCESS, under a version 1 header: an old recording.
+        self.assertIn(root, [pid for pid, _ in runs])        # named again after the others
         old, mine = [], True
         for t, f, p in frames:
             if t == REC_PROCESS:
