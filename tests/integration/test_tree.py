@@ -280,6 +280,17 @@ class PoolCheckTest(TreeCase):
     def test_spawn(self):
         self.check_pool("spawn")
 
+    def test_pid_of_a_running_pool(self):
+        # Started with the agent but not by leaktop: --pid on its main process follows the
+        # workers already running, from now on (their history is not part of the watch).
+        p = self.spawn(self.pool("forkserver", 60), env=self.agent_env(LEAKTOP_AUTOSTART="1"))
+        self.wait_for(lambda: os.path.exists(self.socket_path(p.pid)), what="the agent")
+        r = self.leaktop("check", "--json", "--duration", "12", "--pid", str(p.pid), timeout=90)
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        report = json.loads(r.stdout)
+        self.assert_leak_in_workers(r.returncode, report, "__mp_main__.Record", r.stderr)
+        self.assertIsNone(p.poll(), "--pid never ends the program")
+
     def test_bounded_control_exits_0(self):
         rc, report, err, _ = self.check_with_load(self.pool("spawn", 40, bounded=True))
         self.assertEqual(rc, 0, [(s["name"], s["pids"], s["reason"]) for s in report["suspects"]])
