@@ -7,7 +7,7 @@ leak and the workers it grows in, and exit 0 on the bounded control; the TUI (in
 every worker, name the leak over them, replace a killed worker by its successor, and end the
 whole tree on q. About 3 minutes in all.
 """
-import glob
+import http.client
 import json
 import os
 import re
@@ -168,8 +168,8 @@ class Load(threading.Thread):
                 with self.lock:
                     self.pids.add(pid)
                     self.done += 1
-            except (OSError, ValueError, IndexError):
-                time.sleep(0.05)   # a worker being replaced: try again
+            except (OSError, ValueError, IndexError, http.client.HTTPException):
+                time.sleep(0.05)   # a worker killed mid-answer, or being replaced: try again
 
     def stop(self):
         self.halt.set()
@@ -367,6 +367,20 @@ class TreeTuiTest(TuiTest, TreeCase):
                       what="every process of the tree to end")
         if load is not None:
             load.stop()
+
+    def test_pid_of_a_running_pool(self):
+        """leaktop PID on a pool's main process lists the workers already running; q only
+        disconnects."""
+        p = self.spawn(self.pool("spawn", 60), env=self.agent_env(LEAKTOP_AUTOSTART="1"))
+        self.wait_for(lambda: os.path.exists(self.socket_path(p.pid)), what="the agent")
+        self.run_in_tmux([LEAKTOP, str(p.pid)])
+        self.wait_screen(r"leaktop pid %d" % p.pid)
+        workers, _ = self.wait_workers(3, timeout=5)
+        self.wait_screen(r"__mp_main__\.Record\s+type\s+in [23] of 3 workers", timeout=15)
+        self.keys("q")
+        self.wait_screen(r"EXIT=0")
+        self.assertIsNone(p.poll(), "leaktop PID never ends the program")
+        self.assertTrue(all(self.alive(w) for w in workers))
 
     def test_record_then_replay_the_tree(self):
         """record keeps every process's stream in one file (version 2); replay shows the same
