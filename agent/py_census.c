@@ -88,6 +88,31 @@ for_each_in(PyGC_Head *head, int (*fn)(PyObject *, void *), void *arg)
     return 1;
 }
 
+/* One list from its tail (the object that joined it last) back to its head. Returns 0 when fn
+ * stopped it. */
+static int
+for_each_newest_in(PyGC_Head *head, int gen, int (*fn)(PyObject *, int, void *), void *arg)
+{
+    for (PyGC_Head *g = lt_py_gc_prev(head); g != head; g = lt_py_gc_prev(g))
+        if (!fn(lt_py_gc_object(g), gen, arg))
+            return 0;
+    return 1;
+}
+
+int
+lt_py_gc_for_each_newest(int (*fn)(PyObject *op, int gen, void *arg), void *arg)
+{
+    struct _gc_runtime_state *gc = lt_py_gc_state();
+    if (lt_py_gc_collecting(gc))
+        return -1;
+    PyGC_Head *heads[LT_PY_GC_LISTS];
+    lt_py_gc_heads(gc, heads); /* oldest first: permanent, 2, 1, 0 */
+    for (int i = LT_PY_GC_LISTS - 1; i >= 0; i--)
+        if (!for_each_newest_in(heads[i], LT_PY_GC_LISTS - 1 - i, fn, arg))
+            return 0;
+    return 0;
+}
+
 int
 lt_py_gc_for_each(int (*fn)(PyObject *op, void *arg), void *arg)
 {

@@ -22,4 +22,12 @@ int lt_py_census_walk(lt_census *c);
  * when a garbage collection is in progress. */
 int lt_py_gc_for_each(int (*fn)(PyObject *op, void *arg), void *arg);
 
+/* The same walk backwards, the youngest first: generation 0 (never survived a collection) from
+ * the object tracked last to the oldest, then generations 1 and 2 the same way, then what
+ * gc.freeze() moved away; fn gets the generation (0-2; 3 for the frozen). A collection appends
+ * its survivors to the next generation's tail, so this is allocation order, newest first, for
+ * objects tracked when created (instances, lists, ...); a dict or tuple CPython tracks later
+ * counts from then. The same rules and return values as lt_py_gc_for_each. */
+int lt_py_gc_for_each_newest(int (*fn)(PyObject *op, int gen, void *arg), void *arg);
+
 #endif

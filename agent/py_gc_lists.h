@@ -77,6 +77,14 @@ lt_py_gc_next(const PyGC_Head *g)
     return (PyGC_Head *)(g->_gc_next & ~(uintptr_t)3);
 }
 
+/* The entry before g in its list (the list head before the first object): the low bits of
+ * _gc_prev are the collector's flags (finalized; collecting, only while it runs). */
+static inline PyGC_Head *
+lt_py_gc_prev(const PyGC_Head *g)
+{
+    return (PyGC_Head *)(g->_gc_prev & ~(uintptr_t)3);
+}
+
 /* The object a list entry heads. */
 static inline PyObject *
 lt_py_gc_object(PyGC_Head *g)

@@ -145,7 +145,8 @@ typedef struct search {
     uint64_t rng;
     PyObject *newest;  /* the instance the allocation sampler picked most recently */
     uint64_t newest_seq;
-    PyObject *youngest; /* the last instance walked: the youngest the collector tracks */
+    PyObject *young[LT_WHY_YOUNG]; /* the youngest instances, youngest first (borrowed) */
+    uint32_t nyoung;
 } search;
 
 static int
@@ -165,13 +166,16 @@ is_root(PyObject *op)
     return PyModule_Check(op) || PyType_Check(op) || PyFrame_Check(op);
 }
 
-/* Level 0: instances of the wanted type name. */
+/* Level 0: instances of the wanted type name, walked youngest first. */
 static int
-collect_instances(PyObject *op, void *arg)
+collect_instances(PyObject *op, int gen, void *arg)
 {
     search *s = arg;
+    (void)gen;
     if (!lt_py_type_matches(s->want, Py_TYPE(op)))
         return 1;
+    if (s->nyoung < LT_WHY_YOUNG)
+        s->young[s->nyoung++] = op;
     /* Keep a spread over the whole walk: every instance until the buffer is full, then every
      * instance replaces a random one (reservoir sampling), so old and new are both there. */
     s->instances++;
@@ -180,7 +184,6 @@ collect_instances(PyObject *op, void *arg)
         s->newest_seq = seq;
         s->newest = op;
     }
-    s->youngest = op; /* the walk goes from the oldest list to the youngest */
     if (s->nnext < LT_WHY_START) {
         s->next[s->nnext++] = op;
     } else {
@@ -559,6 +562,30 @@ search_from(search *s, PyObject *start, double start_ms, double budget_ms, lt_wh
     return 0;
 }
 
+/* The answer of a search from one of the youngest instances, and what it is compared by. */
+typedef struct young_answer {
+    lt_why why;
+    int from_frame;
+    char shape[512];
+} young_answer;
+
+/* An answer as it is compared with the others: the chain with every number left out ("[12]" and
+ * "[13]" are the same holder), or why there is none. */
+static void
+answer_shape(const lt_why *w, char *out, size_t outlen)
+{
+    char text[512];
+    if (w->found)
+        lt_why_format(w, text, sizeof text);
+    else
+        snprintf(text, sizeof text, "!%s", w->note);
+    size_t o = 0;
+    for (const char *c = text; *c && o + 1 < outlen; c++)
+        if (*c < '0' || *c > '9' || o == 0 || out[o - 1] != '#')
+            out[o++] = *c >= '0' && *c <= '9' ? '#' : *c;
+    out[o] = '\0';
+}
+
 int
 lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
 {
@@ -571,7 +598,8 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     s.next_cap = LT_WHY_FRONTIER_MAX;
     s.next = lt_malloc(s.next_cap * sizeof *s.next);
     s.level = lt_malloc(s.next_cap * sizeof *s.level);
-    PyObject *starts[LT_WHY_START + 2]; /* the reservoir, the newest sampled, the youngest */
+    PyObject *starts[LT_WHY_START + 1]; /* the reservoir, then the newest sampled */
+    young_answer *young = NULL;          /* the answer from each of the youngest */
     uint32_t nstarts = 0;
     int rc = 0;
     double start = now_ms();
@@ -579,7 +607,7 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
         rc = -1;
         goto done;
     }
-    if (lt_py_gc_for_each(collect_instances, &s) < 0) {
+    if (lt_py_gc_for_each_newest(collect_instances, &s) < 0) {
         snprintf(out->note, sizeof out->note, "a garbage collection was running; try again");
         goto done;
     }
@@ -590,27 +618,76 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
         goto done;
     }
     /* Where to start. A growing type is asked about because it keeps getting new instances
-     * that stay: first the one the allocation sampler picked most recently (a leaked one, not
-     * one of the many a library made at import: a leaking `list` amid the stdlib's); then the
-     * youngest the collector tracks (new objects join the youngest list at its end), for when
-     * the sampler picked none of the new ones (a small object leaking slowly: a few samples a
-     * run, none at times). Then the reservoir, spread over the heap walk: a leaking type's
-     * instances are mostly leaked ones, so its middle one is typical; then a quarter either
-     * side. */
+     * that stay, so its young instances are mostly leaked ones, whatever the old ones number
+     * (40,000 lists a library made at import, and a leaking `list` amid them). But the very
+     * youngest may be the few the program is working on right now (`a, b = Node(), Node()` in
+     * a loop: held by the module's globals while every older pair leaks). So the search runs
+     * from each of the LT_WHY_YOUNG youngest instances and the answer is the one most of them
+     * give (chains compared with their indices left out, a chain from a frame last among
+     * equals: a running function's temporary before 3.11). Only when none gives one, the
+     * instance the allocation sampler picked most recently, then the reservoir spread over
+     * the heap (its middle, then a quarter either side). */
     nstarts = s.nnext;
     memcpy(starts, s.next, nstarts * sizeof *starts);
     starts[LT_WHY_START] = s.newest;
-    starts[LT_WHY_START + 1] = s.youngest;
     for (uint32_t i = 0; i < nstarts; i++)
         Py_INCREF(starts[i]);
     Py_XINCREF(starts[LT_WHY_START]);
-    Py_XINCREF(starts[LT_WHY_START + 1]);
-    PyObject *order[5] = {starts[LT_WHY_START], starts[LT_WHY_START + 1], starts[nstarts / 2],
-                          starts[nstarts / 4], starts[nstarts * 3 / 4]};
-    for (int k = 0; k < 5 && !out->found; k++) {
+    for (uint32_t i = 0; i < s.nyoung; i++)
+        Py_INCREF(s.young[i]);
+    young = lt_calloc(LT_WHY_YOUNG, sizeof *young);
+    if (young == NULL) {
+        rc = -1;
+        goto release_young;
+    }
+    int nanswers = 0;
+    for (uint32_t k = 0; k < s.nyoung && rc == 0; k++) {
+        lt_why *w = &young[nanswers].why;
+        *w = *out;
+        w->note[0] = '\0';
+        int r = search_from(&s, s.young[k], start, budget_ms, w);
+        if (r < 0)
+            rc = -1;
+        if (r == 1) {
+            w->found = 1;
+            build_chain(&s, w);
+            young[nanswers].from_frame = PyFrame_Check(s.root);
+        }
+        if (w->max_pause_ms > out->max_pause_ms)
+            out->max_pause_ms = w->max_pause_ms;
+        if (r >= 0 && now_ms() - start > budget_ms && !w->found)
+            break; /* out of time: this one's answer is only that */
+        if (r >= 0) {
+            answer_shape(w, young[nanswers].shape, sizeof young[nanswers].shape);
+            nanswers++;
+        }
+    }
+    int best = -1, best_votes = 0;
+    for (int a = 0; a < nanswers; a++) {
+        if (!young[a].why.found && young[a].why.note[0] == '\0')
+            continue;
+        int votes = 0;
+        for (int b = 0; b < nanswers; b++)
+            votes += strcmp(young[a].shape, young[b].shape) == 0;
+        if (best < 0 || votes > best_votes ||
+            (votes == best_votes && young[best].from_frame && !young[a].from_frame)) {
+            best = a;
+            best_votes = votes;
+        }
+    }
+    if (best >= 0) {
+        double pause = out->max_pause_ms;
+        *out = young[best].why;
+        out->max_pause_ms = pause;
+    }
+    PyObject *order[4] = {starts[LT_WHY_START], starts[nstarts / 2], starts[nstarts / 4],
+                          starts[nstarts * 3 / 4]};
+    for (int k = 0; k < 4 && best < 0 && rc == 0 && !out->found; k++) {
         int tried = order[k] == NULL;
         for (int j = 0; j < k && !tried; j++)
             tried = order[j] == order[k];
+        for (uint32_t j = 0; j < s.nyoung && !tried; j++)
+            tried = s.young[j] == order[k];
         if (tried)
             continue;
         int r = search_from(&s, order[k], start, budget_ms, out);
@@ -624,16 +701,18 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
             build_chain(&s, out);
         }
     }
+release_young:
+    for (uint32_t i = 0; i < s.nyoung; i++)
+        Py_DECREF(s.young[i]);
 done:
+    lt_free(young);
     out->total_ms = now_ms() - start;
     if (s.seen.keys != NULL)
         release_seen(&s);
     for (uint32_t i = 0; i < nstarts; i++)
         Py_DECREF(starts[i]);
-    if (nstarts > 0) {
+    if (nstarts > 0)
         Py_XDECREF(starts[LT_WHY_START]);
-        Py_XDECREF(starts[LT_WHY_START + 1]);
-    }
     map_free(&s.seen);
     map_free(&s.frontier);
     lt_free(s.next);

@@ -3,9 +3,12 @@
  * frame's local) down to a live instance of a type, as objgraph.find_backref_chain finds one,
  * without building a list of the heap and without running Python code during the walks.
  *
- * Breadth-first, upwards: level 0 is up to LT_WHY_START instances of the type; each level is one
- * walk over the GC-tracked objects asking each (through tp_traverse) whether it refers to the
- * previous level. Every object found is held by a strong reference, so the GIL can be released
+ * Breadth-first, upwards from one instance of the type at a time: from each of its youngest
+ * instances (a growing type's young ones are mostly the ones that leak), the answer most of them
+ * give; failing any, from the one the allocation sampler picked most recently, then a few of a
+ * reservoir of LT_WHY_START spread over the heap. Each level is
+ * one walk over the GC-tracked objects asking each (through tp_traverse) whether it refers to
+ * the previous level. Every object found is held by a strong reference, so the GIL can be released
  * between levels and the host keeps running; a level holds the GIL for about one census.
  */
 #ifndef LEAKTOP_PY_REFERRERS_H
@@ -15,6 +18,7 @@
 #include <stdint.h>
 
 #define LT_WHY_START 256      /* instances the search starts from */
+#define LT_WHY_YOUNG 8        /* the youngest instances, each searched from; most agree */
 #define LT_WHY_MAX_LEVELS 16
 #define LT_WHY_MAX_HOPS 24
 #define LT_WHY_FRONTIER_MAX 20000

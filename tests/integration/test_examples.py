@@ -88,41 +88,49 @@ class ExamplesTest(LeaktopTestCase):
         self.assertLess(s["referrers_pause_ms"], 500)
 
     def test_a_leaking_builtin_is_traced_to_the_leak_not_to_older_instances(self):
-        # 40,000 lists made at start and kept (as libraries keep theirs), then a list leaked
-        # into a registry every few ms: "what keeps list alive" must name the registry, not
-        # the 40,000 old ones that outnumber the leaked for the whole run.
+        # 200,000 lists made at start and kept (as libraries keep theirs), then a list of 8 KB
+        # leaked into a registry every 10 ms (a suspect by its bytes): "what keeps list alive"
+        # must name the registry, not the old ones that outnumber the leaked for the whole run
+        # (over 200 to 1). With the allocation sampler off no leaked instance is ever sampled,
+        # so the search cannot be lucky: it must start from the youngest lists, whatever the
+        # collector did meanwhile (each interpreter's differs: every Python built for).
         prog = self.write("leak_lists.py", '''
 import time
-old_tables = [[i] for i in range(40000)]
+old_tables = [[i] for i in range(200000)]
 class Registry:
     def __init__(self):
         self.entries = []
 registry = Registry()
 print("ready", flush=True)
 while True:
-    registry.entries.append([0] * 8)
-    time.sleep(0.002)
+    registry.entries.append([0] * 1000)
+    time.sleep(0.01)
 ''')
-        # Each interpreter's collector and allocator differ: the oldest and newest Python
-        # built for (every one with LEAKTOP_ALL_PYTHONS=1).
-        pythons = PYTHONS if os.environ.get("LEAKTOP_ALL_PYTHONS") == "1" else \
-            sorted(set([PYTHONS[0], PYTHONS[-1]]))
-        # The search starts from the newest instance the allocation sampler picked, then from
-        # the youngest the collector tracks: with the sampler off (sample_bytes=0; with it on,
-        # a few of the small new lists are sampled in a run, at times none) the second alone
-        # must find the registry.
-        for py in pythons:
-            for options in ("", "sample_bytes=0"):
-                with self.subTest(python=py, options=options):
-                    r = self.leaktop("check", "--json", "--duration", "8", "--", py, prog,
-                                     timeout=90, env=dict(self.env, LEAKTOP_OPTIONS=options))
-                    self.assertEqual(r.returncode, 1, r.stderr)
-                    report = json.loads(r.stdout)
-                    lists = [s for s in report["suspects"]
-                             if s["kind"] == "type" and s["name"] == "list"]
-                    self.assertTrue(lists, [(s["kind"], s["name"]) for s in report["suspects"]])
-                    self.assertRegex(lists[0]["referrer_chain"],
-                                     r"^__main__\.registry\.entries\[\d+\]$")
+        # With the sampler on too (its newest pick is where the search went first), once.
+        runs = [(py, "sample_bytes=0") for py in PYTHONS] + [(PYTHONS[0], "")]
+
+        # Watched once the old lists are made (their creation, seconds on a busy machine, would
+        # be a step in the series, not a trend): started with the agent, then check --pid.
+        def one(run):
+            py, options = run
+            p = self.spawn([py, prog], env=self.agent_env(LEAKTOP_AUTOSTART="1",
+                                                          LEAKTOP_OPTIONS=options))
+            self.wait_line(p, "ready", timeout=120)
+            return run, self.leaktop("check", "--json", "--duration", "8", "--pid", str(p.pid),
+                                     timeout=120)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            results = dict(pool.map(one, runs))
+        for (py, options), r in sorted(results.items()):
+            with self.subTest(python=py, options=options):
+                self.assertEqual(r.returncode, 1, r.stderr)
+                report = json.loads(r.stdout)
+                if options:
+                    self.assertEqual(report["agent"]["sample_interval_bytes"], 0)
+                lists = [s for s in report["suspects"]
+                         if s["kind"] == "type" and s["name"] == "list"]
+                self.assertTrue(lists, [(s["kind"], s["name"]) for s in report["suspects"]])
+                self.assertRegex(lists[0]["referrer_chain"],
+                                 r"^__main__\.registry\.entries\[\d+\]$")
 
     def test_cycles_with_gc_disabled_are_explained(self):
         r = self.leaktop("check", "--json", "--duration", "8", "--", PYTHONS[0],
