@@ -341,7 +341,7 @@ class TreeTuiTest(TuiTest, TreeCase):
         with open("/proc/%d/stat" % pid) as f:
             return f.read().split(") ")[1][0] != "Z"
 
-    def tree_session(self, argv, leak, load_port=None):
+    def tree_session(self, argv, leak, load_port=None, held_by=None):
         self.run_in_tmux([LEAKTOP, "run", "--"] + argv)
         self.wait_screen(r"leaktop pid \d+", timeout=30)
         # All three workers within 5 s of the TUI's first screen.
@@ -362,6 +362,13 @@ class TreeTuiTest(TuiTest, TreeCase):
         first_worker = [i for i, (_, role, _) in enumerate(rows) if role == "worker"][0]
         self.keys(*(["Down"] * first_worker + ["Enter"]))
         text = self.wait_screen(r"leaktop pid \d+ \(worker of %d\)" % root)
+        if held_by is not None:
+            # The views are that worker's: its types, and what keeps one alive in it.
+            self.keys("2", "/", *leak.split(".")[-1], "Enter")
+            self.wait_screen(r"%s\s+[\d,]+" % re.escape(leak))
+            self.keys("Enter")
+            self.wait_screen(held_by)
+            self.keys("Escape", "Escape")
         self.keys("w")
         self.wait_screen(r"FINDING OVER THE PROCESSES")
         # A killed worker is replaced in the list by its successor.
@@ -447,7 +454,8 @@ class TreeTuiTest(TuiTest, TreeCase):
     @unittest.skipIf(GUNICORN_PROBLEM, GUNICORN_PROBLEM)
     def test_gunicorn_workers(self):
         port = free_port()
-        self.tree_session(self.gunicorn(port, "sync"), "leakyapp.Session", load_port=port)
+        self.tree_session(self.gunicorn(port, "sync"), "leakyapp.Session", load_port=port,
+                          held_by=r"leakyapp\._sessions\[\d+\]")
 
     def test_pool_fork(self):
         self.tree_session(self.pool("fork", 60), "__main__.Record")
