@@ -11,6 +11,7 @@
 #include <Python.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "leaktop/mem.h"
 #include "leaktop/version.h"
 #include "py_alloc_hook.h"
+#include "census_pace.h"
 #include "py_census.h"
 #include "py_memstats.h"
 #include "py_referrers.h"
@@ -131,7 +133,10 @@ host_enter(void)
     return g;
 }
 
-/* The agent thread ends: let its thread state go (with the GIL, which this releases). */
+static void census_forget(void);
+
+/* The agent thread ends: drop what the census walk holds and let the thread state go (with the
+ * GIL, which this releases). */
 static void
 thread_exit_cb(void *ctx)
 {
@@ -140,8 +145,134 @@ thread_exit_cb(void *ctx)
         return;
     agent_tstate_kept = 0;
     PyGILState_Ensure();
+    census_forget();
     PyGILState_Release(PyGILState_LOCKED);   /* the level just taken; the GIL stays */
     PyGILState_Release(PyGILState_UNLOCKED); /* the extra one: deletes the thread state */
+}
+
+/* ---- the census in slices, within the budget ---------------------------------------------- */
+
+/* The census walk under way and the figures of the last one finished. Agent thread only (and
+ * the GIL for the walk itself). */
+static struct {
+    lt_py_walk walk;
+    lt_census *census; /* the agent's census the walk fills */
+    lt_pace pace;
+    uint32_t budget_ppm;      /* leaktop.start(budget=...) in millionths of a core */
+    uint64_t max_pause_ns;    /* leaktop.start(max_pause=...) */
+    int paced;                /* the pace is initialised (on the agent thread) */
+    /* the walk under way */
+    uint64_t cur_start_ns, cur_cpu_ns, cur_hold_ns, cur_max_hold_ns, cur_max_slice_cpu_ns;
+    /* the last census finished */
+    int have;
+    uint64_t done_wall_ns, done_mono_ns, cpu_ns, span_ns, hold_ns, max_hold_ns, objects, bytes;
+    uint64_t max_slice_cpu_ns; /* the most CPU time one slice took (wall holds include waits) */
+    uint32_t slices, restarts;
+    int exact;
+    uint64_t censuses;        /* finished since start */
+    uint64_t given_up;        /* walks not published: not exact, while an exact census was */
+    uint64_t longest_hold_ns; /* the longest hold of the GIL by any census since start */
+} cs = {.budget_ppm = LT_PACE_BUDGET_DEFAULT_PPM, .max_pause_ns = 10000000u};
+
+/* Forget the census state of an agent that ends (GIL held): the walk's references go, the next
+ * agent starts with a full budget. */
+static void
+census_forget(void)
+{
+    if (cs.census != NULL && cs.walk.active)
+        lt_py_walk_abandon(&cs.walk, cs.census);
+    cs.census = NULL;
+    cs.walk.active = 0;
+    cs.walk.cursor = NULL;
+    cs.have = 0;
+    cs.paced = 0;
+    cs.censuses = cs.longest_hold_ns = cs.given_up = 0;
+}
+
+/* The walk is done and merged: keep its figures, let go of what it held. GIL held. */
+static void
+census_finished(lt_census *c, uint64_t now)
+{
+    cs.have = 1;
+    cs.done_wall_ns = lt_wall_ns();
+    cs.done_mono_ns = now;
+    cs.cpu_ns = cs.cur_cpu_ns;
+    cs.span_ns = now - cs.cur_start_ns;
+    cs.hold_ns = cs.cur_hold_ns;
+    cs.max_hold_ns = cs.cur_max_hold_ns;
+    cs.max_slice_cpu_ns = cs.cur_max_slice_cpu_ns;
+    cs.objects = c->objects;
+    cs.bytes = 0;
+    for (uint32_t i = 0; i < c->nrows; i++)
+        cs.bytes += c->rows[i].bytes;
+    cs.slices = cs.walk.slices;
+    cs.restarts = cs.walk.restarts;
+    cs.exact = cs.walk.exact && !c->failed;
+    cs.censuses++;
+    lt_py_walk_finish(&cs.walk, c);
+}
+
+/* Advance the census, the GIL held on entry and on return: slices of 40% of the pause bound
+ * (the young generations may take 30% more, the merge of the last slice the rest), the GIL
+ * released between them, as long as the budget allows; `urgent` (no census yet, or the last one
+ * at exit) ignores the budget. */
+static void
+census_advance(lt_agent *a, int urgent)
+{
+    lt_census *c = lt_agent_census(a);
+    uint64_t now = lt_mono_ns();
+    if (!cs.walk.active) {
+        if (!urgent && !lt_pace_allows(&cs.pace))
+            return;
+        lt_py_walk_begin(&cs.walk, c);
+        cs.census = c;
+        cs.cur_start_ns = now;
+        cs.cur_cpu_ns = cs.cur_hold_ns = cs.cur_max_hold_ns = cs.cur_max_slice_cpu_ns = 0;
+    }
+    uint64_t slice = cs.max_pause_ns * 2 / 5, grace = cs.max_pause_ns * 3 / 10;
+    /* A tick gives the census at most half an interval of wall time: each new slice may wait
+     * a switch interval (5 ms) for the GIL, and the samples must keep coming. */
+    uint64_t tick_end = now + (uint64_t)agent_cfg.interval_ms * 500000u;
+    for (;;) {
+        uint64_t c0 = lt_thread_cpu_ns(), t0 = lt_mono_ns();
+        int rc = lt_py_walk_slice(&cs.walk, c, slice, grace);
+        /* A walk that had to skip part of a list (collections kept moving it) replaces only a
+         * census that was not exact either: viewers keep the last exact counts, and see their
+         * age grow. */
+        int publish = rc == LT_WALK_DONE &&
+                      (!cs.have || !cs.exact || (cs.walk.exact && !c->failed));
+        if (publish)
+            lt_census_merge(c, type_name_id, a); /* in the same hold: names need the GIL */
+        uint64_t hold = lt_mono_ns() - t0;
+        cs.cur_hold_ns += hold;
+        if (hold > cs.cur_max_hold_ns)
+            cs.cur_max_hold_ns = hold;
+        if (hold > cs.longest_hold_ns)
+            cs.longest_hold_ns = hold;
+        uint64_t cpu = lt_thread_cpu_ns() - c0;
+        cs.cur_cpu_ns += cpu;
+        lt_pace_spend(&cs.pace, cpu);
+        if (cpu > cs.cur_max_slice_cpu_ns)
+            cs.cur_max_slice_cpu_ns = cpu;
+        if (publish) {
+            census_finished(c, lt_mono_ns());
+        } else if (rc == LT_WALK_DONE) {
+            cs.given_up++;
+            lt_py_walk_finish(&cs.walk, c);
+        }
+        if (rc != LT_WALK_MORE)
+            return; /* done, or a collection is running: the next tick goes on */
+        if (!urgent && !lt_pace_allows(&cs.pace))
+            return;
+        if (__atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) != 0 && !urgent)
+            return;
+        if (cs.have && lt_mono_ns() >= tick_end)
+            return;
+        /* Let the host run: its threads waiting for the GIL get it now. */
+        Py_BEGIN_ALLOW_THREADS
+        sched_yield();
+        Py_END_ALLOW_THREADS
+    }
 }
 
 static int
@@ -150,17 +281,36 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
     (void)ctx;
     /* The agent's own allocations are not the program's: never sample them. */
     lt_py_alloc_hook_guard(1);
+    uint64_t now = lt_mono_ns();
+    if (!cs.paced) {
+        /* A bucket of ten seconds' budget (at least one pause), starting empty: the first
+         * census runs at once anyway (urgent), and the next ones keep to the budget from the
+         * start. */
+        int64_t cap = (int64_t)(10ull * cs.budget_ppm * 1000u);
+        if (cap < (int64_t)cs.max_pause_ns)
+            cap = (int64_t)cs.max_pause_ns;
+        lt_pace_init(&cs.pace, cs.budget_ppm, cap, 0, now);
+        cs.paced = 1;
+    } else {
+        lt_pace_tick(&cs.pace, now);
+    }
+    int exiting_now = __atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) != 0;
     PyGILState_STATE g = host_enter();
-    lt_census *c = lt_agent_census(a);
-    uint64_t t0 = lt_mono_ns();
-    lt_census_reset(c);
-    int rc = lt_py_census_walk(c);
+    census_advance(a, !cs.have || exiting_now);
+    int rc = cs.have ? 0 : -1;
     if (rc == 0) {
-        lt_census_merge(c, type_name_id, a);
-        s->census_ns = lt_mono_ns() - t0;
-        s->tracked_objects = c->objects;
-        for (uint32_t i = 0; i < c->nrows; i++)
-            s->heap_bytes += c->rows[i].bytes;
+        s->census_ns = cs.hold_ns;
+        s->tracked_objects = cs.objects;
+        s->heap_bytes = cs.bytes;
+        s->counts_wall_ns = cs.done_wall_ns;
+        s->counts_mono_ns = cs.done_mono_ns;
+        s->counts_exact = (uint8_t)cs.exact;
+        s->census_cpu_ns = cs.cpu_ns;
+        s->census_span_ns = cs.span_ns;
+        s->census_max_hold_ns = cs.max_hold_ns;
+        s->census_slices = cs.slices;
+        s->census_restarts = cs.restarts;
+        s->budget_ppm = cs.budget_ppm;
         lt_py_sites_collect(a);
         read_gc_state(s);
         lt_py_memstats_collect(a, agent_cfg.interval_ms);
@@ -237,7 +387,7 @@ type_sites_cb(void *ctx, const char *type_name, lt_type_sites *ts)
     (void)ctx;
     lt_py_alloc_hook_guard(1);
     PyGILState_STATE g = host_enter();
-    int rc = lt_py_type_sites(type_name, ts);
+    int rc = lt_py_type_sites(type_name, ts, cs.max_pause_ns);
     PyGILState_Release(g);
     lt_py_alloc_hook_guard(0);
     return rc;
@@ -352,15 +502,25 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
     (void)self;
     static char *kwlist[] = {(char *)"interval", (char *)"history", (char *)"max_clients",
                              (char *)"_exit_linger", (char *)"sample_bytes", (char *)"frames",
-                             (char *)"top_sites", (char *)"show_keys", NULL};
-    double interval = 1.0, history = 600.0, linger = 0.0;
+                             (char *)"top_sites", (char *)"show_keys", (char *)"budget",
+                             (char *)"max_pause", NULL};
+    double interval = 1.0, history = 600.0, linger = 0.0, budget = 0.01, max_pause = 0.010;
     int max_clients = 64, frames = LT_PY_FRAMES_DEFAULT, top_sites = 200;
     int show_keys = 0;
     long long sbytes = LT_PY_SAMPLE_BYTES_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddidLiip:start", kwlist, &interval, &history,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddidLiipdd:start", kwlist, &interval, &history,
                                      &max_clients, &linger, &sbytes, &frames, &top_sites,
-                                     &show_keys))
+                                     &show_keys, &budget, &max_pause))
         return NULL;
+    if (!(budget >= 0.0001 && budget <= 1.0)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "budget must be between 0.0001 and 1 (a fraction of one core)");
+        return NULL;
+    }
+    if (!(max_pause >= 0.001 && max_pause <= 1.0)) {
+        PyErr_SetString(PyExc_ValueError, "max_pause must be between 0.001 and 1 seconds");
+        return NULL;
+    }
     if (sbytes < 0 || sbytes > (1ll << 32)) {
         PyErr_SetString(PyExc_ValueError,
                         "sample_bytes must be between 0 (no sampling) and 4294967296");
@@ -401,6 +561,8 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
     agent_cfg.top_sites = (uint32_t)top_sites;
     sample_bytes = (uint64_t)sbytes;
     sample_frames = (uint32_t)frames;
+    cs.budget_ppm = (uint32_t)(budget * 1e6 + 0.5);
+    cs.max_pause_ns = (uint64_t)(max_pause * 1e9 + 0.5);
     lt_py_why_show_keys(show_keys); /* referrer chains name data dicts' keys: the owner's opt-in */
     /* Private to the bootstrap: leaktop launched us and is about to connect. */
     agent_cfg.exit_linger_ms = linger > 0 && linger < 60 ? (uint32_t)(linger * 1000.0) : 0;
@@ -450,6 +612,45 @@ leaktop_sampler_stats(PyObject *self, PyObject *unused)
                          (unsigned long long)dropped, "thinned", (unsigned long long)thinned);
 }
 
+/* The last census finished, for tests and benchmarks: its figures and its counts by type name,
+ * or None before the first. Read under the GIL, which every writer of these holds too. */
+static PyObject *
+leaktop_census(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (agent == NULL || !cs.have || cs.census == NULL)
+        Py_RETURN_NONE;
+    PyObject *counts = PyDict_New();
+    if (counts == NULL)
+        return NULL;
+    const lt_census *c = cs.census;
+    const lt_strtab *t = &agent->strings;
+    for (uint32_t i = 0; i < c->nrows; i++) {
+        uint32_t id = c->rows[i].name_id;
+        if (id >= t->n)
+            continue;
+        PyObject *v = PyLong_FromUnsignedLongLong(c->rows[i].count);
+        if (v == NULL || PyDict_SetItemString(counts, t->text[id], v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(counts);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return Py_BuildValue(
+        "{sKsKsKsKsKsKsKsKsKsKsIsIsisKsN}", "censuses", (unsigned long long)cs.censuses,
+        "max_slice_cpu_ns", (unsigned long long)cs.max_slice_cpu_ns,
+        "given_up", (unsigned long long)cs.given_up,
+        "started_mono_ns", (unsigned long long)(cs.done_mono_ns - cs.span_ns), "done_mono_ns",
+        (unsigned long long)cs.done_mono_ns, "objects", (unsigned long long)cs.objects,
+        "cpu_ns", (unsigned long long)cs.cpu_ns, "span_ns", (unsigned long long)cs.span_ns,
+        "hold_ns", (unsigned long long)cs.hold_ns, "max_hold_ns",
+        (unsigned long long)cs.max_hold_ns, "slices", cs.slices, "restarts", cs.restarts,
+        "exact", cs.exact, "longest_hold_ns", (unsigned long long)cs.longest_hold_ns, "counts",
+        counts);
+}
+
 /* atexit: stop before the interpreter finalizes, while the GIL can still be handed over. */
 static PyObject *
 leaktop_atexit(PyObject *self, PyObject *unused)
@@ -472,6 +673,7 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
      * the memory count restarts from zero. */
     lt_py_alloc_hook_after_fork_child();
     lt_py_memstats_after_fork_child();
+    census_forget(); /* the references the parent's walk held are this process's too */
     agent_tstate_kept = 0; /* the parent's agent thread and its thread state are not here */
     if (agent == NULL)
         Py_RETURN_NONE;
@@ -489,12 +691,15 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
     {"start", (PyCFunction)(void (*)(void))leaktop_start, METH_VARARGS | METH_KEYWORDS,
      "start(*, interval=1.0, history=600.0, max_clients=64, sample_bytes=65536, frames=64,\n"
-     "      top_sites=200, show_keys=False)\n--\n\n"
+     "      top_sites=200, show_keys=False, budget=0.01, max_pause=0.010)\n--\n\n"
      "Start the agent: a census every `interval` seconds, served on this process's leaktop\n"
      "socket, with `history` seconds kept for viewers that connect later. Allocations are\n"
      "sampled every `sample_bytes` bytes on average (0: no sampling) with tracebacks of up to\n"
      "`frames` frames; each census reports the `top_sites` largest live allocation sites.\n"
      "Referrer chains show a data dict's key only by type and position, unless `show_keys`.\n"
+     "The census holds the GIL at most `max_pause` seconds at a time and uses at most `budget`\n"
+     "of one core on average: on a big heap its counts are then older than a sample (every\n"
+     "sample says when its counts were completed).\n"
      "Starting twice is a no-op."},
     {"stop", leaktop_stop, METH_NOARGS,
      "stop()\n--\n\nStop the agent: viewers are told, the socket is removed. No-op if stopped."},
@@ -502,6 +707,7 @@ static PyMethodDef methods[] = {
     {"socket_path", leaktop_socket_path, METH_NOARGS,
      "socket_path()\n--\n\nThe agent's socket path, or None when it is not running."},
     {"_sampler_stats", leaktop_sampler_stats, METH_NOARGS, NULL},
+    {"_census", leaktop_census, METH_NOARGS, NULL},
     {"_atexit", leaktop_atexit, METH_NOARGS, NULL},
     {"_after_fork_child", leaktop_after_fork_child, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

@@ -3,6 +3,12 @@
  * to follow them, per version, is in py_gc_lists.h. Every version's lists are walked directly
  * (PyUnstable_GC_VisitObjects, 3.12+, leaves out the permanent generation on 3.12-3.13 and
  * includes it on 3.14+: one walk over all four lists counts each object once everywhere).
+ *
+ * The walk in slices relies on what every version's collector does: a collection of generation
+ * g merges the younger lists into g, rearranges g, and appends the survivors at the tail of g+1;
+ * gc.freeze() appends every generation to the permanent list and gc.unfreeze() the permanent
+ * list to generation 2; the per-generation collection counters grow by one when a collection
+ * ends, and `collecting` is set while one runs (py_gc_lists.h reads all of it).
  */
 #define PY_SSIZE_T_CLEAN
 #ifndef Py_BUILD_CORE_MODULE
@@ -16,6 +22,17 @@
 #endif
 
 #include "py_census.h"
+
+#include <time.h>
+
+uint64_t
+lt_py_walk_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 
 /* What one object costs on its own: the GC header and any pre-header, the struct, inline items,
  * and for the common containers the table they own (as sys.getsizeof counts it). */
@@ -63,6 +80,252 @@ walk_list(lt_census *c, PyGC_Head *head)
 {
     for (PyGC_Head *g = lt_py_gc_next(head); g != head; g = lt_py_gc_next(g))
         count_object(c, lt_py_gc_object(g));
+}
+
+/* ---- the walk in slices ---------------------------------------------------------------- */
+
+/* The lists in walk order: the permanent generation (gc.freeze()), then the oldest generation
+ * to the youngest. Collections move objects only from a younger list to the tail of an older
+ * one, so a list walked head to tail still reaches what joins it meanwhile, and nothing counted
+ * in an older list can turn up again in a younger one. */
+#define LIST_PERMANENT NUM_GENERATIONS
+/* lt_py_gc_heads gives the heads in this order. */
+static const int walk_order[LT_PY_GC_LISTS] = {LIST_PERMANENT, 2, 1, 0};
+#define WALK_LISTS LT_PY_GC_LISTS
+#define WALK_MAX_RESTARTS 3
+
+/* The head of the list at index i of the walk order. */
+static PyGC_Head *
+list_head(struct _gc_runtime_state *gc, int i)
+{
+    PyGC_Head *heads[LT_PY_GC_LISTS];
+    lt_py_gc_heads(gc, heads);
+    return heads[i];
+}
+
+/* Is g one of the list heads (they all live in the collector's state)? */
+static inline int
+is_a_head(struct _gc_runtime_state *gc, PyGC_Head *g)
+{
+    return (char *)g >= (char *)gc && (char *)g < (char *)(gc + 1);
+}
+
+static void
+snapshot(lt_py_walk *w, struct _gc_runtime_state *gc)
+{
+    for (int i = 0; i < NUM_GENERATIONS && i < LT_PY_WALK_GENS; i++)
+        w->collections[i] = (int64_t)lt_py_gc_collections_of(gc, i);
+    w->perm_next = gc->permanent_generation.head._gc_next;
+    w->perm_prev = gc->permanent_generation.head._gc_prev;
+}
+
+/* Can the walk go on from where it stopped? Only if no collection rearranged the list it is in
+ * or moved objects into a list already walked (a collection of the current generation or an
+ * older one), gc.freeze()/unfreeze() did not move lists (the permanent list's ends moved), and
+ * the cursor is still tracked. */
+static int
+still_valid(const lt_py_walk *w, struct _gc_runtime_state *gc)
+{
+    int list = walk_order[w->phase];
+    int from = list == LIST_PERMANENT ? NUM_GENERATIONS : list;
+    for (int i = from; i < NUM_GENERATIONS; i++)
+        if ((int64_t)lt_py_gc_collections_of(gc, i) != w->collections[i])
+            return 0;
+    if (gc->permanent_generation.head._gc_next != w->perm_next ||
+        gc->permanent_generation.head._gc_prev != w->perm_prev)
+        return 0;
+    if (w->cursor != NULL && lt_py_gc_entry(w->cursor)->_gc_next == 0) /* untracked */
+        return 0;
+    return 1;
+}
+
+/* Take a reference to every type the walk met since the last slice: between slices a type
+ * could otherwise die, and another take its address. */
+static void
+hold_types(lt_census *c)
+{
+    for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++)
+        if (c->slots[i].type != NULL && !c->slots[i].held) {
+            Py_INCREF((PyObject *)c->slots[i].type);
+            c->slots[i].held = 1;
+        }
+}
+
+/* Let go of the types held (may run a type's deallocation: nothing may be in progress). */
+static void
+release_types(lt_census *c)
+{
+    for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++)
+        if (c->slots[i].held) {
+            c->slots[i].held = 0;
+            Py_DECREF((PyObject *)c->slots[i].type);
+        }
+}
+
+void
+lt_py_walk_begin_visit(lt_py_walk *w, void (*visit)(PyObject *op, void *arg),
+                       void (*restart_fn)(void *arg), void *arg)
+{
+    lt_py_walk_abandon(w, NULL);
+    w->visit = visit;
+    w->restart = restart_fn;
+    w->arg = arg;
+    w->phase = 0;
+    w->active = 1;
+    w->slices = w->restarts = 0;
+    w->exact = 1;
+    w->longest_ns = 0;
+    snapshot(w, lt_py_gc_state());
+}
+
+void
+lt_py_walk_begin(lt_py_walk *w, lt_census *c)
+{
+    lt_py_walk_abandon(w, c);
+    w->visit = NULL;
+    w->phase = 0;
+    w->active = 1;
+    w->slices = w->restarts = 0;
+    w->exact = 1;
+    w->longest_ns = 0;
+    snapshot(w, lt_py_gc_state());
+}
+
+void
+lt_py_walk_abandon(lt_py_walk *w, lt_census *c)
+{
+    PyObject *cur = w->cursor;
+    w->cursor = NULL;
+    w->active = 0;
+    if (c != NULL) {
+        release_types(c);
+        lt_census_clear_slots(c);
+    }
+    Py_XDECREF(cur);
+}
+
+void
+lt_py_walk_finish(lt_py_walk *w, lt_census *c)
+{
+    lt_py_walk_abandon(w, c);
+}
+
+/* Start over from the first list: counts to zero (types stay held), or the visitor told. */
+static void
+restart(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc)
+{
+    w->restarts++;
+    w->phase = 0;
+    if (c != NULL) {
+        lt_census_zero_counts(c);
+        c->last = NULL;
+    } else {
+        w->restart(w->arg);
+    }
+    snapshot(w, gc);
+}
+
+enum { WALK_END, WALK_STOP, WALK_LOST };
+
+/* Visit from g to head, or until limit (checked every 256 objects). *last is the last object
+ * visited. WALK_LOST: g reached another list's head (the cursor had been moved). With a census
+ * (c) the objects are counted inline; otherwise w->visit sees them. */
+static int
+walk_some(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc, PyGC_Head *head,
+          PyGC_Head *g, PyObject **last, uint64_t limit)
+{
+    uint32_t n = 0;
+    while (g != head) {
+        if (is_a_head(gc, g))
+            return WALK_LOST;
+        PyObject *op = lt_py_gc_object(g);
+        if (c != NULL)
+            count_object(c, op);
+        else
+            w->visit(op, w->arg);
+        *last = op;
+        g = lt_py_gc_next(g);
+        if ((++n & 255) == 0 && lt_py_walk_now_ns() >= limit)
+            return g == head ? WALK_END : WALK_STOP;
+    }
+    return WALK_END;
+}
+
+/* The walk cannot go on from where it is: start over, or past a bounded number of restarts,
+ * skip what is left of the current list and say the census is not exact. */
+static void
+lost_place(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc)
+{
+    if (w->restarts < WALK_MAX_RESTARTS) {
+        restart(w, c, gc);
+    } else {
+        w->exact = 0;
+        w->phase++;
+    }
+}
+
+int
+lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_grace_ns)
+{
+    if (!w->active)
+        return LT_WALK_DONE;
+    struct _gc_runtime_state *gc = lt_py_gc_state();
+    if (lt_py_gc_collecting(gc))
+        return LT_WALK_BUSY;
+    uint64_t t0 = lt_py_walk_now_ns();
+    uint64_t deadline = t0 + slice_ns;
+    w->slices++;
+    PyObject *resume = w->cursor;
+    if (!still_valid(w, gc)) {
+        lost_place(w, c, gc);
+        resume = NULL;
+    }
+    /* The old cursor is dropped at the end of the slice, when nothing is in progress: its
+     * deallocation may run Python code. */
+    PyObject *old = w->cursor;
+    w->cursor = NULL;
+    PyObject *last = NULL;
+    int done = 0;
+    for (;;) {
+        if (w->phase >= WALK_LISTS) {
+            done = 1;
+            break;
+        }
+        int list = walk_order[w->phase];
+        PyGC_Head *head = list_head(gc, w->phase);
+        PyGC_Head *g = resume != NULL ? lt_py_gc_next(lt_py_gc_entry(resume)) : lt_py_gc_next(head);
+        resume = NULL;
+        last = NULL;
+        /* The young lists may take the grace too: once the oldest generation is done, a pause
+         * would let a collection move objects into a list already walked. */
+        uint64_t limit = list < 2 ? deadline + young_grace_ns : deadline;
+        int r = walk_some(w, c, gc, head, g, &last, limit);
+        if (r == WALK_LOST) {
+            lost_place(w, c, gc);
+            continue;
+        }
+        if (r == WALK_STOP)
+            break; /* resume after `last` */
+        last = NULL;
+        w->phase++;
+        /* Between the permanent list and generation 2 a pause is safe. */
+        if (list == LIST_PERMANENT && lt_py_walk_now_ns() >= deadline)
+            break;
+    }
+    if (!done) {
+        Py_XINCREF(last);
+        w->cursor = last;
+        snapshot(w, gc);
+        if (c != NULL)
+            hold_types(c);
+    } else {
+        w->active = 0;
+    }
+    uint64_t took = lt_py_walk_now_ns() - t0;
+    if (took > w->longest_ns)
+        w->longest_ns = took;
+    Py_XDECREF(old);
+    return done ? LT_WALK_DONE : LT_WALK_MORE;
 }
 
 int

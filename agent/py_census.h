@@ -8,7 +8,61 @@
 
 #include <Python.h>
 
+#include <stdint.h>
+
 #include "type_census.h"
+
+#define LT_PY_WALK_GENS 3
+
+/* A census walk done in slices, the GIL released between them. Between slices it keeps a
+ * strong reference to its cursor (the last object counted) and to every type it has met. A
+ * slice goes on from the cursor only when nothing can have moved it or moved objects behind it:
+ * no collection of the cursor's generation or an older one (the collection counters), no
+ * gc.freeze()/unfreeze(), the cursor still tracked; otherwise the walk starts over (at most 3
+ * times per census, then what is left of the list is skipped and `exact` cleared). */
+typedef struct lt_py_walk {
+    int active;       /* a walk is under way */
+    int phase;        /* index in the walk order: permanent, generation 2, 1, 0 */
+    PyObject *cursor; /* strong; NULL: at the start of the phase's list */
+    int64_t collections[LT_PY_WALK_GENS];
+    uintptr_t perm_next, perm_prev; /* the permanent list's ends at the last slice */
+    uint32_t slices, restarts;
+    int exact;           /* 0: part of a list was skipped after too many restarts */
+    uint64_t longest_ns; /* the longest slice so far */
+    /* A walk that is not a census: visit sees every object, restart is told the walk starts
+     * over (forget what visit gathered). */
+    void (*visit)(PyObject *op, void *arg);
+    void (*restart)(void *arg);
+    void *arg;
+} lt_py_walk;
+
+enum { LT_WALK_MORE = 0, LT_WALK_DONE = 1, LT_WALK_BUSY = -1 };
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t lt_py_walk_now_ns(void);
+
+/* Start a new walk into c: the previous walk is abandoned, c's slots emptied (its rows, the last
+ * merge, stay). GIL held. */
+void lt_py_walk_begin(lt_py_walk *w, lt_census *c);
+
+/* The same walk for another purpose: visit(op, arg) for every object (the rules of
+ * lt_py_gc_for_each: no Python object created, no Python code run), restart_fn(arg) when it
+ * starts over. Slices with c NULL; finish with lt_py_walk_abandon(w, NULL). GIL held. */
+void lt_py_walk_begin_visit(lt_py_walk *w, void (*visit)(PyObject *op, void *arg),
+                            void (*restart_fn)(void *arg), void *arg);
+
+/* One slice, GIL held: counts objects into c until the walk is done or slice_ns have passed
+ * (checked every 256 objects). Once the oldest generation is done the young ones are walked in
+ * the same slice if they fit in young_grace_ns more. Returns LT_WALK_DONE (merge c, then
+ * lt_py_walk_finish), LT_WALK_MORE, or LT_WALK_BUSY when a collection is in progress (nothing
+ * done; try later). Never allocates a Python object nor runs Python code while walking; the old
+ * cursor's reference is dropped at the end (which may run a finalizer). */
+int lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_grace_ns);
+
+/* After the merge of a finished walk, or to give up on one: drop the cursor and the types held
+ * and empty c's slots (rows stay). GIL held; may run deallocations. */
+void lt_py_walk_finish(lt_py_walk *w, lt_census *c);
+void lt_py_walk_abandon(lt_py_walk *w, lt_census *c);
 
 /* Add every GC-tracked object to c (reset first by the caller). Returns 0, or -1 without walking
  * when a garbage collection is in progress (finalizers running Python code can hand the GIL to

@@ -120,4 +120,19 @@ lt_py_gc_collections(const struct _gc_runtime_state *gc)
     return n;
 }
 
+/* Collections of generation gen (0 the youngest, 2 the oldest) finished so far. A walk in
+ * slices goes on from where it stopped only if none of its generation or an older one ran. 3.15
+ * keeps its counters in another shape: there the count of all of them is returned, so any
+ * collection makes the walk start over (more often, never wrongly). */
+static inline uint64_t
+lt_py_gc_collections_of(const struct _gc_runtime_state *gc, int gen)
+{
+#if PY_VERSION_HEX >= 0x030F0000
+    (void)gen;
+    return lt_py_gc_collections(gc);
+#else
+    return (uint64_t)gc->generation_stats[gen].collections;
+#endif
+}
+
 #endif

@@ -12,6 +12,7 @@
 #include "internal/pycore_gc.h" /* PyGC_Head */
 #endif
 
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,8 +67,28 @@ lt_py_sampled_seq(PyObject *op)
     return e.seq;
 }
 
+static void
+visit_slice(PyObject *op, void *arg)
+{
+    visit(op, arg);
+}
+
+/* The walk starts over: forget what was gathered. */
+static void
+restart_walk(void *arg)
+{
+    walk *w = arg;
+    uint64_t mean = w->ts->mean;
+    lt_type_sites_free(w->ts);
+    lt_type_sites_init(w->ts);
+    w->ts->mean = mean;
+}
+
+#define TYPE_SITES_MAX_S 60 /* a walk that cannot finish in this long (collections all the time)
+                               is given up */
+
 int
-lt_py_type_sites(const char *type_name, lt_type_sites *ts)
+lt_py_type_sites(const char *type_name, lt_type_sites *ts, uint64_t max_pause_ns)
 {
     lt_heap_sampler *hs = lt_py_alloc_hook_sampler();
     if (hs == NULL) {
@@ -85,15 +106,39 @@ lt_py_type_sites(const char *type_name, lt_type_sites *ts)
     w->want.want = type_name;
     w->hs = hs;
     w->ts = ts;
-    uint64_t t0 = lt_mono_ns();
-    int rc = lt_py_gc_for_each(visit, w);
-    ts->walk_ns = lt_mono_ns() - t0;
+    /* In slices as the census walks (py_census.h), the GIL released between them; walk_ns is
+     * the longest hold. */
+    lt_py_walk wk;
+    memset(&wk, 0, sizeof wk);
+    lt_py_walk_begin_visit(&wk, visit_slice, restart_walk, w);
+    uint64_t start = lt_mono_ns(), longest = 0;
+    int rc;
+    for (;;) {
+        /* A type's address may be another type's after the GIL was let go. */
+        memset(w->want.cache, 0, sizeof w->want.cache);
+        uint64_t t0 = lt_mono_ns();
+        rc = lt_py_walk_slice(&wk, NULL, max_pause_ns * 2 / 5, max_pause_ns * 3 / 10);
+        uint64_t hold = lt_mono_ns() - t0;
+        if (hold > longest)
+            longest = hold;
+        if (rc == LT_WALK_DONE || lt_mono_ns() - start > TYPE_SITES_MAX_S * 1000000000ull)
+            break;
+        Py_BEGIN_ALLOW_THREADS
+        sched_yield();
+        Py_END_ALLOW_THREADS
+    }
+    lt_py_walk_abandon(&wk, NULL);
+    ts->walk_ns = longest;
     lt_free(w);
     PyErr_Clear();
-    if (rc < 0) {
-        snprintf(ts->note, sizeof ts->note, "a garbage collection was running; try again");
+    if (rc != LT_WALK_DONE) {
+        snprintf(ts->note, sizeof ts->note,
+                 "collections kept moving the heap for %d s; try again", TYPE_SITES_MAX_S);
         return -1;
     }
+    if (!wk.exact)
+        snprintf(ts->note, sizeof ts->note,
+                 "collections kept moving the heap: some instances were not walked");
     if (ts->failed)
         snprintf(ts->note, sizeof ts->note, "out of memory: some sampled instances left out");
     return 0;

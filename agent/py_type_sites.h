@@ -18,11 +18,13 @@
 #include "type_sites.h"
 
 /* Fill ts for type_name (as the census names types: "dict", "module.QualName"): instances
- * walked, each sampled one added with its site, the sampler's mean, the walk's duration; with the
- * sampler off, only a note. Must be called holding the GIL, from a thread whose own allocations
- * are not sampled (lt_py_alloc_hook_guard). Returns 0, or -1 with ts->note when the heap cannot
- * be walked now (a garbage collection is running). Never raises a Python exception. */
-int lt_py_type_sites(const char *type_name, lt_type_sites *ts);
+ * walked, each sampled one added with its site, the sampler's mean, the longest hold of the GIL;
+ * with the sampler off, only a note. The walk goes in slices of at most max_pause_ns (as the
+ * census, py_census.h), the GIL released between them. Must be called holding the GIL, from a
+ * thread whose own allocations are not sampled (lt_py_alloc_hook_guard). Returns 0, or -1 with
+ * ts->note when collections kept moving the heap for a minute. Never raises a Python
+ * exception. */
+int lt_py_type_sites(const char *type_name, lt_type_sites *ts, uint64_t max_pause_ns);
 
 /* When the block of op (a GC-tracked object) is one of the sampler's live samples: its sequence
  * number, larger for newer samples; else 0 (also with the sampler off). GIL held. */

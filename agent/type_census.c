@@ -38,7 +38,7 @@ lt_census_free(lt_census *c)
 }
 
 void
-lt_census_reset(lt_census *c)
+lt_census_clear_slots(lt_census *c)
 {
     if (c->slots)
         memset(c->slots, 0, c->nslots * sizeof *c->slots);
@@ -46,7 +46,22 @@ lt_census_reset(lt_census *c)
     c->last = NULL;
     c->objects = 0;
     c->failed = 0;
+}
+
+void
+lt_census_reset(lt_census *c)
+{
+    lt_census_clear_slots(c);
     c->nrows = 0;
+}
+
+void
+lt_census_zero_counts(lt_census *c)
+{
+    for (uint32_t i = 0; c->slots != NULL && i < c->nslots; i++)
+        c->slots[i].count = c->slots[i].bytes = 0;
+    c->objects = 0;
+    c->failed = 0;
 }
 
 static lt_census_slot *
@@ -129,7 +144,7 @@ lt_census_merge(lt_census *c, uint32_t (*name_of)(void *ctx, const void *type), 
     }
     for (uint32_t i = 0; i < c->nslots; i++) {
         const lt_census_slot *s = &c->slots[i];
-        if (s->type == NULL)
+        if (s->type == NULL || s->count == 0)
             continue;
         c->rows[c->nrows++] = (lt_type_row){name_of(ctx, s->type), s->count, s->bytes};
     }

@@ -17,6 +17,7 @@
 typedef struct lt_census_slot {
     const void *type; /* NULL: empty */
     uint64_t count, bytes;
+    int held;         /* the binding holds a reference to type (a walk in slices) */
 } lt_census_slot;
 
 typedef struct lt_census {
@@ -39,6 +40,12 @@ int lt_census_init(lt_census *c, uint32_t ref_period);
 void lt_census_free(lt_census *c);
 /* Forget the previous walk's counts (keeps the table's size and the growth references). */
 void lt_census_reset(lt_census *c);
+/* Start a new walk but keep the rows of the last merge (still what viewers are shown): empties
+ * the slots (the caller has let go of any type it held) and the counts. */
+void lt_census_clear_slots(lt_census *c);
+/* The walk starts over: every slot's count and bytes go to zero, its type and held flag stay
+ * (a walk in slices must not let go of a type in the middle of a slice). Rows are kept. */
+void lt_census_zero_counts(lt_census *c);
 
 /* Slow path of lt_census_add: find or insert the slot of type, growing the table. Returns NULL
  * (and sets c->failed) only when out of memory. */
@@ -61,8 +68,8 @@ lt_census_add(lt_census *c, const void *type, uint64_t bytes)
     c->objects++;
 }
 
-/* Merge the walk's slots into rows by name: name_of(slot->type) returns the interned id of the
- * type's name. Rows come out sorted by bytes (then count), largest first. Returns 0 or -1 when
+/* Merge the walk's slots into rows by name (slots with no object are left out): name_of(slot->type)
+ * returns the interned id of the type's name. Rows come out sorted by bytes (then count), largest first. Returns 0 or -1 when
  * out of memory (rows then cover what fit). */
 int lt_census_merge(lt_census *c, uint32_t (*name_of)(void *ctx, const void *type), void *ctx);
 

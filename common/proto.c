@@ -212,6 +212,15 @@ lt_encode_sample(lt_buf *b, const lt_sample *s, uint16_t flags, uint32_t max_row
         lt_put_u64(b, s->types[i].count);
         lt_put_u64(b, s->types[i].bytes);
     }
+    lt_put_u64(b, s->counts_wall_ns);
+    lt_put_u64(b, s->counts_mono_ns);
+    lt_put_u8(b, s->counts_exact);
+    lt_put_u64(b, s->census_cpu_ns);
+    lt_put_u64(b, s->census_span_ns);
+    lt_put_u64(b, s->census_max_hold_ns);
+    lt_put_u32(b, s->census_slices);
+    lt_put_u32(b, s->census_restarts);
+    lt_put_u32(b, s->budget_ppm);
     return lt_frame_end(b, off);
 }
 
@@ -623,6 +632,7 @@ decode_hello(reader *r, lt_hello *h)
 }
 
 #define TYPE_ROW_WIRE 20u
+#define SAMPLE_1_1_WIRE (8u + 8u + 1u + 8u + 8u + 8u + 4u + 4u + 4u)
 
 static void
 decode_sample(reader *r, lt_sample *s)
@@ -661,6 +671,26 @@ decode_sample(reader *r, lt_sample *s)
         s->types[i].name_id = get_u32(r);
         s->types[i].count = get_u64(r);
         s->types[i].bytes = get_u64(r);
+    }
+    /* 1.1: a 1.0 sender's counts were taken at the sample, a whole census. */
+    s->counts_wall_ns = s->wall_ns;
+    s->counts_mono_ns = s->mono_ns;
+    s->counts_exact = 1;
+    size_t left = r->len - r->pos;
+    if (left > 0 && left < SAMPLE_1_1_WIRE) {
+        r->bad = 1; /* a 1.1 sample cut short */
+        return;
+    }
+    if (left >= SAMPLE_1_1_WIRE) {
+        s->counts_wall_ns = get_u64(r);
+        s->counts_mono_ns = get_u64(r);
+        s->counts_exact = get_u8(r);
+        s->census_cpu_ns = get_u64(r);
+        s->census_span_ns = get_u64(r);
+        s->census_max_hold_ns = get_u64(r);
+        s->census_slices = get_u32(r);
+        s->census_restarts = get_u32(r);
+        s->budget_ppm = get_u32(r);
     }
 }
 

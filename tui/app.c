@@ -835,7 +835,7 @@ lt_app_socket(const char *path, unsigned max_refreshes)
 }
 
 int
-lt_app_run(char **cmd, double interval, int keep, unsigned max_refreshes)
+lt_app_run(char **cmd, double interval, double budget, int keep, unsigned max_refreshes)
 {
     app a;
     memset(&a, 0, sizeof a);
@@ -850,9 +850,8 @@ lt_app_run(char **cmd, double interval, int keep, unsigned max_refreshes)
         fprintf(stderr, "leaktop: cannot create a log file for the program: %s\n", strerror(errno));
         return 2;
     }
-    char opts[64] = "";
-    if (interval > 0)
-        snprintf(opts, sizeof opts, "interval=%g", interval);
+    char opts[96];
+    lt_launch_agent_options(opts, sizeof opts, interval, budget);
     lt_launch_opts lo = {.options = opts[0] ? opts : NULL, .output_fd = log_fd};
     char *cause = NULL;
     if (lt_model_init(&a.model, MODEL_POINTS) < 0 ||

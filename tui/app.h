@@ -15,7 +15,7 @@ int lt_app_pid(pid_t pid, unsigned max_refreshes);
  * from this host's /proc. */
 int lt_app_socket(const char *path, unsigned max_refreshes);
 /* `leaktop run -- CMD`: start cmd with the agent, watch it, end it on quit unless keep. */
-int lt_app_run(char **cmd, double interval, int keep, unsigned max_refreshes);
+int lt_app_run(char **cmd, double interval, double budget, int keep, unsigned max_refreshes);
 /* `leaktop replay FILE`. */
 int lt_app_replay(const char *path, unsigned max_refreshes);
 /* `leaktop`: pick one of this user's Python processes, then watch it. */

@@ -78,6 +78,7 @@ lt_check_main(const lt_cli *cli)
     /* With --json our stdout is the report alone: the program's stdout goes to stderr. */
     lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .socket_path = cli->socket,
                        .interval_s = cli->interval,
+                       .budget_pct = cli->budget,
                        .keep = cli->keep, .stdout_to_stderr = 1,
                        .client = "leaktop check " LEAKTOP_VERSION,
                        .follow_tree = cli->socket == NULL};

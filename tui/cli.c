@@ -25,7 +25,7 @@ lt_cli_help(FILE *f)
           "Watching live (terminal UI):\n"
           "  leaktop                      pick one of your Python processes\n"
           "  leaktop PID                  watch PID (offers to attach when it has no agent)\n"
-          "  leaktop run [--keep] [--interval S] -- CMD [ARGS...]\n"
+          "  leaktop run [--keep] [--interval S] [--budget PCT] -- CMD [ARGS...]\n"
           "                               start CMD with the agent loaded and watch it\n"
           "  leaktop attach PID           load the agent into a running process, then watch\n"
           "  leaktop detach PID           stop the agent in PID; the program goes on\n"
@@ -33,11 +33,12 @@ lt_cli_help(FILE *f)
           "                               from another host with ssh -L (see Examples)\n"
           "\n"
           "Headless:\n"
-          "  leaktop check [--duration S] [--json] [--top N] [--interval S] [--keep]\n"
+          "  leaktop check [--duration S] [--json] [--top N] [--interval S] [--budget PCT]\n"
+          "                [--keep]\n"
           "                (-- CMD [ARGS...] | --pid PID | --socket SOCKET)\n"
           "                               watch for S seconds (default 30), print a report;\n"
           "                               exit 0: no leak suspects, 1: suspects, 2: error\n"
-          "  leaktop record -o FILE [--duration S] [--interval S] [--keep]\n"
+          "  leaktop record -o FILE [--duration S] [--interval S] [--budget PCT] [--keep]\n"
           "                (-- CMD [ARGS...] | --pid PID | --socket SOCKET)\n"
           "                               write the stream to FILE until CMD exits or S pass\n"
           "  leaktop replay FILE          the terminal UI on a recording\n"
@@ -56,6 +57,9 @@ lt_cli_help(FILE *f)
           "  ssh -N -L /tmp/app.sock:/run/user/1000/leaktop/4242.sock prod-host &\n"
           "  leaktop connect /tmp/app.sock  # pid 4242 on prod-host, from your laptop\n"
           "\n"
+          "--budget PCT: the census of a started program uses at most PCT% of one core on\n"
+          "average (default 1) and never holds the program for more than 10 ms at a time; on\n"
+          "a big heap its counts are then older than the sample (shown: \"counts 12 s old\").\n"
           "A program started by leaktop is ended when leaktop is done (SIGTERM, then SIGKILL),\n"
           "unless --keep. With --pid, leaktop never ends the process: it attaches when PID\n"
           "has no agent (PEP 768 on 3.14+, gdb before), and stops that agent again at the\n"
@@ -108,7 +112,7 @@ parse_seconds(const char *s, double *out, double min)
 }
 
 enum { OPT_PID = 256, OPT_KEEP, OPT_JSON, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_QUIET,
-       OPT_REFRESHES, OPT_LISTEN, OPT_SOCKET };
+       OPT_REFRESHES, OPT_LISTEN, OPT_SOCKET, OPT_BUDGET };
 
 static int
 parse_count(const char *s, unsigned *out)
@@ -132,6 +136,7 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         {"json", no_argument, NULL, OPT_JSON},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"budget", required_argument, NULL, OPT_BUDGET},
         {"top", required_argument, NULL, OPT_TOP},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"refreshes", required_argument, NULL, 'n'},
@@ -160,6 +165,11 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         case OPT_INTERVAL:
             if (parse_seconds(optarg, &cli->interval, 0.01) < 0 || cli->interval > 3600)
                 return bad("--interval needs seconds between 0.01 and 3600, not '%s'", optarg);
+            break;
+        case OPT_BUDGET:
+            if (parse_seconds(optarg, &cli->budget, 0.01) < 0 || cli->budget > 100)
+                return bad("--budget needs a percent of one core between 0.01 and 100, not '%s'",
+                           optarg);
             break;
         case OPT_TOP: {
             double v;

@@ -22,6 +22,8 @@ typedef struct lt_cli {
     char **cmd;       /* NULL-terminated program to start, or NULL */
     double duration;  /* seconds; < 0 until the program or agent ends */
     double interval;  /* census period for a started program, 0 default */
+    double budget;    /* the census's CPU budget for a started program, percent of a core; 0
+                         default */
     int json, keep, quiet;
     unsigned top;     /* types in a check report */
     unsigned refreshes; /* TUI: quit after this many screen updates (0: never), for CI */

@@ -188,14 +188,22 @@ lt_header_draw(lt_ui *ui, int rows)
     uint64_t heap = p->have_sites ? p->heap_sampled : p->heap;
     x = lt_crt_text(2, 0, LT_A_LABEL, "Heap ", 0);
     x += lt_crt_text(2, x, LT_A_VALUE, lt_fmt_bytes(a, sizeof a, heap), 0) + 1;
-    snprintf(tail, sizeof tail, " %s GC %s %llu/%llu/%llu unc %llu agent %.1fms %s drop %llu",
+    /* Counts from a census that ended a while ago (a big heap, walked within the budget). */
+    char stale[48] = "", dur[24];
+    double counts_age = lt_model_counts_age(m, p);
+    if (counts_age > 0)
+        snprintf(stale, sizeof stale, " counts %s old%s", lt_fmt_duration(dur, sizeof dur, counts_age),
+                 p->counts_exact ? "" : " (not exact)");
+    else if (!p->counts_exact)
+        snprintf(stale, sizeof stale, " counts not exact");
+    snprintf(tail, sizeof tail, " %s GC %s %llu/%llu/%llu unc %llu agent %.1fms %s drop %llu%s",
              lt_fmt_byte_rate(c, sizeof c, rate_of(ui, first, end, heap_field)),
              p->gc_enabled ? "on" : "OFF", (unsigned long long)p->gc_collections[0],
              (unsigned long long)p->gc_collections[1], (unsigned long long)p->gc_collections[2],
              (unsigned long long)(p->gc_uncollectable[0] + p->gc_uncollectable[1] +
                                   p->gc_uncollectable[2]),
              (double)p->census_ns / 1e6, lt_fmt_bytes(b, sizeof b, p->agent_bytes),
-             (unsigned long long)m->drops);
+             (unsigned long long)m->drops, stale);
     tailw = (int)strlen(tail);
     sw = cols - x - tailw;
     if (sw > 40)

@@ -213,6 +213,18 @@ read_answer(int fd, char *line, size_t cap, size_t *len, pid_t *agent_pid, char 
     return -1;
 }
 
+char *
+lt_launch_agent_options(char *out, size_t outlen, double interval_s, double budget_pct)
+{
+    out[0] = '\0';
+    size_t n = 0;
+    if (interval_s > 0)
+        n += (size_t)snprintf(out, outlen, "interval=%g", interval_s);
+    if (budget_pct > 0 && n < outlen)
+        snprintf(out + n, outlen - n, "%sbudget=%g", n ? "," : "", budget_pct / 100.0);
+    return out;
+}
+
 int
 lt_launch(char *const argv[], const lt_launch_opts *o, lt_child *child, pid_t *agent_pid,
           char **cause)

@@ -23,6 +23,11 @@ typedef struct lt_launch_opts {
     int output_fd;        /* > 0: the program's stdout and stderr go there */
 } lt_launch_opts;
 
+/* The agent's options for a started program: "interval=0.5,budget=0.02" (interval_s and
+ * budget_pct 0: the agent's defaults; budget_pct is a percent of one core). Returns out, "" when
+ * both are defaults. */
+char *lt_launch_agent_options(char *out, size_t outlen, double interval_s, double budget_pct);
+
 /* Directory holding the agent modules and their bootstrap: $LEAKTOP_AGENT_DIR, else `agent/`
  * beside this executable (the build tree), else the installed one. Returns 0, or -1 with
  * *cause. */

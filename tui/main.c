@@ -77,7 +77,7 @@ main(int argc, char **argv)
             return attach_and_watch(cli.pid, cli.refreshes);
         return lt_app_pid(cli.pid, cli.refreshes);
     case LT_MODE_RUN:
-        return lt_app_run(cli.cmd, cli.interval, cli.keep, cli.refreshes);
+        return lt_app_run(cli.cmd, cli.interval, cli.budget, cli.keep, cli.refreshes);
     case LT_MODE_CONNECT:
         return lt_app_socket(cli.socket, cli.refreshes);
     case LT_MODE_REPLAY:

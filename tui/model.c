@@ -62,6 +62,16 @@ lt_model_free(lt_model *m)
     memset(m, 0, sizeof *m);
 }
 
+double
+lt_model_counts_age(const lt_model *m, const lt_point *p)
+{
+    if (p->counts_mono_ns == 0 || p->counts_mono_ns >= p->mono_ns)
+        return 0.0;
+    double age = (double)(p->mono_ns - p->counts_mono_ns) / 1e9;
+    double interval = m->interval_ms ? (double)m->interval_ms / 1000.0 : 1.0;
+    return age > 2.0 * interval ? age : 0.0;
+}
+
 const lt_point *
 lt_model_point(const lt_model *m, uint32_t i)
 {
@@ -394,6 +404,13 @@ apply_sample(lt_model *m, const lt_sample *s, int history)
     }
     p->gc_garbage = s->gc_garbage;
     p->types_total = s->types_total;
+    p->counts_mono_ns = s->counts_mono_ns;
+    p->counts_exact = s->counts_exact;
+    p->census_cpu_ns = s->census_cpu_ns;
+    p->census_max_hold_ns = s->census_max_hold_ns;
+    p->census_slices = s->census_slices;
+    p->census_restarts = s->census_restarts;
+    p->budget_ppm = s->budget_ppm;
     /* A complete census says every type not listed has no objects; a trimmed one says nothing
      * about them. */
     lt_series_clear_slot(&m->sites, slot, LT_UNKNOWN);

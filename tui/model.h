@@ -28,6 +28,11 @@ typedef struct lt_point {
     uint64_t gc_collections[LT_GENERATIONS], gc_collected[LT_GENERATIONS];
     uint64_t gc_uncollectable[LT_GENERATIONS], gc_garbage;
     uint32_t types_total;
+    /* The census behind the counts (protocol 1.1; a 1.0 agent's are the sample's own). */
+    uint64_t counts_mono_ns;
+    int counts_exact;
+    uint64_t census_cpu_ns, census_max_hold_ns;
+    uint32_t census_slices, census_restarts, budget_ppm;
     /* From the SITES frame of the same census, when the sampler runs. */
     int have_sites;
     uint64_t sample_interval, heap_sampled, heap_sampled_count, live_samples;
@@ -132,6 +137,10 @@ int lt_model_apply(lt_model *m, const lt_msg *msg, char **cause);
 
 /* The i-th oldest point, i < m->n. */
 const lt_point *lt_model_point(const lt_model *m, uint32_t i);
+/* How old p's counts are, in seconds, when they are not fresh: older than two sample intervals
+ * (the census is done in slices within a CPU budget, so on a big heap its counts lag); 0 when
+ * fresh. */
+double lt_model_counts_age(const lt_model *m, const lt_point *p);
 /* Ring slot of the i-th oldest point, to index a series' arrays. */
 uint32_t lt_model_slot(const lt_model *m, uint32_t i);
 /* The traceback of id, or NULL when it was never announced. */

@@ -124,6 +124,7 @@ lt_record_main(const lt_cli *cli)
     rec.w = &w;
     lt_watch_opts o = {.cmd = cli->cmd, .pid = cli->pid, .socket_path = cli->socket,
                        .interval_s = cli->interval,
+                       .budget_pct = cli->budget,
                        .keep = cli->keep, .client = "leaktop record " LEAKTOP_VERSION,
                        .tap = tap, .tap_ctx = &rec,
                        .follow_tree = cli->socket == NULL, .tree_tap = tree_tap,

@@ -167,6 +167,11 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
     r->tracked = pl->tracked;
     r->agent_bytes = pl->agent_bytes;
     r->census_ms_last = (double)pl->census_ns / 1e6;
+    r->counts_age_s = lt_model_counts_age(m, pl);
+    r->counts_exact = pl->counts_exact;
+    r->census_cpu_ms_last = (double)pl->census_cpu_ns / 1e6;
+    r->census_slices_last = pl->census_slices;
+    r->census_budget = (double)pl->budget_ppm / 1e6;
     r->gc_enabled = pl->gc_enabled;
     for (int g = 0; g < 3; g++) {
         r->gc_collections[g] = pl->gc_collections[g];
@@ -192,6 +197,9 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
         double ms = (double)p->census_ns / 1e6;
         if (ms > r->census_ms_max)
             r->census_ms_max = ms;
+        double hold = (double)p->census_max_hold_ns / 1e6;
+        if (hold > r->census_hold_ms_max)
+            r->census_hold_ms_max = hold;
     }
     for (uint32_t i = 0; i < n; i++)
         y[i] = (double)lt_model_point(m, first + i)->rss;

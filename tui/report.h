@@ -50,6 +50,12 @@ typedef struct lt_report {
     int heap_sampled;  /* heap comes from the allocation sampler */
     uint64_t heap_gc;  /* shallow bytes of GC-tracked objects, last sample */
     double census_ms_last, census_ms_max;
+    /* The census behind the last sample's counts: how old (0: fresh), whether exact, its CPU
+     * time and slices; the longest single hold of the GIL by any census of the watch. */
+    double counts_age_s;
+    int counts_exact;
+    double census_cpu_ms_last, census_hold_ms_max, census_budget;
+    uint32_t census_slices_last;
     uint64_t tracked, agent_bytes, sample_interval_bytes;
     uint64_t agent_bytes_max; /* the most the agent held at any sample of the watch */
     /* The allocation sampler's own figures at the last sample that had them. */

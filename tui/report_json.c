@@ -426,6 +426,18 @@ lt_report_write_json(const lt_report *r, FILE *f)
     lt_json_double(&j, r->census_ms_max);
     lt_json_key(&j, "tracked_objects");
     lt_json_u64(&j, r->tracked);
+    lt_json_key(&j, "counts_age_s");
+    lt_json_double(&j, r->counts_age_s);
+    lt_json_key(&j, "counts_exact");
+    lt_json_bool(&j, r->counts_exact);
+    lt_json_key(&j, "census_cpu_ms_last");
+    lt_json_double(&j, r->census_cpu_ms_last);
+    lt_json_key(&j, "census_slices_last");
+    lt_json_u64(&j, r->census_slices_last);
+    lt_json_key(&j, "census_hold_ms_max");
+    lt_json_double(&j, r->census_hold_ms_max);
+    lt_json_key(&j, "census_budget");
+    lt_json_double(&j, r->census_budget);
     lt_json_key(&j, "agent_bytes");
     lt_json_u64(&j, r->agent_bytes);
     lt_json_key(&j, "sample_interval_bytes");

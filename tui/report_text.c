@@ -205,9 +205,21 @@ write_text(const lt_report *r, FILE *f)
             r->gc_enabled ? "enabled" : "DISABLED", (unsigned long long)r->gc_collections[0],
             (unsigned long long)r->gc_collections[1], (unsigned long long)r->gc_collections[2],
             (unsigned long long)r->gc_uncollectable);
-    fprintf(f, "  agent     census %.2f ms (max %.2f ms) over %s objects, agent memory %s\n\n",
+    fprintf(f, "  agent     census %.2f ms (max %.2f ms) over %s objects, agent memory %s\n",
             r->census_ms_last, r->census_ms_max, lt_fmt_count(a, sizeof a, r->tracked),
             lt_fmt_bytes(b, sizeof b, r->agent_bytes));
+    if (r->census_slices_last > 0)
+        fprintf(f, "  census    in %u slices, longest hold of the GIL %.2f ms, CPU %.2f ms "
+                   "(budget %.2g%% of a core)\n",
+                r->census_slices_last, r->census_hold_ms_max, r->census_cpu_ms_last,
+                r->census_budget * 100.0);
+    if (r->counts_age_s > 0)
+        fprintf(f, "  counts    %s old%s: the census is spaced out to stay within its budget\n",
+                lt_fmt_duration(c, sizeof c, r->counts_age_s),
+                r->counts_exact ? "" : ", not exact");
+    else if (!r->counts_exact)
+        fputs("  counts    not exact: collections kept moving the walk\n", f);
+    fputc('\n', f);
     if (r->ntypes == 0) {
         fputs("  no GC-tracked objects reported\n", f);
     } else {

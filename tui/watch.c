@@ -98,9 +98,8 @@ lt_watch_open(lt_watch *w, const lt_watch_opts *o, char **cause)
         return -1;
     }
     if (o->cmd != NULL) {
-        char opts[64] = "";
-        if (o->interval_s > 0)
-            snprintf(opts, sizeof opts, "interval=%g", o->interval_s);
+        char opts[96];
+        lt_launch_agent_options(opts, sizeof opts, o->interval_s, o->budget_pct);
         lt_launch_opts lo = {.options = opts[0] ? opts : NULL,
                              .stdout_to_stderr = o->stdout_to_stderr};
         if (lt_launch(o->cmd, &lo, &w->child, &w->pid, cause) < 0) {

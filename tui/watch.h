@@ -19,6 +19,7 @@ typedef struct lt_watch_opts {
     pid_t pid;             /* process to watch when cmd is NULL */
     const char *socket_path; /* or an agent socket at this path (forwarded); cmd NULL, pid 0 */
     double interval_s;     /* census period for a started program; 0: agent default */
+    double budget_pct;     /* census CPU budget for a started program, percent; 0: default */
     int keep;              /* leave a started program running at the end */
     int stdout_to_stderr;  /* the started program's stdout goes to our stderr */
     const char *client;    /* name sent in CLIENT_HELLO */

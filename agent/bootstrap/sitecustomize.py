@@ -29,7 +29,7 @@ def _leaktop_options(text):
     for item in filter(None, text.split(",")):
         key, sep, value = item.partition("=")
         key = key.strip()
-        if key in ("interval", "history"):
+        if key in ("interval", "history", "budget", "max_pause"):
             opts[key] = float(value)
         elif key in ("max_clients", "sample_bytes", "frames", "top_sites"):
             opts[key] = int(value)

@@ -21,7 +21,7 @@
 
 #define LT_PROTO_MAGIC "LKTP"
 #define LT_PROTO_MAJOR 1
-#define LT_PROTO_MINOR 0
+#define LT_PROTO_MINOR 1
 
 #define LT_FRAME_HEADER 8u
 #define LT_FRAME_MAX (8u * 1024u * 1024u) /* payload bytes; larger frames are a protocol error */
@@ -113,6 +113,16 @@ typedef struct lt_sample {
     uint8_t types_complete;
     uint32_t ntypes;
     lt_type_row *types;
+    /* Since 1.1 (after the rows): the census behind types[] and what it cost. A census is done
+     * in slices within a CPU budget, so on a big heap its counts are older than the sample. A
+     * 1.0 sender's samples decode as counts taken at the sample itself, exact. */
+    uint64_t counts_wall_ns, counts_mono_ns; /* when that census ended */
+    uint8_t counts_exact;       /* 1: a whole census; 0: a part of it was skipped */
+    uint64_t census_cpu_ns;     /* the agent thread's CPU time for it */
+    uint64_t census_span_ns;    /* from its first slice to its last */
+    uint64_t census_max_hold_ns; /* the longest single hold of the GIL in it */
+    uint32_t census_slices, census_restarts;
+    uint32_t budget_ppm;        /* the agent's CPU budget, of one core (10000: 1%); 0: unknown */
 } lt_sample;
 
 /* One frame of a traceback: where Python code was when it allocated. */

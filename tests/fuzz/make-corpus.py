@@ -54,7 +54,9 @@ def string(sid, text):
     return frame(STRING, struct.pack("<I", sid) + s(text))
 
 
-def sample(seq, rows, complete=1, history=False, rss=50 << 20):
+def sample(seq, rows, complete=1, history=False, rss=50 << 20, census=None, cut=0):
+    """census: the fields of 1.1 (counts_wall, counts_mono, exact, cpu, span, max_hold, slices,
+    restarts, budget_ppm), or None for a 1.0 sample; cut: bytes taken off the payload's end."""
     p = struct.pack("<I", seq)
     # wall, mono, rss, rss_peak, heap, census_ns, tracked, agent_bytes
     p += struct.pack("<8Q", 1700000000000000000 + seq * 10**9, seq * 10**9, rss, rss + 4096,
@@ -66,7 +68,9 @@ def sample(seq, rows, complete=1, history=False, rss=50 << 20):
     p += struct.pack("<IBI", len(rows) + (0 if complete else 7), complete, len(rows))
     for name_id, count, nbytes in rows:
         p += struct.pack("<IQQ", name_id, count, nbytes)
-    return frame(SAMPLE, p, FLAG_HISTORY if history else 0)
+    if census is not None:
+        p += struct.pack("<QQBQQQIII", *census)
+    return frame(SAMPLE, p[:len(p) - cut], FLAG_HISTORY if history else 0)
 
 
 def drops(n):
@@ -285,6 +289,17 @@ def frame_decoder_seeds():
                            + type_sites(0, [], note="no live instance")
                            + type_sites(2, [(99, 1, 1, 1)])  # a traceback never announced
                            + type_sites(4000, [(1, 8, 1, 1)]),
+        # 1.1 samples: counts from a census 30 s and 90 s old, the second not exact; then a
+        # 1.1 sample cut inside its new fields (malformed).
+        "seed-stale-counts": whole + hello() + string(7, "app.Node")
+                             + sample(40, [(7, 5, 320)], census=(
+                                 1700000000000000000 + 10 * 10**9, 10 * 10**9, 1, 40000000,
+                                 30 * 10**9, 4000000, 90, 1, 10000))
+                             + sample(100, [(7, 6, 384)], census=(
+                                 1700000000000000000 + 10 * 10**9, 10 * 10**9, 0, 1, 2, 3,
+                                 1, 5, 1000000))
+                             + sample(101, [(7, 6, 384)], census=(1, 1, 1, 1, 1, 1, 1, 1, 1),
+                                      cut=3),
         "seed-oom-early": b"\x07\x00\x00\x03" + full,
         "seed-oom-late": b"\x07\x00\x00\x28" + session(4, 1, with_sites=True),
     }

@@ -35,6 +35,9 @@ static lt_type_row fixture_rows[6] = {
     {99999, 5, 5}, {4, 0, 0},
 };
 
+/* The fields SAMPLE gained in 1.1, after its rows. */
+#define SAMPLE_1_1_BYTES (8u + 8u + 1u + 8u + 8u + 8u + 4u + 4u + 4u)
+
 static lt_sample
 fixture_sample(void)
 {
@@ -60,6 +63,15 @@ fixture_sample(void)
     s.types_complete = 1;
     s.ntypes = 6;
     s.types = fixture_rows;
+    s.counts_wall_ns = 1700000000000000001ull;
+    s.counts_mono_ns = 987000000000ull;
+    s.counts_exact = 0;
+    s.census_cpu_ns = 4400000;
+    s.census_span_ns = 12000000000ull;
+    s.census_max_hold_ns = 4100000;
+    s.census_slices = 1234;
+    s.census_restarts = 2;
+    s.budget_ppm = 10000;
     return s;
 }
 
@@ -389,6 +401,44 @@ START_TEST(test_roundtrip_sample)
         ck_assert_uint_eq(s->types[i].count, fixture_rows[i].count);
         ck_assert_uint_eq(s->types[i].bytes, fixture_rows[i].bytes);
     }
+    ck_assert_uint_eq(s->counts_wall_ns, want.counts_wall_ns);
+    ck_assert_uint_eq(s->counts_mono_ns, want.counts_mono_ns);
+    ck_assert_uint_eq(s->counts_exact, 0);
+    ck_assert_uint_eq(s->census_cpu_ns, want.census_cpu_ns);
+    ck_assert_uint_eq(s->census_span_ns, want.census_span_ns);
+    ck_assert_uint_eq(s->census_max_hold_ns, want.census_max_hold_ns);
+    ck_assert_uint_eq(s->census_slices, 1234);
+    ck_assert_uint_eq(s->census_restarts, 2);
+    ck_assert_uint_eq(s->budget_ppm, 10000);
+    lt_msg_clear(&m);
+    lt_buf_free(&b);
+}
+END_TEST
+
+/* A 1.0 agent's SAMPLE ends with its rows: its counts were taken at the sample, a whole census. */
+START_TEST(test_sample_1_0_decodes_as_fresh)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    lt_sample in = fixture_sample();
+    ck_assert_int_eq(lt_encode_sample(&b, &in, 0, 0), 0);
+    uint16_t type, flags;
+    const uint8_t *p;
+    uint32_t len;
+    split_one(&b, &type, &flags, &p, &len);
+    lt_msg m;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - SAMPLE_1_1_BYTES), 0);
+    ck_assert_uint_eq(m.u.sample.ntypes, 6);
+    ck_assert_uint_eq(m.u.sample.counts_wall_ns, in.wall_ns);
+    ck_assert_uint_eq(m.u.sample.counts_mono_ns, in.mono_ns);
+    ck_assert_uint_eq(m.u.sample.counts_exact, 1);
+    ck_assert_uint_eq(m.u.sample.census_slices, 0);
+    ck_assert_uint_eq(m.u.sample.budget_ppm, 0);
+    lt_msg_clear(&m);
+    /* Part of the 1.1 fields: cut short, malformed. */
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - SAMPLE_1_1_BYTES + 9), -1);
     lt_msg_clear(&m);
     lt_buf_free(&b);
 }
@@ -787,6 +837,9 @@ START_TEST(test_decode_truncated)
         if (k == KIND_HISTORY_END)
             ck_assert_uint_eq(len, 0); /* nothing to cut */
         for (uint32_t cut = 0; cut < len; cut++) {
+            /* A SAMPLE without the fields appended in 1.1 is a 1.0 sample, not a cut one. */
+            if (type == LT_FRAME_SAMPLE && cut == len - SAMPLE_1_1_BYTES)
+                continue;
             lt_msg m;
             memset(&m, 0, sizeof m);
             ck_assert_msg(decode_exact(&m, type, flags, p, cut) == -1,
@@ -1213,6 +1266,7 @@ proto_suite(void)
     tcase_add_test(tc, test_roundtrip_hello_null_strings);
     tcase_add_test(tc, test_roundtrip_small_frames);
     tcase_add_test(tc, test_roundtrip_sample);
+    tcase_add_test(tc, test_sample_1_0_decodes_as_fresh);
     tcase_add_test(tc, test_roundtrip_memory);
     tcase_add_test(tc, test_roundtrip_type_sites);
     tcase_add_test(tc, test_type_sites_bounds);
