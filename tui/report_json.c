@@ -142,6 +142,22 @@ write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s, const lt_find
 static void
 write_processes(lt_json *j, const lt_report_tree *t)
 {
+    /* The whole program: its processes' RSS and growth summed. */
+    uint64_t rss = 0;
+    double growth = 0;
+    for (int i = 0; i < t->nprocs; i++) {
+        rss += t->procs[i].report->rss;
+        growth += t->procs[i].report->rss_growth;
+    }
+    lt_json_key(j, "tree");
+    lt_json_object(j);
+    lt_json_key(j, "processes");
+    lt_json_u64(j, (uint64_t)t->nprocs);
+    lt_json_key(j, "rss_bytes");
+    lt_json_u64(j, rss);
+    lt_json_key(j, "rss_growth_bytes_per_s");
+    lt_json_double(j, growth);
+    lt_json_end_object(j);
     lt_json_key(j, "processes");
     lt_json_array(j);
     for (int i = 0; i < t->nprocs; i++) {

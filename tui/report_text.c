@@ -125,13 +125,19 @@ write_tree(const lt_report_tree *t, FILE *f)
     char a[64], b[64];
     fprintf(f, "\n  %-8s %-8s %-17s %9s %12s %8s  %s\n", "PID", "PPID", "ROLE", "RSS", "GROWTH",
             "SAMPLES", "SUSPECTS");
+    uint64_t rss = 0;
+    double growth = 0;
     for (int i = 0; i < t->nprocs; i++) {
         const lt_report_proc *p = &t->procs[i];
         fprintf(f, "  %-8ld %-8ld %-17s %9s %12s %8u  %d%s\n", (long)p->pid, (long)p->ppid,
                 p->role, lt_fmt_bytes(a, sizeof a, p->report->rss),
                 lt_fmt_byte_rate(b, sizeof b, p->report->rss_growth), p->report->samples,
                 p->report->nsuspects, p->gone ? " (ended)" : "");
+        rss += p->report->rss;
+        growth += p->report->rss_growth;
     }
+    fprintf(f, "  %-35s %9s %12s\n", "all of them", lt_fmt_bytes(a, sizeof a, rss),
+            lt_fmt_byte_rate(b, sizeof b, growth));
     if (t->nfindings == 0) {
         fprintf(f, "\n  no leak suspects in any of the %d processes: nothing grew steadily "
                    "without levelling off\n", t->nprocs);

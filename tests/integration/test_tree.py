@@ -246,6 +246,10 @@ class GunicornCheckTest(TreeCase):
         rc, report, err, load = self.check_with_load(self.gunicorn(port, "sync"), port)
         s = self.assert_leak_in_workers(rc, report, "leakyapp.Session", err)
         self.assertIn("leakyapp", s.get("referrer_chain", "") + s["file"])
+        # The whole program: its four processes summed.
+        self.assertEqual(report["tree"]["processes"], 4)
+        self.assertEqual(report["tree"]["rss_bytes"],
+                         sum(x["rss_bytes"] for x in report["processes"]))
         # The workers the load reached are the ones the report lists.
         self.assertTrue(load.pids <= {x["pid"] for x in report["processes"]})
 
@@ -260,6 +264,7 @@ class GunicornCheckTest(TreeCase):
         text = out.decode()
         self.assertEqual(p.returncode, 1, text + err.decode()[-2000:])
         self.assertRegex(text, r"PID\s+PPID\s+ROLE")
+        self.assertRegex(text, r"all of them\s+\d")
         self.assertEqual(len(re.findall(r"^  \d+\s+\d+\s+worker ", text, re.M)), 3, text)
         where = r"in [23] of 3 workers: pids( \d+){2,3}"
         if SANITIZE:
