@@ -2,8 +2,10 @@
 # leaktop's two entry points (see README.md):
 #   ./build.sh demo   install what is missing, build, and watch the bundled leaking demo live
 #   ./build.sh test   install what is missing, build for every Python found, run every test suite
-#                     (unit and integration suites again under ASan+UBSan, python3 only)
-# Other verbs: deps (install only), build (build only), asan (the sanitized suites only).
+#                     (unit and integration suites again under ASan+UBSan, python3 only, and
+#                     in Debian 13 and sid roots with their compilers and Pythons)
+# Other verbs: deps (install only), build (build only), asan (the sanitized suites only), roots
+# (the build and suites in the Debian 13 and sid roots only, tests/roots).
 # Works from a fresh clone on Debian/Ubuntu; as a normal user it asks sudo for the packages.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,7 +13,7 @@ cd "$(dirname "$0")"
 # Debian packages by what needs them.
 BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurses-dev libproc2-dev"
 TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps gdb valgrind man-db prometheus
-    python3-gunicorn python3-flask"
+    python3-gunicorn python3-flask mmdebstrap"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -81,6 +83,36 @@ asan_tui_replay() {
     grep -q "Suspects" "$rec.screen" || { echo "the TUI drew nothing"; exit 1; }
     rm -f "$rec" "$rec.screen"
 }
+# The Debian roots (tests/roots/debian-root.sh makes each once, in ~/.cache/leaktop/roots, and
+# runs commands inside it with private mounts): the build with the project's warnings and -Werror
+# and the unit and integration suites (tests/roots/suites.sh) with Debian 13's gcc 14, libproc2
+# 4.0.4 and python3.13, and with sid's gcc 16, libproc2 4.0.7 and python3.14 and python3.15,
+# every Python there that the agent supports. LEAKTOP_ROOTS names the suites (default both; empty
+# for none). Not valgrind, the sanitizers or the fuzzers in them: those check leaktop's own code
+# for memory errors, the same source the host's passes check, and the sanitizer runtimes would
+# differ only by compiler version.
+ROOT_SUITES=${LEAKTOP_ROOTS-trixie sid}
+root_cmd() { # root_cmd SUITE VERB [CMD...]: tests/roots/debian-root.sh, through sudo if not root
+    if [ "$(id -u)" -eq 0 ]; then tests/roots/debian-root.sh "$@"; else sudo tests/roots/debian-root.sh "$@"; fi
+}
+# Each root made if need be (mostly downloads) and its suites run, the roots side by side (their
+# integration suites mostly wait on the programs they watch: about a fifth of one CPU each);
+# each line is marked [SUITE]. Fails when a root cannot be made or any of its suites fails.
+roots_pass() {
+    local pids=() s i failed=""
+    for s in $ROOT_SUITES; do
+        ( { root_cmd "$s" make && root_cmd "$s" run tests/roots/suites.sh "build-$s"; } 2>&1 |
+            sed -u "s/^/[$s] /" ) &
+        pids+=($!)
+    done
+    i=0
+    for s in $ROOT_SUITES; do
+        wait "${pids[$i]}" || failed="$failed $s"
+        i=$((i + 1))
+    done
+    [ -z "$failed" ] || { say "the Debian roots failed:$failed"; return 1; }
+}
+
 fuzz() {
     [ -d tests/fuzz ] && [ -f tests/fuzz/meson.build ] && command -v clang >/dev/null || return 0
     say "build-fuzz: libFuzzer targets, bounded runs on the corpus in tests/fuzz/corpus"
@@ -114,6 +146,15 @@ test)
     werror=false
     [ -n "${CI:-}" ] && werror=true
     say "build: every Python found, -Werror=$werror"
+    # The Debian roots' pass runs beside all of the host's (it makes the roots while the host
+    # builds, then builds and tests in each root while the host's suites run); its lines are
+    # marked [trixie] and [sid].
+    # It is its own process group (set -m), ended as a whole if the host's part fails.
+    set -m
+    roots_pass &
+    roots_pid=$!
+    set +m
+    trap 'kill -TERM -- "-$roots_pid" 2>/dev/null || true' EXIT
     setup build "$(pythons_option all)" -Dwerror=$werror
     build_asan
     say "unit suites: plain, then under ASan/UBSan"
@@ -136,6 +177,14 @@ test)
     meson test -C build --print-errorlogs --no-rebuild --no-suite unit --no-suite integration
     asan_tui_replay
     fuzz
+    roots_ok=yes
+    wait "$roots_pid" || roots_ok=""
+    trap - EXIT
+    [ -n "$roots_ok" ] || exit 1
+    ;;
+roots)
+    install_missing $BUILD_PKGS mmdebstrap
+    roots_pass
     ;;
 asan)
     install_missing $BUILD_PKGS $TEST_PKGS
@@ -147,7 +196,7 @@ asan)
     fuzz
     ;;
 *)
-    echo "usage: ./build.sh demo | test | deps | build | asan" >&2
+    echo "usage: ./build.sh demo | test | deps | build | asan | roots" >&2
     exit 2
     ;;
 esac
