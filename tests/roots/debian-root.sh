@@ -97,9 +97,6 @@ run_in_root() {
     local here
     here=$(pwd -P)
     case $here/ in "$top"/*) ;; *) die "run it from inside the work tree $top" ;; esac
-    # The mount point of the work tree: the only thing made in the root outside the namespace (an
-    # empty directory).
-    mkdir -p "$root$top"
     # Everything below happens in the new mount namespace; "$@" is CMD.
     unshare -m --propagation private -- /bin/sh -ec '
         root=$1 top=$2 here=$3; shift 3
@@ -111,6 +108,9 @@ run_in_root() {
         mount --rbind /sys "$root/sys"
         mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
         mount -t tmpfs -o mode=755 tmpfs "$root/run"
+        # Its mount point, made after /tmp and /run are (the work tree may be under /tmp): an
+        # empty directory left in the root, or in its private /tmp.
+        mkdir -p "$root$top"
         mount --bind "$top" "$root$top"
         exec chroot "$root" /usr/bin/env -i \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
