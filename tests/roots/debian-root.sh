@@ -57,6 +57,19 @@ stamp="suite=$suite mirror=$mirror variant=apt packages=$pkgs"
 
 root_is_current() { [ -f "$root/.leaktop-root" ] && [ "$(cat "$root/.leaktop-root")" = "$stamp" ]; }
 
+# Remove the stale roots of SUITE that no process runs in any more.
+remove_unused_old() {
+    local old
+    for old in "$cache"/."$suite".old.*; do
+        [ -d "$old" ] || continue
+        if [ -n "$(find /proc/[0-9]*/root -maxdepth 0 -lname "$old" 2>/dev/null | head -n 1)" ]; then
+            printf '==> %s is still in use: left for the next make to remove\n' "$old" >&2
+        else
+            rm -rf --one-file-system "$old"
+        fi
+    done
+}
+
 make_root() {
     root_is_current && return 0
     command -v mmdebstrap >/dev/null || die "needs mmdebstrap (apt-get install mmdebstrap)"
@@ -78,11 +91,12 @@ make_root() {
         die "mmdebstrap could not make the $suite root${why:+ ($why)}; full log: $log"
     fi
     printf '%s\n' "$stamp" > "$tmp/.leaktop-root"
-    if [ -e "$root" ]; then
-        rm -rf --one-file-system "$root" || die "cannot remove the stale root $root"
-    fi
+    # The stale root is renamed aside, then removed unless a process still runs in it (a run
+    # started before: it goes on in the old root, removed by the next make).
+    [ -e "$root" ] && mv "$root" "$cache/.$suite.old.$$"
     mv "$tmp" "$root"
     trap - EXIT INT TERM HUP
+    remove_unused_old
     exec 9>&-
     printf '==> the %s root is made (%d s, %s)\n' "$suite" $((SECONDS - started)) \
         "$(du -sh "$root" | cut -f1)" >&2
