@@ -262,6 +262,39 @@ START_TEST(test_samples_and_absent_types)
 }
 END_TEST
 
+/* How old a point's counts are: shown only past two intervals (HELLO: 500 ms). */
+START_TEST(test_counts_age)
+{
+    uint64_t base = lt_mem_in_use();
+    lt_model md;
+    ck_assert_int_eq(lt_model_init(&md, 8), 0);
+    apply_ok(&md, hello(LT_PROTO_MAJOR));
+    lt_type_row rows[] = {{1, 10, 100}};
+    lt_msg m = sample(20, 1, rows, 1, 0); /* mono 20 s */
+    m.u.sample.counts_mono_ns = 8000000000ull; /* a census that ended 12 s ago */
+    m.u.sample.counts_exact = 1;
+    m.u.sample.census_slices = 300;
+    m.u.sample.budget_ppm = 10000;
+    apply_ok(&md, m);
+    m = sample(21, 1, rows, 1, 0);
+    m.u.sample.counts_mono_ns = 20500000000ull; /* 0.5 s ago: fresh */
+    apply_ok(&md, m);
+    m = sample(22, 1, rows, 1, 0);
+    m.u.sample.counts_mono_ns = 0; /* unknown: taken as fresh */
+    apply_ok(&md, m);
+    const lt_point *p = lt_model_point(&md, 0);
+    ck_assert(lt_model_counts_age(&md, p) > 11.99 && lt_model_counts_age(&md, p) < 12.01);
+    ck_assert_int_eq(p->counts_exact, 1);
+    ck_assert_uint_eq(p->census_slices, 300);
+    ck_assert_uint_eq(p->budget_ppm, 10000);
+    ck_assert(lt_model_counts_age(&md, lt_model_point(&md, 1)) == 0.0);
+    ck_assert(lt_model_counts_age(&md, lt_model_point(&md, 2)) == 0.0);
+    ck_assert_int_eq(lt_model_point(&md, 1)->counts_exact, 0);
+    lt_model_free(&md);
+    ck_assert_uint_eq(lt_mem_in_use(), base);
+}
+END_TEST
+
 START_TEST(test_ring_wraps)
 {
     lt_model md;
@@ -488,6 +521,7 @@ model_suite(void)
     tcase_add_test(tc, test_hello_first);
     tcase_add_test(tc, test_strings);
     tcase_add_test(tc, test_samples_and_absent_types);
+    tcase_add_test(tc, test_counts_age);
     tcase_add_test(tc, test_ring_wraps);
     tcase_add_test(tc, test_other_frames);
     tcase_add_test(tc, test_type_sites_answers);
