@@ -1940,6 +1940,26 @@ pep768_taken(attach_run *r)
     return 0;
 }
 
+/* A request was taken and the ticket is still not claimed: give the loader CONSUMED_WAIT_MS
+ * to claim it (it does that first). Returns 1 with *cause when it never did. */
+static int
+taken_not_run(attach_run *r, char **cause)
+{
+    if (path_exists(r->dir, "claimed") || attach_signal || proc_state(r->t.pid) == 0 ||
+        !pep768_taken(r))
+        return 0;
+    int64_t until = now_ms() + CONSUMED_WAIT_MS;
+    while (now_ms() < until && !path_exists(r->dir, "claimed") && !attach_signal)
+        sleep_ms(10);
+    if (path_exists(r->dir, "claimed") || attach_signal)
+        return 0;
+    *cause = lt_asprintf("pid %ld took leaktop's PEP 768 request but did not run its loader (an "
+                         "audit hook refusing cpython.remote_debugger_script?); its stderr says "
+                         "why; it runs on unchanged",
+                         (long)r->t.pid);
+    return 1;
+}
+
 /* Withdraw every request still pending, so that no thread reads the script after it is
  * removed. A thread that took one just as it was withdrawn opens the script within
  * microseconds: it is given a moment before the directory goes. */
@@ -2019,6 +2039,9 @@ pep768_route(attach_run *r, const char *expect, double interval, int wait_all, c
     if (wait_threads(r, &main_tid, 1, first < r->deadline ? first : r->deadline))
         return 1;
     r->main_blocked = !attach_signal && !path_exists(r->dir, "claimed");
+    /* Taken and not run: asking the other threads would only repeat that. */
+    if (r->main_blocked && pep768_taken(r))
+        return taken_not_run(r, cause) ? -1 : 0;
     /* Blocked: every other thread may take it. */
     if (!attach_signal && !path_exists(r->dir, "claimed") && n > 1) {
         if (pep768_ask(r, script, 1, n, cause) == -1)
@@ -2036,20 +2059,8 @@ pep768_route(attach_run *r, const char *expect, double interval, int wait_all, c
         wait_answer(r, r->deadline, 0);
     if (answered(r))
         return 1;
-    if (!path_exists(r->dir, "claimed") && !attach_signal && proc_state(r->t.pid) != 0 &&
-        pep768_taken(r)) {
-        /* The loader claims the ticket before anything else: give it time, then say so. */
-        int64_t until = now_ms() + CONSUMED_WAIT_MS;
-        while (now_ms() < until && !path_exists(r->dir, "claimed") && !attach_signal)
-            sleep_ms(10);
-        if (!path_exists(r->dir, "claimed") && !attach_signal) {
-            *cause = lt_asprintf("pid %ld took leaktop's PEP 768 request but did not run its "
-                                 "loader (an audit hook refusing cpython.remote_debugger_script?); "
-                                 "its stderr says why; it runs on unchanged",
-                                 (long)r->t.pid);
-            return -1;
-        }
-    }
+    if (taken_not_run(r, cause))
+        return -1;
     blocked_in_now(r);
     return 0;
 }
