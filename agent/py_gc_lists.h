@@ -99,40 +99,37 @@ lt_py_gc_entry(PyObject *op)
     return (PyGC_Head *)op - 1;
 }
 
+/* How many collections of generation gen (0 the youngest, 2 the oldest) have finished, as
+ * gc.get_stats() counts them (bumped when one ends). A walk in slices goes on from where it
+ * stopped only if none of its generation or an older one ran. */
+static inline uint64_t
+lt_py_gc_collections_of(const struct _gc_runtime_state *gc, int gen)
+{
+#if PY_VERSION_HEX >= 0x030F0000
+    /* 3.15: ring buffers of statistics, young for generation 0 and old[0], old[1] for 1 and 2;
+     * the newest entry of each holds the running totals (checked against gc.get_stats() on
+     * 3.15.2, past the buffers' wrap). */
+    const struct gc_stats *st = gc->generation_stats;
+    if (st == NULL)
+        return 0;
+    if (gen == 0)
+        return (uint64_t)st->young.items[st->young.index].collections;
+    const struct gc_old_stats_buffer *old = &st->old[gen == 1 ? 0 : 1];
+    return (uint64_t)old->items[old->index].collections;
+#else
+    return (uint64_t)gc->generation_stats[gen].collections;
+#endif
+}
+
 /* How many collections have finished, all generations together: a walk that saw this number
  * change while it let go of the GIL knows objects moved between lists meanwhile. */
 static inline uint64_t
 lt_py_gc_collections(const struct _gc_runtime_state *gc)
 {
     uint64_t n = 0;
-#if PY_VERSION_HEX >= 0x030F0000
-    /* 3.15: per generation, ring buffers of statistics; the newest entry holds the totals. */
-    const struct gc_stats *st = gc->generation_stats;
-    if (st == NULL)
-        return 0;
-    n += (uint64_t)st->young.items[st->young.index].collections;
-    for (int i = 0; i < 2; i++)
-        n += (uint64_t)st->old[i].items[st->old[i].index].collections;
-#else
     for (int i = 0; i < NUM_GENERATIONS; i++)
-        n += (uint64_t)gc->generation_stats[i].collections;
-#endif
+        n += lt_py_gc_collections_of(gc, i);
     return n;
-}
-
-/* Collections of generation gen (0 the youngest, 2 the oldest) finished so far. A walk in
- * slices goes on from where it stopped only if none of its generation or an older one ran. 3.15
- * keeps its counters in another shape: there the count of all of them is returned, so any
- * collection makes the walk start over (more often, never wrongly). */
-static inline uint64_t
-lt_py_gc_collections_of(const struct _gc_runtime_state *gc, int gen)
-{
-#if PY_VERSION_HEX >= 0x030F0000
-    (void)gen;
-    return lt_py_gc_collections(gc);
-#else
-    return (uint64_t)gc->generation_stats[gen].collections;
-#endif
 }
 
 #endif
