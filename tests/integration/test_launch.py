@@ -212,11 +212,13 @@ time.sleep(30)
         with open(out, "rb") as f:
             data = f.read()
         self.assertEqual(data[:12], b"LEAKTOP-REC\n")
-        self.assertEqual(struct.unpack_from("<I", data, 12)[0], 1)
+        # Version 2 (a program's processes in one file); one process holds no REC_PROCESS.
+        self.assertEqual(struct.unpack_from("<I", data, 12)[0], 2)
         frames, rest = split_frames(data[16:])
         self.assertEqual(rest, 0)
         types = [t for t, _, _ in frames]
         self.assertEqual(types[0], FRAME_HELLO)
+        self.assertNotIn(16, types)
         self.assertIn(FRAME_HISTORY_END, types)
         self.assertGreaterEqual(types.count(FRAME_SAMPLE), 5)
         r = self.leaktop("record", "-o", "/dev/null", "--duration", "1", "--", PYTHONS[0], prog,
