@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "mem_stats.h"
 #include "py_memstats.h"
@@ -23,6 +24,16 @@ static char report[REPORT_MAX];
 static lt_memory last; /* the newest reading: py_* fields only */
 static int have_last;
 static uint32_t age, skip; /* samples since the last reading; samples to skip before the next */
+
+/* CPU time of the calling thread, ns (0 when it cannot be read: then no reading is put off). */
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int
 same_allocator(const PyMemAllocatorEx *x, const PyMemAllocatorEx *y)
@@ -77,9 +88,10 @@ lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms)
     } else {
         lt_memory m;
         memset(&m, 0, sizeof m);
-        uint64_t t0 = lt_mono_ns();
+        uint64_t t0 = lt_mono_ns(), c0 = thread_cpu_ns();
         int rc = read_pymalloc(&m);
         m.py_read_ns = lt_mono_ns() - t0;
+        uint64_t cpu_ns = thread_cpu_ns() - c0;
         if (rc == 0) {
             last = m;
             have_last = 1;
@@ -88,9 +100,12 @@ lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms)
             age++;
         }
         /* Keep the average cost within the budget: a reading of k budgets is taken every k
-         * samples. */
+         * samples. Its cost is the CPU time this thread spent on it, not the wall time: on a
+         * busy machine the thread can be descheduled mid-reading, and a reading that took 1 ms
+         * of work but 100 ms of wall time must not put the next forty off (each sample in
+         * between would carry a reading from before what the program just freed). */
         uint64_t budget = (uint64_t)interval_ms * 1000000u / BUDGET_FRACTION;
-        uint64_t k = budget ? m.py_read_ns / budget : 0;
+        uint64_t k = budget ? cpu_ns / budget : 0;
         skip = k > 3600 ? 3600 : (uint32_t)k;
     }
     if (have_last) {

@@ -26,8 +26,9 @@ void lt_py_memstats_init(void);
 
 /* In the sample callback: read pymalloc when due and hand the newest reading to the agent
  * (lt_agent_memory_python). A reading costs about a microsecond per arena; when it takes more
- * than 1% of interval_ms it is taken every Nth sample instead, N chosen to keep that budget,
- * and the samples in between carry the last reading with its age. */
+ * than 1% of interval_ms (in the agent thread's CPU time, so a reading descheduled on a busy
+ * machine does not count its wait) it is taken every Nth sample instead, N chosen to keep that
+ * budget, and the samples in between carry the last reading with its age (py_age, samples). */
 void lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms);
 
 /* In a forked child: the schedule starts again. */

@@ -84,6 +84,23 @@ lt_model_slot(const lt_model *m, uint32_t i)
     return (m->head + i) % m->cap;
 }
 
+double
+lt_model_py_age_s(const lt_model *m, uint32_t i)
+{
+    const lt_point *p = lt_model_point(m, i);
+    uint32_t age = p->have_memory ? p->mem.py_age : 0;
+    if (age == 0)
+        return 0.0;
+    for (uint32_t j = i; j-- > 0;) {
+        const lt_point *q = lt_model_point(m, j);
+        if (q->seq + age == p->seq)
+            return (double)(p->mono_ns - q->mono_ns) / 1e9;
+        if (q->seq + age < p->seq)
+            break;
+    }
+    return (double)age * m->interval_ms / 1e3;
+}
+
 const char *
 lt_model_string(const lt_model *m, uint32_t id)
 {

@@ -141,6 +141,11 @@ const lt_point *lt_model_point(const lt_model *m, uint32_t i);
  * (the census is done in slices within a CPU budget, so on a big heap its counts lag); 0 when
  * fresh. */
 double lt_model_counts_age(const lt_model *m, const lt_point *p);
+/* How old the pymalloc reading that point i carries is, in seconds (0: taken at that sample;
+ * the agent skips readings that would cost more than its budget, and the samples in between
+ * carry the last one, py_age samples old). From the time of the sample the reading was taken
+ * at when the model still holds it, else py_age sampling intervals. */
+double lt_model_py_age_s(const lt_model *m, uint32_t i);
 /* Ring slot of the i-th oldest point, to index a series' arrays. */
 uint32_t lt_model_slot(const lt_model *m, uint32_t i);
 /* The traceback of id, or NULL when it was never announced. */

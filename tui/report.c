@@ -109,6 +109,7 @@ build_breakdown(lt_report *r, const lt_model *m, uint32_t first, double *x, doub
     r->have_breakdown = 1;
     lt_breakdown_of(pl, &r->breakdown);
     r->memory = &pl->mem;
+    r->pymalloc_age_s = lt_model_py_age_s(m, last);
     for (int part = 0; part < LT_PART_COUNT; part++) {
         uint32_t k = 0;
         for (uint32_t i = first; i < m->n; i++) {

@@ -79,6 +79,7 @@ typedef struct lt_report {
     const lt_memory *memory; /* that point's figures, in the model */
     double part_growth[LT_PART_COUNT];
     double pymalloc_read_ms_max, malloc_read_ms_max;
+    double pymalloc_age_s; /* how old that point's pymalloc figures are (0: read at it) */
     lt_fragmentation fragmentation;
     /* The limits and the forecast (lt_report_set_limits); have_limits 0 when not read. */
     int have_limits;

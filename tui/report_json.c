@@ -370,6 +370,8 @@ write_breakdown(lt_json *j, const lt_report *r)
     lt_json_double(j, r->pymalloc_read_ms_max);
     lt_json_key(j, "pymalloc_age_samples");
     lt_json_u64(j, mem->py_age);
+    lt_json_key(j, "pymalloc_age_s");
+    lt_json_double(j, r->pymalloc_age_s);
     lt_json_key(j, "malloc_read_ms_max");
     lt_json_double(j, r->malloc_read_ms_max);
     lt_json_key(j, "fragmentation");

@@ -49,6 +49,8 @@ write_memory(const lt_report *r, FILE *f)
             fprintf(f, "%s %s%s", part ? "," : "", lt_part_short((lt_part)part), v < 0 ? " -" : " ");
             fputs(lt_fmt_bytes(a, sizeof a, (uint64_t)(v < 0 ? -v : v)), f);
         }
+        if (r->breakdown.have_py && r->memory != NULL && r->memory->py_age > 0)
+            fprintf(f, " (pymalloc read %.1f s ago)", r->pymalloc_age_s);
         fputc('\n', f);
         if (r->fragmentation.found)
             fprintf(f, "  fragmentation: %s\n", r->fragmentation.reason);

@@ -199,16 +199,19 @@ lt_view_memory_draw(lt_ui *ui, int y, int height)
                       "swap %s (not in RSS); address space %s, of it data %s",
                       lt_fmt_bytes(a, sizeof a, mem->vm_swap), lt_fmt_bytes(b, sizeof b, mem->vm_size),
                       lt_fmt_bytes(c, sizeof c, mem->vm_data));
+    char age[48] = "";
+    if (mem->py_age > 0) /* a reading put off to keep its budget: say how old it is, first */
+        snprintf(age, sizeof age, " (read %.1f s ago)", lt_model_py_age_s(m, end - 1));
     if (row < bottom && bd.have_py)
         lt_crt_printf(row++, 1, LT_A_NORMAL,
-                      "pymalloc: %llu arenas, %s, %.0f%% in use (free blocks %s, empty pools %s); "
-                      "read in %.2f ms%s",
-                      (unsigned long long)mem->py_arenas,
+                      "pymalloc%s: %llu arenas, %s, %.0f%% in use (free blocks %s, empty pools "
+                      "%s); read in %.2f ms",
+                      age, (unsigned long long)mem->py_arenas,
                       lt_fmt_bytes(a, sizeof a, mem->py_arena_bytes),
                       mem->py_arena_bytes ? 100.0 * mem->py_used_bytes / mem->py_arena_bytes : 0.0,
                       lt_fmt_bytes(b, sizeof b, mem->py_free_block_bytes),
                       lt_fmt_bytes(c, sizeof c, mem->py_free_pool_bytes),
-                      mem->py_read_ns / 1e6, mem->py_age ? " (an older reading)" : "");
+                      mem->py_read_ns / 1e6);
     if (row < bottom && bd.have_heap)
         lt_crt_printf(row++, 1, LT_A_NORMAL,
                       "malloc: heaps %s (free %s, %s at the top releasable), large blocks %s",

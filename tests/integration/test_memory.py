@@ -92,12 +92,27 @@ class MemoryTest(LeaktopTestCase):
         out = os.path.join(self.tmp, "alloc-%s-%d.json" % (what, mb))
         p = self.spawn([py, prog, what, str(mb), out], env=self.agent_env())
         pid = int(self.wait_line(p, "ready", timeout=120).split()[1])
-        report, _ = self.check_json("--duration", "1.5", "--pid", str(pid))
+        breakdown = self.breakdown_since(pid, time.monotonic())
         self.kill_pid(p)
-        self.assertIsNotNone(report["breakdown"], "no MEMORY frames: %s" % report["process"])
         with open(out) as f:
             known = json.load(f)
-        return report["breakdown"], known
+        return breakdown, known
+
+    def breakdown_since(self, pid, since, timeout=30.0):
+        """The breakdown of pid whose pymalloc figures were read after `since` (monotonic):
+        pymalloc's reading is put off when it costs more than its budget, and an older one,
+        carried with its age, may predate what the program just did."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report, _ = self.check_json("--duration", "1.5", "--pid", str(pid))
+            b = report["breakdown"]
+            self.assertIsNotNone(b, "no MEMORY frames: %s" % report["process"])
+            # The report's last point is at most one sample (0.25 s) before the check ended.
+            if b["pymalloc_age_s"] + 0.5 < time.monotonic() - since:
+                return b
+            self.assertLess(time.monotonic(), deadline,
+                            "every pymalloc reading was older than %.1f s" % (
+                                time.monotonic() - since))
 
     @sanitized("ASan replaces glibc's malloc, whose heap (mallinfo2) this part is measured by")
     def test_native_allocations_in_the_native_part(self):
@@ -154,6 +169,26 @@ class MemoryTest(LeaktopTestCase):
                 self.assertTrue(got["fragmentation"])
                 self.assertIn("pymalloc holds", got["fragmentation_reason"])
                 self.assertIn("not a leak", got["fragmentation_reason"])
+
+    def test_a_put_off_reading_says_its_age(self):
+        # 1,000,000 objects (200 MB of pymalloc arenas) sampled every 20 ms: a reading costs
+        # more than its budget (1% of the interval, 0.2 ms) and is taken only every few samples;
+        # the samples between carry it, and the report says how old the figures it shows are.
+        prog = self.write("big.py", '''
+import time
+objs = [b"%0160d" % i for i in range(1000000)]
+print("ready", flush=True)
+while True:
+    time.sleep(1)
+''')
+        b = self.run_check(PYTHONS[0], prog, duration="3", interval="0.02")["breakdown"]
+        self.assertGreater(b["pymalloc_read_ms_last"], 0.2, b)
+        age, age_s = b["pymalloc_age_samples"], b["pymalloc_age_s"]
+        if age == 0:
+            self.assertEqual(age_s, 0.0, b)
+        else:  # age samples of 20 ms, each late by what a busy machine makes it
+            self.assertGreaterEqual(age_s, 0.5 * age * 0.02, b)
+            self.assertLess(age_s, age * 0.02 + 2.0, b)
 
     @sanitized("ASan's quarantine keeps freed blocks (up to 256 MB) out of reuse: churn grows RSS")
     def test_fragmentation_is_no_native_suspect(self):

@@ -436,6 +436,39 @@ START_TEST(test_type_sites_answers)
 }
 END_TEST
 
+/* A pymalloc reading the agent put off (py_age samples old) is that old in seconds: from the time
+ * of the sample it was read at while the model holds it, else py_age intervals. */
+START_TEST(test_pymalloc_reading_age)
+{
+    uint64_t base = lt_mem_in_use();
+    lt_model md;
+    ck_assert_int_eq(lt_model_init(&md, 4), 0);
+    lt_msg h = hello(LT_PROTO_MAJOR);
+    apply_ok(&md, h);
+    lt_type_row rows[] = {{1, 1, 1}};
+    for (uint32_t seq = 10; seq < 16; seq++) { /* 1 s apart; the ring keeps 12-15 */
+        apply_ok(&md, sample(seq, 1, rows, 1, 0));
+        lt_msg m = memory(seq);
+        m.u.memory.py_age = seq - 10; /* read at sample 10, carried since */
+        apply_ok(&md, m);
+    }
+    ck_assert_uint_eq(md.n, 4);
+    ck_assert_double_eq_tol(lt_model_py_age_s(&md, 3), 5.0 * md.interval_ms / 1e3, 1e-9);
+    /* Read at a sample the model holds: its time. */
+    apply_ok(&md, sample(16, 1, rows, 1, 0));
+    lt_msg m = memory(16);
+    m.u.memory.py_age = 2; /* read at sample 14 */
+    apply_ok(&md, m);
+    ck_assert_double_eq_tol(lt_model_py_age_s(&md, 3), 2.0, 1e-9);
+    m = memory(16);
+    m.u.memory.py_age = 0;
+    apply_ok(&md, m);
+    ck_assert_double_eq_tol(lt_model_py_age_s(&md, 3), 0.0, 1e-9);
+    lt_model_free(&md);
+    ck_assert_uint_eq(lt_mem_in_use(), base);
+}
+END_TEST
+
 /* MEMORY joins the SAMPLE of its seq; the breakdown's parts add up to the RSS. */
 START_TEST(test_memory_and_breakdown)
 {
@@ -527,6 +560,7 @@ model_suite(void)
     tcase_add_test(tc, test_type_sites_answers);
     tcase_add_test(tc, test_type_limits);
     tcase_add_test(tc, test_memory_and_breakdown);
+    tcase_add_test(tc, test_pymalloc_reading_age);
     return s;
 }
 
