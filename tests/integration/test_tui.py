@@ -96,6 +96,25 @@ class TuiTest(LeaktopTestCase):
 
     # -- the tests ------------------------------------------------------------------------
 
+    def test_a_put_off_pymalloc_reading_shows_its_age(self):
+        # 200 MB of pymalloc arenas sampled every 20 ms: a reading costs more than its budget
+        # (0.2 ms) and is taken every few samples; the samples between show it with its age.
+        prog = self.write("big.py", """
+import os, time
+import leaktop
+leaktop.start(interval=0.02)
+objs = [b"%0160d" % i for i in range(1000000)]
+print("ready %d" % os.getpid(), flush=True)
+while True:
+    time.sleep(1)
+""")
+        p = self.spawn([PYTHONS[0], prog], env=self.agent_env())
+        pid = int(self.wait_line(p, "ready", timeout=120).split()[1])
+        self.run_in_tmux([LEAKTOP, str(pid)])
+        self.wait_screen(r"1 Suspects")
+        self.keys("5")
+        self.wait_screen(r"pymalloc \(read [\d.]+ s ago\): \d+ arenas", timeout=30)
+
     def test_views_keys_and_drilldown(self):
         p, pid = self.leaker()
         self.run_in_tmux([LEAKTOP, str(pid)])
@@ -126,7 +145,7 @@ class TuiTest(LeaktopTestCase):
         self.keys("5")
         text = self.wait_screen(r"PART\s+BYTES\s+SHARE")
         self.assertRegex(text, r"Python objects.*MiB")
-        self.assertRegex(text, r"pymalloc: \d+ arenas")
+        self.assertRegex(text, r"pymalloc( \(read [\d.]+ s ago\))?: \d+ arenas")
         self.assertRegex(text, r"MemAvailable|RLIMIT|cgroup")    # the limits found
         self.keys("BTab", "BTab", "BTab")
         self.wait_screen(r"TYPE\s+COUNT")
