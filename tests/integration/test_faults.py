@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -260,7 +261,15 @@ class FaultTest(LeaktopTestCase):
                     s.send(client_hello())
                 except OSError:
                     pass  # already evicted to make room: that is the point
-        time.sleep(1.0)
+        # Until the agent has taken every one from its listen queue (on a busy machine that
+        # takes a while; a viewer connecting meanwhile could be the one evicted to make room):
+        # each is then readable, its greeting queued at accept or its end after eviction (or
+        # hung up, never queued).
+        poller = select.poll()
+        for s in socks:
+            poller.register(s, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self.wait_for(lambda: len(poller.poll(0)) == len(socks), timeout=60,
+                      what="the agent to answer all 256")
         # The agent holds at most max_clients (64) of them; the rest were closed.
         self.assertLessEqual(socket_fds(pid) - base, 64)
         report, r = self.check_json("--pid", str(pid), "--duration", "1")
