@@ -59,7 +59,7 @@ for i in $(seq 1 "$runs"); do
     # meson's summary lines: " 5/18 leaktop:integration / test_tui   FAIL   12.3s ..."; the
     # unittest lines of a failed file name the failing tests: "FAIL: test_x (test_y.Z.test_x)".
     files=$(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$logs/run$i.log" |
-            sed -E 's/.* \/ ([^ ]+) .*/\1/' | tr '\n' ' ' || true)
+            sed -E 's/.* \/ ([^ ]+) .*/\1/' | sort -u | tr '\n' ' ' || true)
     tests=$(grep -E '^(FAIL|ERROR): ' "$logs/run$i.log" | sort -u || true)
     if [ "$status" -eq 0 ]; then
         echo "run $i: passed in ${secs}s"
