@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 # roots' list too (tests/roots/debian-root.sh, COMMON_PKGS).
 BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurses-dev libproc2-dev"
 TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps gdb valgrind man-db prometheus
-    python3-gunicorn python3-flask mmdebstrap"
+    python3-gunicorn python3-flask mmdebstrap python3-numpy"
 
 say() { printf '==> %s\n' "$*" >&2; }
 

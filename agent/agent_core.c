@@ -230,6 +230,8 @@ greet(lt_agent *a, lt_client *c)
         .executable = a->executable,
         .argc = a->argc,
         .argv = (const char **)a->argv,
+        .nlib = a->nlib,
+        .lib_paths = (const char **)a->lib_paths,
     };
     lt_encode_hello(&b, &h);
     for (uint32_t id = 0; id < a->announced; id++)
@@ -364,7 +366,9 @@ answer_type_sites(lt_agent *a, lt_client *c, uint32_t name_id)
     lt_type_sites_msg m = {.name_id = name_id, .instances = ts.instances, .sampled = ts.sampled,
                            .sample_interval_bytes = ts.mean,
                            .walk_us = (uint32_t)(ts.walk_ns / 1000u), .note = ts.note,
-                           .nrows = nrows, .rows = rows};
+                           .nrows = nrows, .rows = rows, .owned_sampled = ts.owned_sampled,
+                           .owned_extra_bytes = ts.owned_extra_bytes,
+                           .owned_us = (uint32_t)(ts.owned_ns / 1000u)};
     if (lt_encode_type_sites(&b, &m) == 0)
         lt_client_queue(c, b.data, b.len, 0);
     lt_buf_free(&b);
@@ -667,6 +671,9 @@ agent_free(lt_agent *a)
     for (uint32_t i = 0; i < a->argc; i++)
         lt_free(a->argv[i]);
     lt_free(a->argv);
+    for (uint32_t i = 0; i < a->nlib; i++)
+        lt_free(a->lib_paths[i]);
+    lt_free(a->lib_paths);
     lt_free(a->socket_path);
     lt_free(a->python_version);
     lt_free(a->executable);
@@ -744,6 +751,18 @@ lt_agent_start(const lt_agent_config *cfg, const lt_agent_ops *ops, const lt_age
             goto fail;
         }
         a->argc++;
+    }
+    uint32_t nlib = id->nlib > LT_HELLO_MAX_LIB ? LT_HELLO_MAX_LIB : id->nlib;
+    a->lib_paths = lt_calloc(nlib ? nlib : 1, sizeof *a->lib_paths);
+    for (uint32_t i = 0; a->lib_paths != NULL && i < nlib; i++) {
+        a->lib_paths[i] = lt_strdup(id->lib_paths[i] ? id->lib_paths[i] : "");
+        if (a->lib_paths[i] == NULL)
+            break;
+        a->nlib++;
+    }
+    if (a->lib_paths == NULL || a->nlib < nlib) {
+        *cause = lt_asprintf("out of memory");
+        goto fail;
     }
     lt_buf_init(&a->scratch);
     lt_buf_init(&a->announce);

@@ -75,6 +75,8 @@ typedef struct lt_agent_identity {
     const char *executable;
     uint32_t argc;
     const char *const *argv;
+    uint32_t nlib;                /* the library's path prefixes (HELLO 1.1); at most 64 kept */
+    const char *const *lib_paths;
 } lt_agent_identity;
 
 struct lt_agent {
@@ -84,6 +86,8 @@ struct lt_agent {
     char *python_version, *executable;
     char **argv;
     uint32_t argc;
+    char **lib_paths;
+    uint32_t nlib;
     uint64_t start_wall_ns;
     int listen_fd, wake_rd, wake_wr;
     pthread_t thread;

@@ -457,6 +457,53 @@ running_version(void)
 #endif
 }
 
+/* The interpreter's library as path prefixes (HELLO's lib_paths): sysconfig's stdlib and
+ * package directories, site's package directories, each as given and resolved, into buf
+ * (strings) and out (at most max). Best effort: nothing when Python cannot say (an error is
+ * cleared). GIL held. Returns how many. */
+static uint32_t
+library_paths(char *buf, size_t cap, const char **out, uint32_t max)
+{
+    static const char code[] =
+        "import os, site, sysconfig\n"
+        "paths = [sysconfig.get_paths().get(k) for k in "
+        "('stdlib', 'platstdlib', 'purelib', 'platlib')]\n"
+        "try:\n    paths += site.getsitepackages()\nexcept Exception:\n    pass\n"
+        "try:\n    paths.append(site.getusersitepackages())\nexcept Exception:\n    pass\n"
+        "result = []\n"
+        "for p in paths:\n"
+        "    for q in (p, p and os.path.realpath(p)):\n"
+        "        if q and q.rstrip('/') not in result:\n"
+        "            result.append(q.rstrip('/'))\n";
+    uint32_t n = 0;
+    PyObject *g = PyDict_New();
+    if (g == NULL || PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins()) < 0)
+        goto done;
+    PyObject *r = PyRun_String(code, Py_file_input, g, g);
+    if (r == NULL)
+        goto done;
+    Py_DECREF(r);
+    PyObject *list = PyDict_GetItemString(g, "result"); /* borrowed */
+    size_t used = 0;
+    for (Py_ssize_t i = 0; list != NULL && PyList_Check(list) && i < PyList_GET_SIZE(list) &&
+                           n < max;
+         i++) {
+        Py_ssize_t len = 0;
+        const char *text = PyUnicode_Check(PyList_GET_ITEM(list, i))
+                               ? PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(list, i), &len)
+                               : NULL;
+        if (text == NULL || len == 0 || used + (size_t)len + 1 > cap)
+            continue;
+        memcpy(buf + used, text, (size_t)len + 1);
+        out[n++] = buf + used;
+        used += (size_t)len + 1;
+    }
+done:
+    Py_XDECREF(g);
+    PyErr_Clear();
+    return n;
+}
+
 /* Start with agent_cfg. Returns 0, or -1 with a Python exception set. */
 static int
 start_agent(void)
@@ -468,11 +515,16 @@ start_agent(void)
     uint32_t running = running_version();
     snprintf(version, sizeof version, "%u.%u.%u", (unsigned)(running >> 24) & 0xffu,
              (unsigned)(running >> 16) & 0xffu, (unsigned)(running >> 8) & 0xffu);
+    char libbuf[8192];
+    const char *lib[LT_HELLO_MAX_LIB];
+    uint32_t nlib = library_paths(libbuf, sizeof libbuf, lib, LT_HELLO_MAX_LIB);
     lt_agent_identity id = {
         .python_version = version,
         .executable = argc > 0 ? argv[0] : "",
         .argc = argc,
         .argv = argv,
+        .nlib = nlib,
+        .lib_paths = lib,
     };
     lt_agent_ops ops = {.ctx = NULL, .sample = sample_cb, .command = command_cb,
                         .stopping = stopping_cb, .why_alive = why_alive_cb,

@@ -36,8 +36,8 @@ lt_py_walk_now_ns(void)
 
 /* What one object costs on its own: the GC header and any pre-header, the struct, inline items,
  * and for the common containers the table they own (as sys.getsizeof counts it). */
-static inline uint64_t
-shallow_size(PyObject *op, PyTypeObject *tp)
+uint64_t
+lt_py_shallow_size(PyObject *op, PyTypeObject *tp)
 {
     uint64_t size = (uint64_t)tp->tp_basicsize + sizeof(PyGC_Head);
     /* Inline items: tuples and other true var-sized objects. Some types have an itemsize but
@@ -72,7 +72,7 @@ static inline void
 count_object(lt_census *c, PyObject *op)
 {
     PyTypeObject *tp = Py_TYPE(op);
-    lt_census_add(c, tp, shallow_size(op, tp));
+    lt_census_add(c, tp, lt_py_shallow_size(op, tp));
 }
 
 static void

@@ -74,6 +74,10 @@ int lt_py_census_walk(lt_census *c);
  * it (so the last object visited is the youngest tracked). The same rules as the census: no
  * Python object may be created and no Python code run from fn. Returns 0, or -1 without walking
  * when a garbage collection is in progress. */
+/* The census's shallow size of op (of type tp): struct, GC header, inline items, and a list's,
+ * dict's or set's table. GIL held; never fails. */
+uint64_t lt_py_shallow_size(PyObject *op, PyTypeObject *tp);
+
 int lt_py_gc_for_each(int (*fn)(PyObject *op, void *arg), void *arg);
 
 /* The same walk backwards, the youngest first: generation 0 (never survived a collection) from

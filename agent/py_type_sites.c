@@ -23,10 +23,19 @@
 #include "py_referrers.h"
 #include "py_type_sites.h"
 
+#define OWNED_SAMPLE 64              /* instances whose __sizeof__ is asked */
+#define OWNED_BUDGET_NS 10000000ull  /* and at most this long */
+
 typedef struct walk {
     lt_py_type_match want;
     lt_heap_sampler *hs;
     lt_type_sites *ts;
+    /* A uniform sample of the instances (reservoir): picked during a slice (borrowed: nothing
+     * runs meanwhile), held (strong) between slices, when the GIL is let go. */
+    PyObject *pick[OWNED_SAMPLE], *keep[OWNED_SAMPLE];
+    uint32_t nkeep;
+    uint64_t seen, rng;
+    int stale; /* the walk started over: what is kept is from before */
 } walk;
 
 /* Bytes between the start of an object's memory block and the object. */
@@ -48,6 +57,17 @@ visit(PyObject *op, void *arg)
     if (!lt_py_type_matches(&w->want, tp))
         return 1;
     w->ts->instances++;
+    w->seen++;
+    if (w->nkeep < OWNED_SAMPLE) {
+        w->pick[w->nkeep++] = op;
+    } else {
+        w->rng ^= w->rng << 13; /* xorshift64 */
+        w->rng ^= w->rng >> 7;
+        w->rng ^= w->rng << 17;
+        uint64_t j = w->rng % w->seen;
+        if (j < OWNED_SAMPLE)
+            w->pick[j] = op;
+    }
     lt_live_entry e;
     uint32_t site;
     if (lt_heap_sampler_lookup(w->hs, (const char *)op - preheader(tp), &e, &site))
@@ -73,11 +93,75 @@ visit_slice(PyObject *op, void *arg)
     visit(op, arg);
 }
 
+/* After a slice, the GIL still held: hold the instances picked in it (and let go of those
+ * they replace, or of everything kept before the walk started over). */
+static void
+keep_picks(walk *w)
+{
+    for (uint32_t j = 0; j < OWNED_SAMPLE; j++) {
+        PyObject *old = NULL;
+        if (w->stale || w->pick[j] != NULL) {
+            old = w->keep[j];
+            w->keep[j] = w->pick[j];
+            Py_XINCREF(w->keep[j]);
+            w->pick[j] = NULL;
+        }
+        Py_XDECREF(old);
+    }
+    w->stale = 0;
+}
+
+/* The bytes op owns by its type's own __sizeof__ (a C method: no Python code runs), plus its
+ * pre-header, less the census's shallow size (a buffer, an ndarray's data); -1 when the type's
+ * __sizeof__ is written in Python or fails. */
+static int64_t
+owned_extra(PyObject *op, PyObject *name)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject *d = _PyType_Lookup(tp, name); /* borrowed */
+    if (d == NULL || Py_TYPE(d) != &PyMethodDescr_Type)
+        return -1;
+    PyObject *r = PyObject_CallFunctionObjArgs(d, op, NULL);
+    Py_ssize_t n = r != NULL && PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
+    Py_XDECREF(r);
+    PyErr_Clear();
+    if (n < 0)
+        return -1;
+    uint64_t b = (uint64_t)n + preheader(tp), shallow = lt_py_shallow_size(op, tp);
+    return b > shallow ? (int64_t)(b - shallow) : 0;
+}
+
+/* After the walk: what the kept instances own, within OWNED_BUDGET_NS; lets go of them. */
+static void
+measure_owned(walk *w)
+{
+    PyObject *name = PyUnicode_InternFromString("__sizeof__");
+    uint64_t t0 = lt_mono_ns();
+    for (uint32_t i = 0; name != NULL && i < OWNED_SAMPLE; i++) {
+        if (w->keep[i] == NULL || lt_mono_ns() - t0 >= OWNED_BUDGET_NS)
+            continue;
+        int64_t b = owned_extra(w->keep[i], name);
+        if (b < 0)
+            continue;
+        w->ts->owned_sampled++;
+        w->ts->owned_extra_bytes += (uint64_t)b;
+    }
+    w->ts->owned_ns = lt_mono_ns() - t0;
+    for (uint32_t i = 0; i < OWNED_SAMPLE; i++)
+        Py_CLEAR(w->keep[i]);
+    Py_XDECREF(name);
+    PyErr_Clear();
+}
+
 /* The walk starts over: forget what was gathered. */
 static void
 restart_walk(void *arg)
 {
     walk *w = arg;
+    memset(w->pick, 0, sizeof w->pick);
+    w->nkeep = 0;
+    w->seen = 0;
+    w->stale = 1;
     uint64_t mean = w->ts->mean;
     lt_type_sites_free(w->ts);
     lt_type_sites_init(w->ts);
@@ -106,6 +190,7 @@ lt_py_type_sites(const char *type_name, lt_type_sites *ts, uint64_t max_pause_ns
     w->want.want = type_name;
     w->hs = hs;
     w->ts = ts;
+    w->rng = 0x9E3779B97F4A7C15ull;
     /* In slices as the census walks (py_census.h), the GIL released between them; walk_ns is
      * the longest hold. */
     lt_py_walk wk;
@@ -121,6 +206,7 @@ lt_py_type_sites(const char *type_name, lt_type_sites *ts, uint64_t max_pause_ns
         uint64_t hold = lt_mono_ns() - t0;
         if (hold > longest)
             longest = hold;
+        keep_picks(w);
         if (rc == LT_WALK_DONE || lt_mono_ns() - start > TYPE_SITES_MAX_S * 1000000000ull)
             break;
         Py_BEGIN_ALLOW_THREADS
@@ -129,6 +215,10 @@ lt_py_type_sites(const char *type_name, lt_type_sites *ts, uint64_t max_pause_ns
     }
     lt_py_walk_abandon(&wk, NULL);
     ts->walk_ns = longest;
+    if (rc == LT_WALK_DONE)
+        measure_owned(w);
+    for (uint32_t i = 0; i < OWNED_SAMPLE; i++)
+        Py_CLEAR(w->keep[i]);
     lt_free(w);
     PyErr_Clear();
     if (rc != LT_WALK_DONE) {

@@ -34,6 +34,10 @@ typedef struct lt_type_sites {
     uint64_t walk_ns;          /* how long the host was held for the walk */
     char note[128];            /* why there is nothing to show, or "" */
     int failed;                /* memory ran out: some samples were not added */
+    /* What a bounded sample of the instances owns by their own __sizeof__ (the host fills). */
+    uint32_t owned_sampled;    /* instances measured */
+    uint64_t owned_extra_bytes; /* what they own beyond their shallow size, in all */
+    uint64_t owned_ns;         /* how long measuring them took */
 } lt_type_sites;
 
 /* An empty answer. */

@@ -157,6 +157,9 @@ lt_encode_hello(lt_buf *b, const lt_hello *h)
     lt_put_u32(b, h->argc);
     for (uint32_t i = 0; i < h->argc; i++)
         lt_put_str(b, h->argv[i]);
+    lt_put_u32(b, h->nlib);
+    for (uint32_t i = 0; i < h->nlib; i++)
+        lt_put_str(b, h->lib_paths[i]);
     return lt_frame_end(b, off);
 }
 
@@ -404,6 +407,9 @@ lt_encode_type_sites(lt_buf *b, const lt_type_sites_msg *ts)
         lt_put_u64(b, ts->rows[i].live_count);
         lt_put_u32(b, ts->rows[i].samples);
     }
+    lt_put_u32(b, ts->owned_sampled);
+    lt_put_u64(b, ts->owned_extra_bytes);
+    lt_put_u32(b, ts->owned_us);
     return lt_frame_end(b, off);
 }
 
@@ -629,6 +635,23 @@ decode_hello(reader *r, lt_hello *h)
     }
     for (uint32_t i = 0; i < h->argc; i++)
         h->argv[i] = get_str(r, NULL);
+    /* 1.1: the library's path prefixes; an older agent's hello ends here. */
+    if (r->bad || r->len - r->pos < 4)
+        return;
+    h->nlib = get_u32(r);
+    if (r->bad || h->nlib > LT_HELLO_MAX_LIB || h->nlib > (r->len - r->pos) / 4) {
+        r->bad = 1;
+        h->nlib = 0;
+        return;
+    }
+    h->lib_paths = msg_alloc(r->m, sizeof(char *) * (h->nlib ? h->nlib : 1));
+    if (h->lib_paths == NULL) {
+        r->bad = 1;
+        h->nlib = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < h->nlib; i++)
+        h->lib_paths[i] = get_str(r, NULL);
 }
 
 #define TYPE_ROW_WIRE 20u
@@ -860,6 +883,12 @@ decode_type_sites(reader *r, lt_type_sites_msg *ts)
         ts->rows[i].live_count = get_u64(r);
         ts->rows[i].samples = get_u32(r);
     }
+    /* 1.1: what a sample of the instances owns; an older agent's answer ends here. */
+    if (r->bad || r->len - r->pos < 16)
+        return;
+    ts->owned_sampled = get_u32(r);
+    ts->owned_extra_bytes = get_u64(r);
+    ts->owned_us = get_u32(r);
 }
 
 int

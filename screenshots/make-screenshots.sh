@@ -9,7 +9,8 @@
 # 3. shows the picker (`leaktop` alone) with the demo running under an agent it started itself
 #    (`import leaktop; leaktop.start()`), in a PID namespace of its own when it can, so that no
 #    other Python process of yours ends up in a committed picture, then that demo's fastest-growing
-#    type in the live TUI (its allocation sites and referrers are asked of the agent);
+#    type in the live TUI (its allocation sites and referrers are asked of the agent), and the
+#    Suspects view with its findings (what holds each is asked of the agent too);
 # 4. renders each capture to HTML (screenshots/ansi2html.py, stdlib only: a cell grid with the
 #    terminal's colours, sparkline glyphs drawn as shapes) and that to PNG with headless
 #    Chromium.
@@ -156,6 +157,11 @@ runpy.run_path('examples/demo_leak.py', run_name='__main__')" >"$WORK/picker-dem
     # were allocated (the agent is asked), nor what keeps them alive. The fastest-growing type.
     tm_start live env XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR" "$LEAKTOP" "$demo"
     tm_wait live "1 Suspects"
+    # The Suspects view live too: its findings say where and what holds them once the agent
+    # has answered (asked as soon as they are found).
+    if tm_wait live " held by "; then
+        tm capture-pane -p -e -N -t live > "$WORK/suspects.txt"
+    fi
     tm_keys live 2
     tm_wait live "TYPE +COUNT +CHANGE"
     sleep 2
@@ -200,8 +206,8 @@ say "recording examples/demo_leak.py for ${RECORD_SECONDS} s"
 
 rm -f "$HERE"/*.png
 tm_start main "$LEAKTOP" replay "$WORK/demo.lktp"
-tm_wait main "SUSPECT +KIND"
-tm_keep main suspects
+tm_wait main "FINDING"
+# (suspects.png comes from the live demo below: a recording cannot ask what holds a finding.)
 
 tm_keys main 2
 tm_wait main "TYPE +COUNT +CHANGE"
@@ -250,6 +256,8 @@ else
     picker_inner
 fi
 SHOTS+=(picker)
+[ -s "$WORK/suspects.txt" ] && SHOTS+=(suspects) ||
+    say "the live Suspects view never showed a finding's holder: no suspects.png"
 [ -s "$WORK/type-detail.txt" ] && SHOTS+=(type-detail) ||
     say "the live type detail never showed its allocation sites: no type-detail.png"
 

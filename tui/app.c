@@ -67,6 +67,7 @@ typedef struct app {
     /* loop */
     unsigned refreshes, max_refreshes;
     int dirty;
+    double leaks_asked; /* monotonic second the agent was last asked about the findings */
 } app;
 
 static double
@@ -391,6 +392,40 @@ ask_about_type(app *a)
     ui->sites_pending = ui->detail_name_id;
 }
 
+/* Live: ask the agent what holds the findings' types and where they were allocated, so each
+ * finding's row can say it. At most every LEAKS_ASK_S, and only about types whose answers
+ * are missing or older than LEAKS_STALE points. */
+#define LEAKS_ASK_S 5.0
+#define LEAKS_TYPES 4
+#define LEAKS_STALE 60u
+static void
+ask_about_leaks(app *a)
+{
+    lt_ui *ui = &a->ui;
+    if (!a->connected || ui->paused || ui->nleaks == 0 ||
+        now_s() - a->leaks_asked < LEAKS_ASK_S)
+        return;
+    uint32_t ids[LEAKS_TYPES];
+    int n = lt_leaks_wanted(ui->leaks, ui->nleaks, ui->suspects, ids, LEAKS_TYPES);
+    int asked = 0;
+    for (int i = 0; i < n; i++) {
+        const lt_model_type_sites *ts = lt_model_type_sites_get(&a->model, ids[i]);
+        uint32_t seq = a->model.n ? lt_model_point(&a->model, a->model.n - 1)->seq : 0;
+        if (lt_model_why_get(&a->model, ids[i]) != NULL && ts != NULL &&
+            seq - ts->at_seq < LEAKS_STALE)
+            continue;
+        char *cause = NULL;
+        if (lt_conn_command(&a->conn, LT_CMD_WHY_ALIVE, ids[i], &cause) < 0 ||
+            lt_conn_command(&a->conn, LT_CMD_TYPE_SITES, ids[i], &cause) < 0) {
+            lt_free(cause);
+            break;
+        }
+        asked = 1;
+    }
+    if (asked || n == 0)
+        a->leaks_asked = now_s();
+}
+
 /* Enter in a type's detail: open the selected allocation site's traceback (Esc comes back);
  * without any site, ask the process again. */
 static void
@@ -584,6 +619,12 @@ handle_key(app *a, int key)
     case '/':
         ui->filter_editing = 1;
         break;
+    case 'l':
+        ui->show_library = !ui->show_library;
+        lt_ui_rebuild(ui);
+        status(a, 0, ui->show_library ? "library frames shown: sites by their newest frame"
+                                      : "library frames folded: sites by the program's own line");
+        break;
     case 'b': {
         uint32_t first, end;
         lt_ui_window(ui, &first, &end);
@@ -709,6 +750,7 @@ loop(app *a)
             if ((!a->ui.paused || n == 0) &&
                 (!a->built || n != a->built_n || seq != a->built_seq)) {
                 lt_ui_rebuild(&a->ui);
+                ask_about_leaks(a);
                 a->built = 1;
                 a->built_n = n;
                 a->built_seq = seq;

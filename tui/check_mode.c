@@ -6,50 +6,52 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "leaks.h"
 #include "leaktop/mem.h"
 #include "mem_limits.h"
 #include "report.h"
 #include "report_tree.h"
 #include "watch.h"
 
-#define WHY_SUSPECTS 3
-#define SITES_SUSPECTS 5
+#define WHY_TYPES 6
+#define SITES_TYPES 8
 #define WHY_WAIT_S 15.0
 
-/* While the process still runs: ask its agent what holds the top type suspects and where their
- * live instances were allocated. Best effort: a process that has exited, an agent without the
- * TYPE_SITES command, or a search that takes too long leave them without an answer. */
+/* While the process still runs: ask its agent what holds the types of its findings and where
+ * their live instances were allocated (leaks.h says which types). Best effort: a process that
+ * has exited, an agent without the TYPE_SITES command, or a search that takes too long leave
+ * them without an answer. */
 static void
 ask_about_types(lt_conn *conn, lt_model *model, const lt_report *r, const struct timespec *t0)
 {
-    if (conn->fd < 0 || conn->eof)
+    if (conn->fd < 0 || conn->eof || r->nsuspects == 0)
         return;
-    int asked_why = 0, asked_sites = 0;
-    for (int i = 0, k = 0; i < r->nsuspects && k < SITES_SUSPECTS; i++) {
-        if (r->suspects[i].kind != LT_SUSPECT_TYPE)
-            continue;
+    lt_leak f[LT_LEAKS_MAX];
+    int nf = lt_leaks_build(model, r->suspects, r->nsuspects, f, LT_LEAKS_MAX);
+    uint32_t ids[SITES_TYPES];
+    int nids = lt_leaks_wanted(f, nf, r->suspects, ids, SITES_TYPES);
+    /* Where first (one walk each), then what holds them (a search each, up to its budget):
+     * the agent answers in order, and a long search must not starve the quick answers. */
+    for (int k = 0; k < 2 * nids; k++) {
         char *cause = NULL;
-        if ((k < WHY_SUSPECTS &&
-             lt_conn_command(conn, LT_CMD_WHY_ALIVE, r->suspects[i].name_id, &cause) < 0) ||
-            lt_conn_command(conn, LT_CMD_TYPE_SITES, r->suspects[i].name_id, &cause) < 0) {
+        int why = k >= nids, i = why ? k - nids : k;
+        if (why && i >= WHY_TYPES)
+            break;
+        if (lt_conn_command(conn, why ? LT_CMD_WHY_ALIVE : LT_CMD_TYPE_SITES, ids[i],
+                            &cause) < 0) {
             lt_free(cause);
             return;
         }
-        asked_why += k < WHY_SUSPECTS;
-        asked_sites++;
-        k++;
     }
+    int asked_why = nids < WHY_TYPES ? nids : WHY_TYPES, asked_sites = nids;
     int sites_refused = 0;
     struct timespec t;
     for (;;) {
         int why = 0, sites = 0;
-        for (int i = 0, k = 0; i < r->nsuspects && k < SITES_SUSPECTS; i++)
-            if (r->suspects[i].kind == LT_SUSPECT_TYPE) {
-                uint32_t id = r->suspects[i].name_id;
-                why += k < WHY_SUSPECTS && lt_model_why_get(model, id) != NULL;
-                sites += lt_model_type_sites_get(model, id) != NULL;
-                k++;
-            }
+        for (int k = 0; k < nids; k++) {
+            why += k < WHY_TYPES && lt_model_why_get(model, ids[k]) != NULL;
+            sites += lt_model_type_sites_get(model, ids[k]) != NULL;
+        }
         clock_gettime(CLOCK_MONOTONIC, &t);
         double waited = (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
         if ((why >= asked_why && (sites >= asked_sites || sites_refused)) ||
@@ -123,6 +125,7 @@ lt_check_main(const lt_cli *cli)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (w.connected)
         ask_about_types(&w.conn, &w.model, &r, &t0);
+    lt_report_set_leaks(&r, &w.model);
     for (int i = 1; have_tree && i < tree.nprocs; i++) {
         lt_member *mb = lt_tree_find(&w.tree, tree.procs[i].pid);
         if (mb != NULL && mb->connected && tree.procs[i].report->nsuspects > 0)

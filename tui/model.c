@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "leaktop/mem.h"
@@ -14,7 +15,8 @@ lt_model_init(lt_model *m, uint32_t cap)
     m->cap = cap ? cap : 1;
     m->points = lt_calloc(m->cap, sizeof *m->points);
     if (m->points == NULL || lt_series_set_init(&m->sites, m->cap, LT_MODEL_MAX_SITES) < 0 ||
-        lt_series_set_init(&m->lines, m->cap, LT_MODEL_MAX_SITES) < 0) {
+        lt_series_set_init(&m->lines, m->cap, LT_MODEL_MAX_SITES) < 0 ||
+        lt_series_set_init(&m->user_lines, m->cap, LT_MODEL_MAX_SITES) < 0) {
         lt_model_free(m);
         return -1;
     }
@@ -56,6 +58,9 @@ lt_model_free(lt_model *m)
         why_clear(&m->why[i]);
     lt_series_set_free(&m->sites);
     lt_series_set_free(&m->lines);
+    lt_series_set_free(&m->user_lines);
+    lt_code_paths_free(&m->code);
+    lt_free(m->file_class);
     for (uint32_t i = 0; i < m->traces_cap; i++)
         lt_free(m->traces[i].frames);
     lt_free(m->traces);
@@ -283,6 +288,9 @@ apply_type_sites(lt_model *m, const lt_type_sites_msg *x)
     t->nrows = x->nrows < LT_MODEL_TYPE_SITE_ROWS ? x->nrows : LT_MODEL_TYPE_SITE_ROWS;
     if (t->nrows > 0)
         memcpy(t->rows, x->rows, t->nrows * sizeof *t->rows);
+    t->owned_sampled = x->owned_sampled;
+    t->owned_extra_bytes = x->owned_extra_bytes;
+    t->at_seq = m->n ? lt_model_point(m, m->n - 1)->seq : 0;
 }
 
 /* ---- traces ---- */
@@ -339,6 +347,62 @@ add_trace(lt_model *m, const lt_trace *tr)
     return 0;
 }
 
+int
+lt_model_file_is_library(lt_model *m, uint32_t file_id)
+{
+    if (file_id >= LT_STRTAB_LIMIT)
+        return 0;
+    if (file_id >= m->nfile_class) {
+        uint32_t n = m->nfile_class ? m->nfile_class : 256;
+        while (n <= file_id)
+            n *= 2;
+        uint8_t *c = lt_realloc(m->file_class, n);
+        if (c == NULL)
+            return lt_code_paths_is_library(&m->code, lt_model_string(m, file_id));
+        memset(c + m->nfile_class, 0, n - m->nfile_class);
+        m->file_class = c;
+        m->nfile_class = n;
+    }
+    if (m->file_class[file_id] == 0) {
+        if (file_id >= m->nstrings || m->strings[file_id] == NULL)
+            return 0; /* not announced yet: judged when it is */
+        m->file_class[file_id] = lt_code_paths_is_library(&m->code, m->strings[file_id]) ? 2 : 1;
+    }
+    return m->file_class[file_id] == 2;
+}
+
+uint32_t
+lt_model_user_frame(lt_model *m, const lt_model_trace *t)
+{
+    for (uint32_t i = 0; i < t->nframes; i++)
+        if (!lt_model_file_is_library(m, t->frames[i].file_id))
+            return i;
+    return 0;
+}
+
+/* SITES listed by traceback, added up by each one's innermost own frame at slot. */
+static void
+apply_user_lines(lt_model *m, const lt_sites *s, uint32_t slot)
+{
+    for (uint32_t i = 0; i < s->nsites; i++) {
+        const lt_model_trace *t = lt_model_trace_get(m, s->sites[i].trace_id);
+        if (t == NULL || t->nframes == 0)
+            continue;
+        const lt_trace_frame *f = &t->frames[lt_model_user_frame(m, t)];
+        lt_series *x = lt_series_get(&m->user_lines, (lt_series_key){f->file_id, f->func_id,
+                                                                       f->line});
+        if (x == NULL)
+            continue;
+        if (x->bytes[slot] == LT_UNKNOWN) {
+            /* The list is by live bytes, most first: the first traceback is the largest. */
+            x->bytes[slot] = x->count[slot] = 0;
+            x->extra = s->sites[i].trace_id;
+        }
+        x->bytes[slot] += s->sites[i].live_bytes;
+        x->count[slot] += s->sites[i].live_count;
+    }
+}
+
 /* SITES belongs to the newest point when their seq match (it follows its SAMPLE). */
 static void
 apply_sites(lt_model *m, const lt_sites *s)
@@ -374,6 +438,7 @@ apply_sites(lt_model *m, const lt_sites *s)
             x->extra = r->trace_id;
         }
     }
+    apply_user_lines(m, s, slot);
 }
 
 /* MEMORY belongs to the newest point when their seq match (it follows its SAMPLE). */
@@ -432,6 +497,7 @@ apply_sample(lt_model *m, const lt_sample *s, int history)
      * about them. */
     lt_series_clear_slot(&m->sites, slot, LT_UNKNOWN);
     lt_series_clear_slot(&m->lines, slot, LT_UNKNOWN);
+    lt_series_clear_slot(&m->user_lines, slot, LT_UNKNOWN);
     uint64_t absent = s->types_complete ? 0 : LT_UNKNOWN;
     for (uint32_t i = 0; i < m->ntypes; i++)
         m->types[i].count[slot] = m->types[i].bytes[slot] = absent;
@@ -475,6 +541,12 @@ lt_model_apply(lt_model *m, const lt_msg *msg, char **cause)
             for (uint32_t i = 0; i < h->argc; i++)
                 if ((m->argv[m->argc] = lt_strdup(h->argv[i])) != NULL)
                     m->argc++;
+        /* Without memory for the lists, only the built-in rules tell library from own. */
+        lt_code_paths_free(&m->code);
+        lt_code_paths_init(&m->code, h->lib_paths, h->nlib, getenv("LEAKTOP_LIBRARY_PATHS"),
+                           getenv("LEAKTOP_OWN_PATHS"));
+        if (m->file_class != NULL)
+            memset(m->file_class, 0, m->nfile_class);
         break;
     }
     case LT_FRAME_STRING:

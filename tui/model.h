@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "code_paths.h"
 #include "leaktop/proto.h"
 #include "series_set.h"
 
@@ -68,6 +69,9 @@ typedef struct lt_model_type_sites {
     char note[128];               /* why there are no rows, or "" */
     uint32_t nrows;
     lt_type_site_row rows[LT_MODEL_TYPE_SITE_ROWS];
+    uint32_t owned_sampled;       /* instances whose __sizeof__ was measured (0: none) */
+    uint64_t owned_extra_bytes;   /* what they own beyond their shallow size, in all */
+    uint32_t at_seq;              /* the newest sample's seq when it came (to know its age) */
 } lt_model_type_sites;
 
 /* A marker some viewer dropped on the timeline. */
@@ -113,6 +117,12 @@ typedef struct lt_model {
     /* Allocation sites: by traceback (key a = trace id), by line (file, function, line; extra =
      * the traceback with the most live bytes there). */
     lt_series_set sites, lines;
+    /* The same by the innermost frame in the program's own code (code_paths.h), from the
+     * tracebacks SITES lists; extra = the one with the most live bytes there. */
+    lt_series_set user_lines;
+    lt_code_paths code;     /* the agent's library prefixes and the user's LEAKTOP_*_PATHS */
+    uint8_t *file_class;    /* by string id: 0 not known yet, 1 own, 2 library */
+    uint32_t nfile_class;
     lt_model_why why[LT_MODEL_MAX_WHY]; /* answers received, newest replacing the oldest */
     uint32_t nwhy, why_next;
     lt_model_type_sites type_sites[LT_MODEL_MAX_TYPE_SITES]; /* answers, newest replacing oldest */
@@ -157,6 +167,11 @@ uint32_t lt_model_markers_kept(const lt_model *m);
 const lt_model_why *lt_model_why_get(const lt_model *m, uint32_t name_id);
 /* The last TYPE_SITES answer about name_id, or NULL. */
 const lt_model_type_sites *lt_model_type_sites_get(const lt_model *m, uint32_t name_id);
+/* The innermost frame of t in the program's own code (code_paths.h): its index in t->frames,
+ * 0 (the newest frame) when every frame is library's. */
+uint32_t lt_model_user_frame(lt_model *m, const lt_model_trace *t);
+/* Whether the file of string id file_id is library code (cached per id). */
+int lt_model_file_is_library(lt_model *m, uint32_t file_id);
 /* The text of a string id, "?" when unknown. */
 const char *lt_model_string(const lt_model *m, uint32_t id);
 

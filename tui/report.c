@@ -302,8 +302,22 @@ lt_report_set_limits(lt_report *r, const lt_model *m, uint32_t first, const lt_l
 }
 
 void
+lt_report_set_leaks(lt_report *r, lt_model *m)
+{
+    lt_free(r->leaks);
+    r->nleaks = 0;
+    r->leaks = lt_calloc(LT_LEAKS_MAX, sizeof *r->leaks);
+    if (r->leaks != NULL)
+        r->nleaks = lt_leaks_build(m, r->suspects, r->nsuspects, r->leaks,
+                                         LT_LEAKS_MAX);
+}
+
+void
 lt_report_free(lt_report *r)
 {
+    lt_free(r->leaks);
+    r->leaks = NULL;
+    r->nleaks = 0;
     lt_free(r->types);
     r->types = NULL;
     r->ntypes = 0;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "breakdown.h"
+#include "leaks.h"
 #include "model.h"
 #include "oom_forecast.h"
 #include "suspects.h"
@@ -71,6 +72,10 @@ typedef struct lt_report {
     /* Leak suspects, most likely first (suspects.c), and the model their tracebacks are in. */
     lt_suspect *suspects;
     int nsuspects;
+    /* The suspects grouped into findings (leaks.h), most likely first: after the agent
+     * was asked about them (lt_report_set_leaks). */
+    lt_leak *leaks;
+    int nleaks;
     const lt_model *model;
     /* Where the memory goes at the last point with MEMORY, each part's growth over the watch,
      * what reading it cost, and fragmentation (memory held free, not a leak). */
@@ -103,6 +108,10 @@ typedef struct lt_report {
 int lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top_types,
                     char **cause);
 void lt_report_free(lt_report *r);
+
+/* Group the report's suspects into findings with what the model now knows (the agent's WHY and
+ * TYPE_SITES answers). Without memory there are none; the suspects stay. */
+void lt_report_set_leaks(lt_report *r, lt_model *m);
 
 /* The limits read for the process (lt_limits_read) and the forecast against them over the
  * report's points from first on. */

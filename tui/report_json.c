@@ -190,6 +190,110 @@ write_processes(lt_json *j, const lt_report_tree *t)
     lt_json_end_array(j);
 }
 
+static void
+write_site_ref(lt_json *j, const lt_model *m, uint32_t trace_id, const lt_trace_frame *fr)
+{
+    lt_json_object(j);
+    lt_json_key(j, "file");
+    lt_json_str(j, lt_model_string(m, fr->file_id));
+    lt_json_key(j, "line");
+    lt_json_u64(j, fr->line);
+    lt_json_key(j, "function");
+    lt_json_str(j, lt_model_string(m, fr->func_id));
+    lt_json_key(j, "traceback");
+    write_traceback(j, m, trace_id);
+    lt_json_end_object(j);
+}
+
+/* One finding: the sentence, its figures, where, what holds it, how sure, and its parts. */
+static void
+write_leak(lt_json *j, const lt_report *r, const lt_leak *f)
+{
+    const lt_model *m = r->model;
+    lt_json_object(j);
+    lt_json_key(j, "summary");
+    lt_json_str(j, f->sentence);
+    lt_json_key(j, "kind");
+    lt_json_str(j, lt_suspect_kind_name(f->kind));
+    lt_json_key(j, "type");
+    lt_json_str(j, f->kind == LT_SUSPECT_TYPE ? f->what : "");
+    lt_json_key(j, "name");
+    lt_json_str(j, f->what);
+    lt_json_key(j, "count_per_s");
+    lt_json_double(j, f->count_per_s);
+    lt_json_key(j, "bytes_per_s");
+    lt_json_double(j, f->bytes_per_s);
+    lt_json_key(j, "owned_bytes_each");
+    lt_json_double(j, f->owned_each);
+    lt_json_key(j, "shallow_bytes_each");
+    lt_json_double(j, f->shallow_each);
+    lt_json_key(j, "file");
+    lt_json_str(j, f->have_site ? lt_model_string(m, f->file_id) : "");
+    lt_json_key(j, "line");
+    lt_json_u64(j, f->have_site ? f->line : 0);
+    lt_json_key(j, "function");
+    lt_json_str(j, f->have_site ? lt_model_string(m, f->func_id) : "");
+    lt_json_key(j, "library_frames");
+    lt_json_u64(j, f->lib_frames);
+    lt_json_key(j, "traceback");
+    if (f->have_site) {
+        write_traceback(j, m, f->trace_id);
+    } else {
+        lt_json_array(j);
+        lt_json_end_array(j);
+    }
+    lt_json_key(j, "holder");
+    lt_json_str(j, f->holder);
+    lt_json_key(j, "holder_type");
+    lt_json_str(j, f->holder_type);
+    lt_json_key(j, "holder_root");
+    lt_json_str(j, f->root);
+    lt_json_key(j, "holder_note");
+    lt_json_str(j, f->holder_note);
+    lt_json_key(j, "score");
+    lt_json_double(j, f->score);
+    lt_json_key(j, "score_reason");
+    lt_json_str(j, f->score_why);
+    /* The suspects it groups, and every allocation site known for them. */
+    lt_json_key(j, "parts");
+    lt_json_array(j);
+    for (int k = 0; k < f->nparts; k++) {
+        const lt_suspect *x = &r->suspects[f->parts[k]];
+        lt_json_object(j);
+        lt_json_key(j, "kind");
+        lt_json_str(j, lt_suspect_kind_name(x->kind));
+        lt_json_key(j, "name");
+        lt_json_str(j, x->name);
+        lt_json_key(j, "growth_bytes_per_s");
+        lt_json_double(j, x->growth_bytes_per_s);
+        lt_json_key(j, "growth_count_per_s");
+        lt_json_double(j, x->growth_count_per_s);
+        lt_json_end_object(j);
+    }
+    lt_json_end_array(j);
+    lt_json_key(j, "sites");
+    lt_json_array(j);
+    for (int k = 0; m != NULL && k < f->nparts; k++) {
+        const lt_suspect *x = &r->suspects[f->parts[k]];
+        if (x->kind == LT_SUSPECT_SITE) {
+            lt_trace_frame fr = {x->file_id, x->func_id, x->line};
+            write_site_ref(j, m, x->trace_id, &fr);
+            continue;
+        }
+        const lt_model_type_sites *ts = x->kind == LT_SUSPECT_TYPE
+                                            ? lt_model_type_sites_get(m, x->name_id) : NULL;
+        for (uint32_t row = 0; ts != NULL && row < ts->nrows && row < 3; row++) {
+            const lt_model_trace *t = lt_model_trace_get(m, ts->rows[row].trace_id);
+            if (t == NULL || t->nframes == 0)
+                continue;
+            uint32_t u = lt_model_user_frame((lt_model *)m, t);
+            write_site_ref(j, m, t->id, &t->frames[u]);
+        }
+    }
+    lt_json_end_array(j);
+    lt_json_end_object(j);
+}
+
 /* A limit value: null when there is none. */
 static void
 limit_value(lt_json *j, uint64_t v)
@@ -524,6 +628,11 @@ lt_report_write_json(const lt_report *r, FILE *f)
         write_traceback(&j, r->model, st->trace_id);
         lt_json_end_object(&j);
     }
+    lt_json_end_array(&j);
+    lt_json_key(&j, "findings");
+    lt_json_array(&j);
+    for (int i = 0; i < r->nleaks; i++)
+        write_leak(&j, r, &r->leaks[i]);
     lt_json_end_array(&j);
     lt_json_key(&j, "suspects");
     lt_json_array(&j);

@@ -165,6 +165,32 @@ write_tree(const lt_report_tree *t, FILE *f)
     }
 }
 
+/* The findings first: one sentence each, how sure and why, what it groups. */
+static void
+write_leaks(const lt_report *r, FILE *f)
+{
+    if (r->nleaks == 0)
+        return;
+    fprintf(f, "  LEAKS FOUND (most likely first)\n");
+    for (int i = 0; i < r->nleaks; i++) {
+        const lt_leak *x = &r->leaks[i];
+        fprintf(f, "  %d. %s\n     score %.2f: %s\n", i + 1, x->sentence, x->score,
+                x->score_why);
+        if (x->have_site && r->model != NULL)
+            fprintf(f, "     at %s:%u%s\n", lt_model_string(r->model, x->file_id), x->line,
+                    x->lib_frames ? " (library frames folded; the traceback has them)" : "");
+        if (x->nparts > 1) {
+            fputs("     groups:", f);
+            for (int k = 0; k < x->nparts; k++)
+                fprintf(f, "%s [%s] %s", k ? "," : "",
+                        lt_suspect_kind_name(r->suspects[x->parts[k]].kind),
+                        r->suspects[x->parts[k]].name);
+            fputs("\n", f);
+        }
+    }
+    fputs("\n", f);
+}
+
 static void write_text(const lt_report *r, FILE *f);
 
 void
@@ -197,6 +223,7 @@ write_text(const lt_report *r, FILE *f)
     if (r->ended)
         fprintf(f, "; %s", r->ended);
     fputs("\n\n", f);
+    write_leaks(r, f);
     fprintf(f, "  process   RSS %s (peak %s), %s\n", lt_fmt_bytes(a, sizeof a, r->rss),
             lt_fmt_bytes(b, sizeof b, r->rss_peak), lt_fmt_byte_rate(c, sizeof c, r->rss_growth));
     write_memory(r, f);

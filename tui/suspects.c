@@ -408,8 +408,9 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
     for (uint32_t i = 0; i < n; i++)
         if (lt_model_point(m, first + i)->have_sites)
             interval = lt_model_point(m, first + i)->sample_interval;
-    for (uint32_t i = 0; all && interval && i < m->lines.n && count < cap; i++) {
-        const lt_series *s = &m->lines.items[i];
+    /* By the innermost frame in the program's own code (model.h's user_lines). */
+    for (uint32_t i = 0; all && interval && i < m->user_lines.n && count < cap; i++) {
+        const lt_series *s = &m->user_lines.items[i];
         from_array(m, first, s->bytes, &w);
         lt_trend_judge(w.t, w.v, n, 4.0 * (double)interval, &tr);
         if (tr.score < LT_SUSPECT_THRESHOLD)
@@ -421,10 +422,24 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
         x->func_id = s->key.b;
         x->line = s->key.c;
         x->trace_id = s->extra;
+        const lt_model_trace *t = lt_model_trace_get(m, s->extra);
+        /* (The model's library cache is filled as a side effect.) */
+        x->lib_frames = t ? lt_model_user_frame((lt_model *)m, t) : 0;
         snprintf(x->name, sizeof x->name, "%s:%u in %s", lt_model_string(m, s->key.a),
                  s->key.c, lt_model_string(m, s->key.b));
         x->score = tr.score;
         x->growth_bytes_per_s = tr.slope;
+        /* Blocks per second too: a finding groups what grows at the same pace. */
+        uint32_t kk = 0;
+        for (uint32_t k = 0; k < n; k++) {
+            uint64_t c = s->count[lt_model_slot(m, first + k)];
+            if (c == LT_UNKNOWN)
+                continue;
+            aux[kk] = w.t[k];
+            w.v[kk] = (double)c;
+            kk++;
+        }
+        x->growth_count_per_s = lt_slope(aux, w.v, kk);
         reason(x, &tr, "live bytes");
     }
 

@@ -37,7 +37,9 @@ typedef struct lt_suspect {
     char name[512];      /* type name, "file:line in function", or "native memory" */
     uint32_t trace_id;   /* for kind site; 0 none */
     uint32_t name_id;    /* for kind type: the STRING id of its name */
-    uint32_t file_id, func_id, line; /* for kind site */
+    uint32_t file_id, func_id, line; /* for kind site: the innermost frame in the program's
+                                      * own code of its largest traceback (code_paths.h) */
+    uint32_t lib_frames; /* for kind site: library frames newer than that one */
     double score;
     double growth_bytes_per_s;
     double growth_count_per_s;      /* objects per second (type), blocks (site) */

@@ -19,7 +19,7 @@ static const lt_table_col sites_cols[] = {
     {"PER S", 11, 1}, {"TREND", 12, 0},
 };
 static const lt_table_col suspects_cols[] = {
-    {"SUSPECT", 0, 0}, {"KIND", 6, 0}, {"SCORE", 5, 1}, {"GROWTH", 11, 1},
+    {"FINDING (Enter: its parts)", 0, 0}, {"SCORE", 5, 1}, {"GROWTH", 11, 1},
 };
 
 void
@@ -29,7 +29,7 @@ lt_ui_init(lt_ui *ui)
     ui->view = LT_VIEW_SUSPECTS;
     ui->tables[LT_VIEW_TYPES] = (lt_table){.cols = types_cols, .ncols = 6, .spark_col = 5};
     ui->tables[LT_VIEW_SITES] = (lt_table){.cols = sites_cols, .ncols = 6, .spark_col = 5};
-    ui->tables[LT_VIEW_SUSPECTS] = (lt_table){.cols = suspects_cols, .ncols = 4, .spark_col = -1};
+    ui->tables[LT_VIEW_SUSPECTS] = (lt_table){.cols = suspects_cols, .ncols = 3, .spark_col = -1};
     ui->tables[LT_VIEW_GC] = (lt_table){.cols = suspects_cols, .ncols = 0, .spark_col = -1};
     int ncols;
     const lt_table_col *mcols = lt_view_memory_cols(&ncols);
@@ -152,6 +152,22 @@ lt_ui_open_detail(lt_ui *ui)
     if (ui->view == LT_VIEW_SITES) {
         ui->detail = LT_DETAIL_TRACE;
         ui->detail_trace = (uint32_t)row->key;
+        return 0;
+    }
+    if (ui->view == LT_VIEW_SUSPECTS && (row->key & LT_UI_LEAK_KEY)) {
+        /* A finding: show or hide its parts under it. */
+        int i = 0;
+        while (i < ui->nleaks && lt_view_leak_key(&ui->leaks[i]) != row->key)
+            i++;
+        if (i >= ui->nleaks)
+            return -1;
+        if (strcmp(ui->expanded, ui->leaks[i].what) == 0)
+            ui->expanded[0] = '\0';
+        else
+            snprintf(ui->expanded, sizeof ui->expanded, "%s", ui->leaks[i].what);
+        ui->detail = LT_DETAIL_NONE;
+        lt_view_suspects_build(ui, &ui->tables[LT_VIEW_SUSPECTS]);
+        lt_table_reselect(&ui->tables[LT_VIEW_SUSPECTS]);
         return 0;
     }
     if (ui->view == LT_VIEW_SUSPECTS) {

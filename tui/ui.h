@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "breakdown.h"
+#include "leaks.h"
 #include "mem_limits.h"
 #include "model.h"
 #include "proc_stats.h"
@@ -20,6 +21,7 @@ typedef enum lt_view {
     LT_VIEW_SUSPECTS, LT_VIEW_TYPES, LT_VIEW_SITES, LT_VIEW_GC, LT_VIEW_MEMORY, LT_VIEW_COUNT
 } lt_view;
 
+#define LT_UI_LEAK_KEY (1ull << 40) /* a Suspects row's key: a finding, not a part */
 #define LT_UI_SUSPECT_WINDOW 600 /* samples the Suspects view judges: 10 min at 1 s */
 
 typedef enum lt_detail { LT_DETAIL_NONE, LT_DETAIL_TRACE, LT_DETAIL_TYPE } lt_detail;
@@ -61,6 +63,12 @@ typedef struct lt_ui {
     int workers_shown;         /* the Workers screen is up (w) */
     int viewing_pid;           /* the process the other views show */
     lt_table workers_table, findings_table;
+    /* The suspects as findings (leaks.h), the rows of the Suspects view; Enter on one
+     * shows its parts under it (the one whose lead is `expanded`). */
+    lt_leak leaks[LT_LEAKS_MAX];
+    int nleaks;
+    char expanded[256];
+    int show_library;          /* l: library frames inline in tracebacks, sites by top frame */
 } lt_ui;
 
 void lt_ui_init(lt_ui *ui);
@@ -94,6 +102,7 @@ int lt_header_height(void);
 void lt_view_types_build(lt_ui *ui, lt_table *t);       /* view_types.c */
 void lt_view_sites_build(lt_ui *ui, lt_table *t);       /* view_sites.c */
 void lt_view_suspects_build(lt_ui *ui, lt_table *t);    /* view_suspects.c */
+uint64_t lt_view_leak_key(const lt_leak *f);       /* its rows' key */
 void lt_view_gc_draw(lt_ui *ui, int y, int height);     /* view_gc.c */
 void lt_view_memory_build(lt_ui *ui, lt_table *t);      /* view_memory.c */
 void lt_view_memory_draw(lt_ui *ui, int y, int height);

@@ -52,17 +52,38 @@ draw_trace(lt_ui *ui, int y, int height)
         return;
     }
     int rows = height - 1, line = 0;
+    /* (The model's cache of which files are library fills as a side effect.) */
+    lt_model *cache = (lt_model *)m;
+    uint32_t own = lt_model_user_frame(cache, t);
     for (uint32_t i = 0; i < t->nframes; i++) {
         const lt_trace_frame *f = &t->frames[i];
-        char src[512];
         const char *file = lt_model_string(m, f->file_id);
+        if (!ui->show_library && lt_model_file_is_library(cache, f->file_id)) {
+            /* Library frames in a row fold into one line, l shows them. */
+            uint32_t k = i;
+            while (k + 1 < t->nframes && lt_model_file_is_library(cache, t->frames[k + 1].file_id))
+                k++;
+            /* Its package and file: "flask/app.py", not a bare "app.py". */
+            const char *base = strrchr(file, '/');
+            while (base != NULL && base > file && base[-1] != '/')
+                base--;
+            base = base != NULL && base > file ? base - 1 : NULL;
+            int r = line++ - ui->detail_top;
+            if (r >= 0 && r < rows)
+                lt_crt_printf(y + 1 + r, 2, LT_A_DIM, "... %u library frame%s (%s%s) - l shows "
+                              "them", k - i + 1, k > i ? "s" : "", base ? base + 1 : file,
+                              k > i ? ", ..." : "");
+            i = k;
+            continue;
+        }
+        char src[512];
         source_line(file, f->line, src, sizeof src);
         for (int part = 0; part < 2; part++, line++) {
             int r = line - ui->detail_top;
             if (r < 0 || r >= rows)
                 continue;
             if (part == 0)
-                lt_crt_printf(y + 1 + r, 2, i == 0 ? LT_A_VALUE : LT_A_NORMAL,
+                lt_crt_printf(y + 1 + r, 2, i == own ? LT_A_VALUE : LT_A_NORMAL,
                               "File \"%s\", line %u, in %s", file, f->line,
                               lt_model_string(m, f->func_id));
             else

@@ -1,4 +1,5 @@
-/* The Sites view: live allocation sites by line, with their estimated bytes and growth. */
+/* The Sites view: live allocation sites by line (the program's own, or with l the newest frame
+ * even in a library), with their estimated bytes and growth. */
 #include <stdio.h>
 
 #include "format.h"
@@ -14,8 +15,10 @@ lt_view_sites_build(lt_ui *ui, lt_table *t)
     if (end == 0)
         return;
     uint32_t slot = lt_model_slot(m, end - 1);
-    for (uint32_t i = 0; i < m->lines.n; i++) {
-        const lt_series *s = &m->lines.items[i];
+    /* By the innermost line of the program's own code; l: by the newest frame, library's too. */
+    const lt_series_set *set = ui->show_library ? &m->lines : &m->user_lines;
+    for (uint32_t i = 0; i < set->n; i++) {
+        const lt_series *s = &set->items[i];
         uint64_t bytes = s->bytes[slot];
         if (bytes == LT_UNKNOWN || bytes == 0)
             continue;

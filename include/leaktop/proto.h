@@ -79,6 +79,11 @@ typedef struct lt_hello {
     const char *executable;
     uint32_t argc;
     const char **argv; /* argc strings */
+    /* Added in 1.1 (absent from older agents: 0): path prefixes of the interpreter's own
+     * library (the standard library and where packages install), as the host names them, so a
+     * viewer on another machine can tell the program's own frames from the library's. */
+    uint32_t nlib;
+    const char **lib_paths;
 } lt_hello;
 
 /* CLIENT_HELLO */
@@ -173,6 +178,7 @@ typedef struct lt_sites {
 } lt_sites;
 
 #define LT_WHY_MAX_HOPS_WIRE 64u
+#define LT_HELLO_MAX_LIB 64u /* library path prefixes in a HELLO */
 
 /* WHY: a chain of references from a root down to a live object of a type. hop_text joined is a
  * Python expression ("__main__.bus" ".handlers" "[12]" ".__self__"); hop_type names what each
@@ -258,6 +264,12 @@ typedef struct lt_type_sites_msg {
     const char *note;               /* why there are no rows, or "" */
     uint32_t nrows;
     lt_type_site_row *rows;         /* by live bytes, most first */
+    /* Added in 1.1 (0 from older agents): what a bounded sample of the instances owns beyond
+     * the census's shallow size, by their own __sizeof__ plus the pre-header (an ndarray's or
+     * a bytearray's buffer; a list's item array is in the shallow size already). */
+    uint32_t owned_sampled;         /* instances measured */
+    uint64_t owned_extra_bytes;     /* what they own beyond their shallow size, in all */
+    uint32_t owned_us;              /* how long measuring them held the host */
 } lt_type_sites_msg;
 
 typedef struct lt_command {

@@ -24,7 +24,7 @@ CMD_PING, CMD_GC_COLLECT, CMD_STOP, CMD_GET_TRACE, CMD_WHY_ALIVE, CMD_MARKER = r
 CMD_TYPE_SITES = 7
 BYE_STOPPED, BYE_EXITING = 1, 2
 MAGIC = b"LKTP"
-MAJOR, MINOR = 1, 0
+MAJOR, MINOR = 1, 0  # the seeds speak 1.0 unless they say otherwise (1.0 must stay readable)
 REC_MAGIC = b"LEAKTOP-REC\n"
 REC_VERSION = 2
 
@@ -39,10 +39,14 @@ def s(text):
     return struct.pack("<I", len(text)) + text
 
 
-def hello(pid=4242, interval_ms=1000, argv=("app.py", "--serve"), major=MAJOR, minor=MINOR):
+def hello(pid=4242, interval_ms=1000, argv=("app.py", "--serve"), major=MAJOR, minor=MINOR,
+          lib=None):
+    """lib: the library's path prefixes (1.1); None: a 1.0 hello, which ends after argv."""
     p = MAGIC + struct.pack("<HHIIQI", major, minor, pid, interval_ms, 1700000000000000000, 600)
     p += s("3.11.7") + s("0.1.0") + s("/usr/bin/python3")
     p += struct.pack("<I", len(argv)) + b"".join(s(a) for a in argv)
+    if lib is not None:
+        p += struct.pack("<I", len(lib)) + b"".join(s(x) for x in lib)
     return frame(HELLO, p)
 
 
@@ -118,10 +122,13 @@ def why(name_id, hops, found=1, note=""):
     return frame(WHY, p)
 
 
-def type_sites(name_id, rows, note=""):
-    """rows: (trace_id, live_bytes, live_count, samples), most bytes first."""
+def type_sites(name_id, rows, note="", owned=None):
+    """rows: (trace_id, live_bytes, live_count, samples), most bytes first; owned (1.1):
+    (instances measured, bytes beyond their shallow size, microseconds), None: a 1.0 answer."""
     p = struct.pack("<IQQQI", name_id, 9000, sum(r[3] for r in rows), 4096, 2500) + s(note)
     p += struct.pack("<I", len(rows)) + b"".join(struct.pack("<IQQI", *r) for r in rows)
+    if owned is not None:
+        p += struct.pack("<IQI", *owned)
     return frame(TYPE_SITES, p)
 
 
@@ -300,6 +307,14 @@ def frame_decoder_seeds():
                                  1, 5, 1000000))
                              + sample(101, [(7, 6, 384)], census=(1, 1, 1, 1, 1, 1, 1, 1, 1),
                                       cut=3),
+        # 1.1: a hello with the library's paths (one of them the session's own file, so every
+        # frame is library's) and TYPE_SITES answers with what the instances own.
+        "seed-findings-1-1": whole + hello(minor=1, lib=["/usr/lib/python3.11", "app.py", ""])
+                             + session(3, 1, with_sites=True)[len(hello()):]
+                             + type_sites(2, [(1, 4096, 64, 3)], owned=(64, 80000 * 64, 900))
+                             + type_sites(1, [(2, 512, 8, 1)], owned=(0, 0, 0))
+                             + why(2, [("module app", "module"), ("app.cache", "dict"),
+                                       ("[0]", "app.Node")]),
         "seed-oom-early": b"\x07\x00\x00\x03" + full,
         "seed-oom-late": b"\x07\x00\x00\x28" + session(4, 1, with_sites=True),
     }

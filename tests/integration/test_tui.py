@@ -118,7 +118,18 @@ while True:
     def test_views_keys_and_drilldown(self):
         p, pid = self.leaker()
         self.run_in_tmux([LEAKTOP, str(pid)])
-        text = self.wait_screen(r"__main__\.Session")            # the Suspects view
+        # The Suspects view: the leak as one finding on the first row, what grows, the line
+        # that allocates it and what holds it (asked of the agent as soon as it is found).
+        text = self.wait_screen(r"Session \+\d+/s at leaker\.py:13 held by held")
+        first_row = text.splitlines()[6]
+        self.assertRegex(first_row, r"^ [+ ] Session \+\d+/s at leaker\.py:13 held by held ")
+        self.assertIn("FINDING", text.splitlines()[5])
+        self.keys("Enter")                                        # its parts, one Enter away
+        text = self.wait_screen(r"[`|]- type __main__\.Session")
+        self.assertIn(" - Session", text.splitlines()[6])
+        self.keys("Enter")                                        # and folded again
+        text = self.wait_screen(r"(?m)^ \+ Session")
+        self.assertNotIn("- type __main__.Session", text)
         self.assertIn("leaktop pid %d" % pid, text)
         self.assertRegex(text, r"RSS \d")
         self.assertRegex(text, r"Heap \d")

@@ -10,6 +10,7 @@
 /* ---- fixtures --------------------------------------------------------------------------- */
 
 static const char *const fixture_argv[] = {"python3", "-m", "app.main", "--name=caf\xc3\xa9", ""};
+static const char *const fixture_lib[] = {"/usr/lib/python3.11", "/usr/lib/python3/dist-packages"};
 
 static lt_hello
 fixture_hello(void)
@@ -26,6 +27,8 @@ fixture_hello(void)
         .executable = "/usr/bin/python3.11",
         .argc = 5,
         .argv = (const char **)fixture_argv,
+        .nlib = 2,
+        .lib_paths = (const char **)fixture_lib,
     };
     return h;
 }
@@ -96,6 +99,7 @@ fixture_type_sites(void)
     lt_type_sites_msg ts = {
         .name_id = 4711, .instances = 0x1122334455ull, .sampled = 5150, .sample_interval_bytes = 65536,
         .walk_us = 2345, .note = "", .nrows = 3, .rows = fixture_type_site_rows,
+        .owned_sampled = 64, .owned_extra_bytes = 0x1234567890ull, .owned_us = 987,
     };
     return ts;
 }
@@ -262,6 +266,53 @@ START_TEST(test_roundtrip_hello)
     ck_assert_uint_eq(h->argc, 5);
     for (int i = 0; i < 5; i++)
         ck_assert_str_eq(h->argv[i], fixture_argv[i]);
+    ck_assert_uint_eq(h->nlib, 2);
+    ck_assert_str_eq(h->lib_paths[0], fixture_lib[0]);
+    ck_assert_str_eq(h->lib_paths[1], fixture_lib[1]);
+    lt_msg_clear(&m);
+    lt_buf_free(&b);
+}
+END_TEST
+
+/* A 1.0 agent's HELLO and TYPE_SITES end before the 1.1 fields: they decode, the new fields 0;
+ * a count of library paths beyond what the payload holds is refused. */
+START_TEST(test_decode_1_0_payloads)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    lt_hello h = fixture_hello();
+    h.nlib = 0;
+    ck_assert_int_eq(lt_encode_hello(&b, &h), 0);
+    uint16_t type, flags;
+    const uint8_t *p;
+    uint32_t len;
+    split_one(&b, &type, &flags, &p, &len);
+    lt_msg m;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - 4), 0); /* without u32 nlib */
+    ck_assert_uint_eq(m.u.hello.argc, 5);
+    ck_assert_uint_eq(m.u.hello.nlib, 0);
+    /* nlib = 1000 with nothing after it */
+    uint8_t *q = lt_malloc(len);
+    memcpy(q, p, len);
+    q[len - 4] = 0xe8;
+    q[len - 3] = 0x03;
+    ck_assert_int_eq(lt_decode(&m, type, flags, q, len), -1);
+    lt_free(q);
+    lt_buf_free(&b);
+
+    lt_buf_init(&b);
+    lt_type_sites_msg ts = fixture_type_sites();
+    ck_assert_int_eq(lt_encode_type_sites(&b, &ts), 0);
+    split_one(&b, &type, &flags, &p, &len);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - 16), 0); /* without the owned fields */
+    ck_assert_uint_eq(m.u.type_sites.nrows, 3);
+    ck_assert_uint_eq(m.u.type_sites.owned_sampled, 0);
+    ck_assert_uint_eq(m.u.type_sites.owned_extra_bytes, 0);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len), 0);
+    ck_assert_uint_eq(m.u.type_sites.owned_sampled, 64);
+    ck_assert_uint_eq(m.u.type_sites.owned_extra_bytes, 0x1234567890ull);
+    ck_assert_uint_eq(m.u.type_sites.owned_us, 987);
     lt_msg_clear(&m);
     lt_buf_free(&b);
 }
@@ -496,7 +547,7 @@ START_TEST(test_roundtrip_type_sites)
     uint32_t len;
     split_one(&b, &type, &flags, &p, &len);
     ck_assert_uint_eq(type, LT_FRAME_TYPE_SITES);
-    ck_assert_uint_eq(len, 4 + 3 * 8 + 4 + 4 + 4 + 3 * 24);
+    ck_assert_uint_eq(len, 4 + 3 * 8 + 4 + 4 + 4 + 3 * 24 + 4 + 8 + 4);
     lt_msg m;
     memset(&m, 0, sizeof m);
     ck_assert_int_eq(decode_exact(&m, type, flags, p, len), 0);
@@ -823,9 +874,14 @@ END_TEST
 
 /* ---- decoder rejections ----------------------------------------------------------------- */
 
-/* Every strict prefix of every payload is malformed. */
+/* Every strict prefix of every payload is malformed, except those that end where a 1.0 sender's
+ * payload ended (the 1.1 fields are optional; what follows them is trailing bytes). */
 START_TEST(test_decode_truncated)
 {
+    lt_hello fh = fixture_hello();
+    uint32_t hello_1_1 = 4;
+    for (uint32_t i = 0; i < fh.nlib; i++)
+        hello_1_1 += 4 + (uint32_t)strlen(fh.lib_paths[i]);
     for (int k = 0; k < NKINDS; k++) {
         lt_buf b;
         lt_buf_init(&b);
@@ -836,7 +892,8 @@ START_TEST(test_decode_truncated)
         split_one(&b, &type, &flags, &p, &len);
         if (k == KIND_HISTORY_END)
             ck_assert_uint_eq(len, 0); /* nothing to cut */
-        for (uint32_t cut = 0; cut < len; cut++) {
+        uint32_t v1_0 = k == KIND_HELLO ? len - hello_1_1 : k == KIND_TYPE_SITES ? len - 16 : len;
+        for (uint32_t cut = 0; cut < v1_0; cut++) {
             /* A SAMPLE without the fields appended in 1.1 is a 1.0 sample, not a cut one. */
             if (type == LT_FRAME_SAMPLE && cut == len - SAMPLE_1_1_BYTES)
                 continue;
@@ -1264,6 +1321,7 @@ proto_suite(void)
     TCase *tc = lt_test_tcase(s, "roundtrip");
     tcase_add_test(tc, test_roundtrip_hello);
     tcase_add_test(tc, test_roundtrip_hello_null_strings);
+    tcase_add_test(tc, test_decode_1_0_payloads);
     tcase_add_test(tc, test_roundtrip_small_frames);
     tcase_add_test(tc, test_roundtrip_sample);
     tcase_add_test(tc, test_sample_1_0_decodes_as_fresh);
