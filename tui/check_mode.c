@@ -15,7 +15,7 @@
 
 #define WHY_TYPES 6
 #define SITES_TYPES 8
-#define WHY_WAIT_S 15.0
+#define WHY_WAIT_S 25.0 /* a busy program's answers: 8 walks, then searches of up to 3 s each */
 
 /* While the process still runs: ask its agent what holds the types of its findings and where
  * their live instances were allocated (leaks.h says which types). Best effort: a process that

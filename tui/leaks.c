@@ -166,8 +166,9 @@ calls_from(const lt_model *m, uint32_t trace_id, const lt_trace_frame *fr)
 }
 
 /* Bytes per second the live allocations of a line of the program's own code grew by over the
- * model's last GROWTH_POINTS points (the sampler's estimate); 0 unknown. */
-#define GROWTH_POINTS 60u
+ * model's last GROWTH_POINTS points (the sampler's estimate: now, not while the program
+ * started); 0 unknown. */
+#define GROWTH_POINTS 10u
 static double
 line_growth(const lt_model *m, const lt_trace_frame *fr)
 {
@@ -299,27 +300,49 @@ type_finding(lt_model *m, const lt_suspect *s, int ns, int i, int *used, lt_leak
     say(f->what, sizeof f->what, "%s", lead->name);
     f->count_per_s = lead->growth_count_per_s;
 
-    /* Where: of the sites of the lead's instances (then of a part's), the one whose line grows
-     * fastest (old instances made elsewhere may hold more bytes); else the largest. */
+    /* Where: of the sites of the lead's instances (then of a part's), the one whose line is a
+     * suspect too and grows fastest (old instances made elsewhere may hold more bytes); else
+     * the largest. */
+    int site_grows = 0;
     for (int k = 0; k < f->nparts && !f->have_site; k++) {
         double best = 0;
+        int best_suspect = 0;
         for (uint32_t row = 0; row < LT_MODEL_TYPE_SITE_ROWS; row++) {
             lt_trace_frame fr;
             uint32_t tr, lib;
             if (!type_site(m, s[f->parts[k]].name_id, row, &fr, &tr, &lib))
                 break;
+            int suspect = 0;
+            for (int j = 0; j < ns && !suspect; j++)
+                suspect = s[j].kind == LT_SUSPECT_SITE && s[j].file_id == fr.file_id &&
+                          s[j].line == fr.line;
             double g = line_growth(m, &fr);
-            if (row > 0 && g <= best)
+            if (row > 0 && (suspect < best_suspect || (suspect == best_suspect && g <= best)))
                 continue;
             best = g > 0 ? g : 0;
+            best_suspect = suspect;
             f->have_site = 1;
             f->file_id = fr.file_id;
             f->func_id = fr.func_id;
             f->line = fr.line;
             f->trace_id = tr;
             f->lib_frames = lib;
+            site_grows = suspect;
         }
     }
+    /* No sampled instance at a growing line (objects too small to be sampled often, whose
+     * items are: a list of 1,000 items): the growing line whose bytes keep the type's pace. */
+    for (int j = 0; j < ns && !site_grows; j++)
+        for (int k = 0; k < f->nparts && !site_grows; k++)
+            if (s[j].kind == LT_SUSPECT_SITE &&
+                same_pace(s[j].growth_bytes_per_s, s[f->parts[k]].growth_bytes_per_s)) {
+                site_grows = f->have_site = 1;
+                f->file_id = s[j].file_id;
+                f->func_id = s[j].func_id;
+                f->line = s[j].line;
+                f->trace_id = s[j].trace_id;
+                f->lib_frames = s[j].lib_frames;
+            }
     /* What holds it. */
     const lt_model_why *w = lt_model_why_get(m, lead->name_id);
     int h = holder_hop(w);
