@@ -169,15 +169,29 @@ class FaultTest(LeaktopTestCase):
     # -- viewers that do not read, or barely write ----------------------------------------
 
     def test_viewer_that_never_reads(self):
-        # Large samples (4,000 types, ~80 kB each, up to 50 a second): the stuck viewer's
-        # 4 MiB passes within a second, or a few on a busy machine. It reads nothing for 4 s,
-        # then catches up while the host still runs.
-        lines = 600
-        p, pid = self.host(lines=lines, step=0.012, ntypes=4000, interval=0.02, sample_bytes=0)
+        # Large samples (2,000 types, ~40 kB each, 20 a second: under 1 MB/s, so the recorder
+        # that keeps up still does when a busy machine deschedules it for seconds; its queue
+        # holds 4 MiB). The stuck viewer reads nothing until the recorder has been sent more
+        # than one client's queue can hold (LT_CLIENT_SOFT_MAX, 4 MiB, plus the sockets'
+        # buffers), so that the stuck viewer's queue must have overflowed by then; then it
+        # catches up while the host still runs. A budget of a whole core: no census is put off.
+        lines = 1500
+        p, pid = self.host(lines=lines, step=0.01, ntypes=2000, interval=0.05, sample_bytes=0,
+                           budget=1.0)
         rec, rec_path = self.record(pid, "good.lktp")
         stuck = self.connect(pid)
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        time.sleep(4.0)
+
+        def recorded():
+            try:
+                return os.path.getsize(rec_path)
+            except FileNotFoundError:
+                return 0
+        start, deadline = recorded(), time.monotonic() + 60
+        while recorded() - start < (5 << 20):
+            self.assertIsNone(p.poll(), "the host ended before the stuck viewer's queue was full")
+            self.assertLess(time.monotonic(), deadline, "the recorder was sent under 5 MiB in 60 s")
+            time.sleep(0.1)
         # Catch up while the host still runs, to its goodbye at exit.
         data = bytearray()
         stuck.settimeout(60)
