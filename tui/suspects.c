@@ -116,6 +116,25 @@ from_array(const lt_model *m, uint32_t first, const uint64_t *a, window *w)
     }
 }
 
+/* How much a sampled live-bytes series can rise by chance: its estimate counts samples of
+ * `interval` bytes, whose number varies by about its square root, so a line holding many
+ * intervals (a full cache at its steady size) wanders by several of them. Three standard
+ * deviations of the window's mean level, and never under four intervals. */
+static double
+sampling_noise(const double *v, uint32_t n, uint64_t interval)
+{
+    double sum = 0;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!isnan(v[i])) {
+            sum += v[i];
+            k++;
+        }
+    double iv = (double)interval, samples = k ? sum / k / iv : 0;
+    double noise = 3.0 * sqrt(samples > 0 ? samples : 0) * iv;
+    return noise > 4.0 * iv ? noise : 4.0 * iv;
+}
+
 static void
 reason(lt_suspect *s, const lt_trend *tr, const char *what)
 {
@@ -412,7 +431,7 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
     for (uint32_t i = 0; all && interval && i < m->user_lines.n && count < cap; i++) {
         const lt_series *s = &m->user_lines.items[i];
         from_array(m, first, s->bytes, &w);
-        lt_trend_judge(w.t, w.v, n, 4.0 * (double)interval, &tr);
+        lt_trend_judge(w.t, w.v, n, sampling_noise(w.v, n, interval), &tr);
         if (tr.score < LT_SUSPECT_THRESHOLD)
             continue;
         lt_suspect *x = &all[count++];
