@@ -133,7 +133,11 @@ def _leaktop_chain(here):
         import importlib
         importlib.import_module("sitecustomize")
     except ImportError as e:
-        if getattr(e, "name", None) != "sitecustomize":
+        # No sitecustomize of the program's own: nothing to chain. (Python 2's ImportError has
+        # no name; it is refused anyway, silently here so its one line stays the only one.)
+        absent = getattr(e, "name", None) == "sitecustomize" or \
+            str(e) == "No module named sitecustomize"
+        if not absent:
             _leaktop_print_error()
     except Exception:
         _leaktop_print_error()
