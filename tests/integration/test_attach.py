@@ -331,14 +331,24 @@ class AttachTest(AttachCase):
         self.assertIn("meson configure build -Dpythons=", line)
         self.assert_untouched(p, pid)
         # A gdb that never answers is ended; the target is not.
-        hung = self.write("hung-gdb/gdb", "#!/bin/sh\nexec sleep 612.25\n")
+        # (Its pid, written by itself: other suites run this test at the same time, so a
+        # search by command line would see their gdb.)
+        gdb_pid = os.path.join(self.tmp, "hung-gdb.pid")
+        hung = self.write("hung-gdb/gdb", "#!/bin/sh\necho $$ > '%s'\nexec sleep 612.25\n"
+                          % gdb_pid)
         os.chmod(hung, 0o755)
         t0 = time.monotonic()
         self.refused(["attach", str(pid)], "gdb did not answer in time",
                      env=dict(self.env, LEAKTOP_GDB=hung, LEAKTOP_ATTACH_TIMEOUT="2"))
         self.assertLess(time.monotonic() - t0, 30)
-        self.assertEqual(subprocess.run(["pgrep", "-f", "sleep 612.25"]).returncode, 1,
-                         "the hung gdb was left behind")
+        with open(gdb_pid) as f:
+            hung_pid = int(f.read())
+        try:
+            with open("/proc/%d/cmdline" % hung_pid) as f:
+                alive = "sleep" in f.read()
+        except OSError:
+            alive = False
+        self.assertFalse(alive, "the hung gdb was left behind")
         self.assert_untouched(p, pid)
         self.assertEqual(self.finish(p, data=b"x"), 10)
 
