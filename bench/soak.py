@@ -172,6 +172,8 @@ def run_soak(agent_dir, censuses=CI_CENSUSES, interval=0.01, sites=10000, sample
                 next_rss += max(1, censuses // 20)
                 if progress:
                     progress(len(samples), censuses, samples[-1][2] if samples else 0)
+        # The last read may have brought a few samples past the count asked for.
+        del samples[censuses:]
         rss.append((len(samples), rss_of(pid)))
         wall = time.monotonic() - t0
     finally:
