@@ -457,19 +457,28 @@ running_version(void)
 #endif
 }
 
-/* The interpreter's library as path prefixes (HELLO's lib_paths): sysconfig's stdlib and
- * package directories, site's package directories, each as given and resolved, into buf
- * (strings) and out (at most max). Best effort: nothing when Python cannot say (an error is
- * cleared). GIL held. Returns how many. */
+/* The interpreter's library as path prefixes (HELLO's lib_paths): the standard library's
+ * directory (os's), sysconfig's stdlib and package directories and site's package
+ * directories, each as given and resolved, into buf (strings) and out (at most max). Only
+ * modules the program already imported are used: importing one here would find a script of
+ * the program's own of that name first on sys.path (a types.py, a site.py) and run it. Best
+ * effort: nothing when Python cannot say (an error is cleared). GIL held. Returns how many. */
 static uint32_t
 library_paths(char *buf, size_t cap, const char **out, uint32_t max)
 {
     static const char code[] =
-        "import os, site, sysconfig\n"
-        "paths = [sysconfig.get_paths().get(k) for k in "
+        "import os, sys\n"
+        "paths = [os.path.dirname(os.__file__)]\n"
+        "sysconfig, site = sys.modules.get('sysconfig'), sys.modules.get('site')\n"
+        "if sysconfig is not None:\n"
+        "    try:\n"
+        "        paths += [sysconfig.get_paths().get(k) for k in "
         "('stdlib', 'platstdlib', 'purelib', 'platlib')]\n"
-        "try:\n    paths += site.getsitepackages()\nexcept Exception:\n    pass\n"
-        "try:\n    paths.append(site.getusersitepackages())\nexcept Exception:\n    pass\n"
+        "    except Exception:\n        pass\n"
+        "if site is not None:\n"
+        "    try:\n        paths += site.getsitepackages()\n    except Exception:\n        pass\n"
+        "    try:\n        paths.append(site.getusersitepackages())\n"
+        "    except Exception:\n        pass\n"
         "result = []\n"
         "for p in paths:\n"
         "    for q in (p, p and os.path.realpath(p)):\n"
