@@ -5,7 +5,7 @@
  * a free is one bit test in the sampler's filter before the wrapped call. Everything else (the
  * traceback, the tables) happens on the rare sampled allocation or freed sampled block.
  *
- * Safety rules kept here (see ../shared/research/agent-internals.md):
+ * Safety rules kept here (learned from tracemalloc, dd-trace-py's memalloc and memray):
  *  - wrap, never replace; the wrapped allocator (domains[].orig) is published before the hook is
  *    installed and never cleared, so a hook still running while stop() removes it calls a valid
  *    allocator;

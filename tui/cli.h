@@ -1,5 +1,5 @@
 /*
- * The command line of ../shared/spec/contracts.md, parsed into one struct. Bad usage gives a
+ * The command line of docs/leaktop.1, parsed into one struct. Bad usage gives a
  * one-line reason, the short usage line, and exit status 2.
  */
 #ifndef LEAKTOP_CLI_H

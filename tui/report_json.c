@@ -1,4 +1,4 @@
-/* The check report as the JSON object of ../shared/spec/contracts.md ("leaktop_report": 1). */
+/* The check report as the JSON object the README and docs/leaktop.1 describe ("leaktop_report": 1). */
 #include <math.h>
 #include <string.h>
 

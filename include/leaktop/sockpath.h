@@ -1,5 +1,5 @@
 /*
- * Where an agent's socket lives and who may use it (../shared/spec/contracts.md, "Socket"):
+ * Where an agent's socket lives and who may use it (docs/security.md, "Who can connect"):
  * $XDG_RUNTIME_DIR/leaktop/<pid>.sock, or /tmp/leaktop-<uid>/<pid>.sock when XDG_RUNTIME_DIR is
  * unset. The directory is 0700 and owned by the user, the socket 0600, and both sides verify
  * ownership before trusting anything.
