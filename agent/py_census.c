@@ -162,14 +162,10 @@ release_types(lt_census *c)
         }
 }
 
-void
-lt_py_walk_begin_visit(lt_py_walk *w, void (*visit)(PyObject *op, void *arg),
-                       void (*restart_fn)(void *arg), void *arg)
+/* A new walk from the first list, its figures zeroed. */
+static void
+walk_reset(lt_py_walk *w)
 {
-    lt_py_walk_abandon(w, NULL);
-    w->visit = visit;
-    w->restart = restart_fn;
-    w->arg = arg;
     w->phase = 0;
     w->active = 1;
     w->slices = w->restarts = 0;
@@ -179,16 +175,22 @@ lt_py_walk_begin_visit(lt_py_walk *w, void (*visit)(PyObject *op, void *arg),
 }
 
 void
+lt_py_walk_begin_visit(lt_py_walk *w, void (*visit)(PyObject *op, void *arg),
+                       void (*restart_fn)(void *arg), void *arg)
+{
+    lt_py_walk_abandon(w, NULL);
+    w->visit = visit;
+    w->restart = restart_fn;
+    w->arg = arg;
+    walk_reset(w);
+}
+
+void
 lt_py_walk_begin(lt_py_walk *w, lt_census *c)
 {
     lt_py_walk_abandon(w, c);
     w->visit = NULL;
-    w->phase = 0;
-    w->active = 1;
-    w->slices = w->restarts = 0;
-    w->exact = 1;
-    w->longest_ns = 0;
-    snapshot(w, lt_py_gc_state());
+    walk_reset(w);
 }
 
 void
