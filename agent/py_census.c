@@ -21,18 +21,8 @@
 #include "internal/pycore_dict.h" /* _PyDict_SizeOf moved here */
 #endif
 
+#include "agent_core.h" /* lt_mono_ns */
 #include "py_census.h"
-
-#include <time.h>
-
-uint64_t
-lt_py_walk_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 
 /* What one object costs on its own: the GC header and any pre-header, the struct, inline items,
  * and for the common containers the table they own (as sys.getsizeof counts it). */
@@ -247,7 +237,7 @@ walk_some(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc, PyGC_Head *
             w->visit(op, w->arg);
         *last = op;
         g = lt_py_gc_next(g);
-        if ((++n & 255) == 0 && lt_py_walk_now_ns() >= limit)
+        if ((++n & 255) == 0 && lt_mono_ns() >= limit)
             return g == head ? WALK_END : WALK_STOP;
     }
     return WALK_END;
@@ -274,7 +264,7 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
     struct _gc_runtime_state *gc = lt_py_gc_state();
     if (lt_py_gc_collecting(gc))
         return LT_WALK_BUSY;
-    uint64_t t0 = lt_py_walk_now_ns();
+    uint64_t t0 = lt_mono_ns();
     uint64_t deadline = t0 + slice_ns;
     w->slices++;
     PyObject *resume = w->cursor;
@@ -311,7 +301,7 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
         last = NULL;
         w->phase++;
         /* Between the permanent list and generation 2 a pause is safe. */
-        if (list == LIST_PERMANENT && lt_py_walk_now_ns() >= deadline)
+        if (list == LIST_PERMANENT && lt_mono_ns() >= deadline)
             break;
     }
     if (!done) {
@@ -323,7 +313,7 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
     } else {
         w->active = 0;
     }
-    uint64_t took = lt_py_walk_now_ns() - t0;
+    uint64_t took = lt_mono_ns() - t0;
     if (took > w->longest_ns)
         w->longest_ns = took;
     Py_XDECREF(old);

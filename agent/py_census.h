@@ -38,9 +38,6 @@ typedef struct lt_py_walk {
 
 enum { LT_WALK_MORE = 0, LT_WALK_DONE = 1, LT_WALK_BUSY = -1 };
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t lt_py_walk_now_ns(void);
-
 /* Start a new walk into c: the previous walk is abandoned, c's slots emptied (its rows, the last
  * merge, stay). GIL held. */
 void lt_py_walk_begin(lt_py_walk *w, lt_census *c);

@@ -127,15 +127,19 @@ kind_of(int err)
                                          : LT_REXEC_FAILED;
 }
 
-/* Read len bytes at addr in pid. Returns 0, or -1 with errno. */
+typedef ssize_t (*vm_copy_fn)(pid_t, const struct iovec *, unsigned long, const struct iovec *,
+                              unsigned long, unsigned long);
+
+/* Copy len bytes between buf and addr in pid with process_vm_readv or _writev (copy), retrying
+ * short copies and EINTR. Returns 0, or -1 with errno (EFAULT for a copy that moved nothing). */
 static int
-peek(pid_t pid, uint64_t addr, void *buf, size_t len)
+vm_copy(vm_copy_fn copy, pid_t pid, uint64_t addr, void *buf, size_t len)
 {
     size_t done = 0;
     while (done < len) {
         struct iovec local = {(char *)buf + done, len - done};
         struct iovec remote = {(void *)(uintptr_t)(addr + done), len - done};
-        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        ssize_t n = copy(pid, &local, 1, &remote, 1, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -148,24 +152,18 @@ peek(pid_t pid, uint64_t addr, void *buf, size_t len)
     return 0;
 }
 
+/* Read len bytes at addr in pid. Returns 0, or -1 with errno. */
+static int
+peek(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+    return vm_copy(process_vm_readv, pid, addr, buf, len);
+}
+
+/* Write len bytes at addr in pid. Returns 0, or -1 with errno. */
 static int
 poke(pid_t pid, uint64_t addr, const void *buf, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        struct iovec local = {(char *)buf + done, len - done};
-        struct iovec remote = {(void *)(uintptr_t)(addr + done), len - done};
-        ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EFAULT;
-            return -1;
-        }
-        done += (size_t)n;
-    }
-    return 0;
+    return vm_copy(process_vm_writev, pid, addr, (void *)buf, len);
 }
 
 static int
