@@ -24,6 +24,7 @@
  * traceback always finds room) and their frames' bytes. */
 #define SITES_MAX 10240u
 #define SITES_MAX_FRAME_BYTES (5u << 19)
+#define SWEEP_MAX_ENTRIES 4096 /* names of the socket directory looked at for stale sockets */
 
 uint64_t
 lt_mono_ns(void)
@@ -568,6 +569,22 @@ linger_for_first_viewer(lt_agent *a)
     }
 }
 
+/* Remove what dead agents left in our socket directory (a SIGKILLed or SIGTERMed Python runs
+ * no atexit): on the agent thread, so that the host's start() never waits on it. */
+static void
+sweep_stale_sockets(lt_agent *a)
+{
+    char dir[4096];
+    const char *slash = strrchr(a->socket_path, '/');
+    if (slash == NULL || slash == a->socket_path ||
+        (size_t)(slash - a->socket_path) >= sizeof dir)
+        return;
+    memcpy(dir, a->socket_path, (size_t)(slash - a->socket_path));
+    dir[slash - a->socket_path] = '\0';
+    int n = lt_sock_sweep_stale(dir, getpid(), SWEEP_MAX_ENTRIES);
+    __atomic_store_n(&a->swept, n + 1, __ATOMIC_RELEASE);
+}
+
 static void *
 agent_main(void *arg)
 {
@@ -575,6 +592,7 @@ agent_main(void *arg)
     uint64_t interval = (uint64_t)a->cfg.interval_ms * 1000000ull;
     uint64_t next = lt_mono_ns();
     struct pollfd *pfd = lt_calloc(a->cfg.max_clients + 2, sizeof *pfd);
+    sweep_stale_sockets(a);
     while (pfd != NULL && __atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 0) {
         uint64_t now = lt_mono_ns();
         if (now >= next) {

@@ -120,12 +120,15 @@ struct lt_agent {
     int sites_ready;     /* the sample callback filled sites this tick */
     lt_memory memory;    /* the MEMORY of the current tick */
     int memory_python;   /* the sample callback handed pymalloc's figures this tick */
+    int swept;           /* atomic: 1 + stale sockets removed at start, 0 until the sweep ran */
 };
 
 /* Default configuration. */
 void lt_agent_config_default(lt_agent_config *cfg);
 
-/* Create the socket (directory checked, stale socket replaced) and start the thread. Returns the
+/* Create the socket (directory checked, stale socket replaced) and start the thread, which first
+ * removes the stale sockets of dead agents in the socket's directory (lt_sock_sweep_stale; the
+ * swept field says when it has). Returns the
  * agent, or NULL with *cause (free with lt_free) when the directory is unsafe, the path too long,
  * or memory or threads run out; nothing is left behind then. */
 lt_agent *lt_agent_start(const lt_agent_config *cfg, const lt_agent_ops *ops,

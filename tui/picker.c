@@ -124,7 +124,7 @@ draw(picker *p)
                       r->n >= 2 ? lt_fmt_byte_rate(rate, sizeof rate, growth(r)) : "");
         lt_crt_text(2 + i, 33, s ? LT_A_SELECTED : LT_A_SPARK, spark, SPARK_CELLS);
         lt_crt_printf(2 + i, 34 + SPARK_CELLS, a, "%-5s %-5s %-8s %s",
-                      r->version[0] ? r->version : "?", r->e.has_agent ? "yes" : "-",
+                      r->version[0] ? r->version : "?", r->e.has_agent ? "yes" : r->e.agent_stale ? "stale" : "-",
                       lt_fmt_duration(up, sizeof up, r->e.elapsed_s), r->e.cmdline);
     }
     if (p->nrows == 0)
@@ -227,8 +227,11 @@ lt_app_picker(unsigned max_refreshes)
             } else {
                 p.confirm = p.rows[p.sel].e.pid;
                 p.msg_bad = 0;
-                snprintf(p.msg, sizeof p.msg, "pid %ld has no agent. Load it now "
-                                              "(leaktop attach)? y/n",
+                snprintf(p.msg, sizeof p.msg,
+                         p.rows[p.sel].e.agent_stale
+                             ? "pid %ld: its agent socket is stale (nobody listens on it). "
+                               "Load a new agent (leaktop attach)? y/n"
+                             : "pid %ld has no agent. Load it now (leaktop attach)? y/n",
                          (long)p.confirm);
             }
             break;

@@ -130,6 +130,30 @@ lt_proc_is_python(pid_t pid)
     return found;
 }
 
+/* Is a socket listening at path, by the kernel's table of Unix sockets (/proc/net/unix:
+ * nothing is sent to the agent)? 1 yes, 0 no (a stale file), -1 when the table cannot be read. */
+static int
+unix_listening(const char *path)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (f == NULL)
+        return -1;
+    char line[4096 + 128];
+    int found = 0;
+    size_t plen = strlen(path);
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long flags;
+        size_t n = strcspn(line, "\n");
+        line[n] = '\0';
+        /* Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 is __SO_ACCEPTCON */
+        if (sscanf(line, "%*s %*s %*s %lx", &flags) == 1 && (flags & 0x10000) && n > plen &&
+            line[n - plen - 1] == ' ' && strcmp(line + n - plen, path) == 0)
+            found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
 static int
 cmp_rss(const void *a, const void *b)
 {
@@ -166,8 +190,11 @@ lt_proc_list_python(lt_proc_entry *out, int max)
         snprintf(e->cmdline, sizeof e->cmdline, "%s", cmd ? cmd : "?");
         char sock[4096], *cause = NULL;
         struct stat st;
-        if (lt_sock_path(pid, sock, sizeof sock, &cause) == 0)
-            e->has_agent = stat(sock, &st) == 0 && S_ISSOCK(st.st_mode);
+        if (lt_sock_path(pid, sock, sizeof sock, &cause) == 0 && stat(sock, &st) == 0 &&
+            S_ISSOCK(st.st_mode)) {
+            e->agent_stale = unix_listening(sock) == 0;
+            e->has_agent = !e->agent_stale;
+        }
         lt_free(cause);
     }
     procps_pids_unref(&info);

@@ -38,7 +38,8 @@ typedef struct lt_proc_entry {
     uint64_t rss;
     double elapsed_s;
     char cmdline[256];
-    int has_agent; /* a live agent socket of ours exists for it */
+    int has_agent;   /* a live agent socket of ours exists for it */
+    int agent_stale; /* its socket file is there but nobody listens on it (a recycled pid) */
 } lt_proc_entry;
 
 /* The Python processes of this user (by executable name or a mapped libpython), largest RSS

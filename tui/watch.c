@@ -58,8 +58,13 @@ now_s(void)
 char *
 lt_watch_explain_pid(pid_t pid, int kind, const char *connect_cause)
 {
-    if (kill(pid, 0) < 0 && errno == ESRCH)
+    if (kill(pid, 0) < 0 && errno == ESRCH) {
+        if (kind == LT_SOCK_ESTALE)
+            return lt_asprintf("no process with pid %ld; its agent socket is stale (the process "
+                               "was killed) and the next agent that starts removes it",
+                               (long)pid);
         return lt_asprintf("no process with pid %ld", (long)pid);
+    }
     char path[64];
     struct stat st;
     snprintf(path, sizeof path, "/proc/%ld", (long)pid);
@@ -82,8 +87,8 @@ char *
 lt_watch_explain_socket(const char *path, int kind, const char *connect_cause)
 {
     if (kind == LT_SOCK_ESTALE)
-        return lt_asprintf("nobody listens on %s: the agent has stopped, or the forwarding "
-                           "(ssh -L) has ended",
+        return lt_asprintf("stale socket %s: nobody listens on it (the agent has stopped, or "
+                           "the forwarding, ssh -L, has ended)",
                            path);
     return lt_strdup(connect_cause ? connect_cause : "cannot connect");
 }

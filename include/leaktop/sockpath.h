@@ -44,6 +44,21 @@ int lt_sock_connect(pid_t pid, int *err_kind, char **cause);
  * refused like anything that is not a socket. */
 int lt_sock_connect_path(const char *path, int *err_kind, char **cause);
 
+/* Is the agent socket at path stale? 1 when it is a socket owned by this effective uid, its pid
+ * (the "<pid>" of its name "<pid>.sock") is gone (kill(pid, 0) fails with ESRCH), and connect()
+ * to it fails with ECONNREFUSED: nobody listens on it, in this or any other pid namespace.
+ * 0 otherwise: live, another user's, not ours to judge, or it could not be checked. When
+ * st_out is not NULL it gets the lstat of what was judged (common/sock_sweep.c). */
+struct stat;
+int lt_sock_is_stale(const char *path, pid_t pid, struct stat *st_out);
+
+/* Remove the stale agent sockets of dir (lt_sock_is_stale), except self's own path: at most
+ * max_entries names are looked at. An entry is renamed aside first and removed only if it is
+ * still the very file that was judged (same inode), so that an agent binding the same path
+ * meanwhile (a new process with the recycled pid) keeps its socket. Returns how many were
+ * removed; nothing fails (what cannot be checked is left alone). */
+int lt_sock_sweep_stale(const char *dir, pid_t self, int max_entries);
+
 /* malloc'ed printf, counted by lt_mem; NULL when out of memory. */
 char *lt_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

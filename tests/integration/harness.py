@@ -34,6 +34,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -141,6 +142,42 @@ def split_frames(data):
     return frames, len(data) - off
 
 
+# The socket directories outside any test's own XDG_RUNTIME_DIR: the fallback one, and the
+# runtime directory of whoever runs the suite.
+SHARED_SOCKET_DIRS = ["/tmp/leaktop-%d" % os.geteuid()] + (
+    [os.path.join(os.environ["XDG_RUNTIME_DIR"], "leaktop")]
+    if os.environ.get("XDG_RUNTIME_DIR") else [])
+
+
+def stale_socket(path, pid):
+    """Is path a socket of ours whose pid is gone and on which nobody listens? (The rule of
+    common/sock_sweep.c; another user's socket, or a live one, is never stale.)"""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
+        return False
+    try:
+        os.kill(pid, 0)
+        return False
+    except ProcessLookupError:
+        pass
+    except OSError:
+        return False
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(path)
+        return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class LeaktopTestCase(unittest.TestCase):
     """Temp dir, private XDG_RUNTIME_DIR, process bookkeeping."""
 
@@ -158,6 +195,7 @@ class LeaktopTestCase(unittest.TestCase):
         if SANITIZER_LOGS:
             # UBSan reports on stderr only (log_path does not reach it beside ASan), then aborts.
             aborted = [p.pid for p in self.procs if p.poll() == -signal.SIGABRT]
+        killed = []
         for p in self.procs:
             if p.poll() is None:
                 try:
@@ -165,10 +203,23 @@ class LeaktopTestCase(unittest.TestCase):
                 except OSError:
                     p.kill()
                 p.wait()
+                killed.append(p.pid)
             for stream in (p.stdout, p.stderr):
                 if stream:
                     stream.close()
         subprocess.run(["rm", "-rf", self.tmp])
+        # The shared socket directories hold only live agents: what tearDown SIGKILLed it
+        # cleans up, and any other stale socket of this test's processes fails the test.
+        left = []
+        for pid in {p.pid for p in self.procs}:
+            for d in SHARED_SOCKET_DIRS:
+                path = os.path.join(d, "%d.sock" % pid)
+                if stale_socket(path, pid):
+                    if pid in killed:
+                        os.unlink(path)
+                    else:
+                        left.append(path)
+        self.assertEqual(left, [], "stale agent sockets left in a shared directory")
         if SANITIZER_LOGS:
             self.sanitizer_reports()
             self.assertEqual(aborted, [], "process(es) aborted: a sanitizer report on stderr?")

@@ -2,6 +2,7 @@
 import os
 import random
 import shutil
+import signal
 import socket
 import stat
 import struct
@@ -169,6 +170,105 @@ print("served", len(c.recv(8)))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "served 8")
         self.assertTrue(os.path.isdir(stale_dir))
+
+    def plant_stale(self, pid, owner=None):
+        """A socket file at pid's path that nobody listens on (bound, then closed)."""
+        path = self.socket_path(pid)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        s.close()
+        if owner is not None:
+            os.lchown(path, owner, owner)
+        return path
+
+    def dead_pid(self):
+        """A pid that was just used and is gone (a child that exited and was reaped)."""
+        p = subprocess.Popen(["true"])
+        p.wait()
+        return p.pid
+
+    def test_stale_sockets_swept_by_the_next_agent(self):
+        """SIGTERM (no atexit runs) and SIGKILL leave sockets; the next agent that starts
+        removes them, and only them: not a live agent's, not one whose pid is gone but that
+        still accepts (another pid namespace), not another user's."""
+        term, term_pid, term_path = self.start_ticker()
+        kill, kill_pid, kill_path = self.start_ticker()
+        live, live_pid, live_path = self.start_ticker()
+        self.assertEqual(self.kill_pid(term, signal.SIGTERM), -signal.SIGTERM)
+        self.assertEqual(self.kill_pid(kill, signal.SIGKILL), -signal.SIGKILL)
+        for path in (term_path, kill_path):
+            self.assertTrue(os.path.exists(path), "a killed Python leaves %s" % path)
+        # The viewer says "stale" in one line, by pid and by path.
+        r = self.leaktop(str(term_pid))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("no process with pid %d; its agent socket is stale" % term_pid, r.stderr)
+        r = self.leaktop("connect", kill_path)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stderr, "leaktop: stale socket %s: nobody listens on it (the agent "
+                                   "has stopped, or the forwarding, ssh -L, has ended)\n"
+                         % kill_path)
+        # A dead pid's name, but something accepts on it: not stale.
+        accepting_pid = self.dead_pid()
+        accepting = socket.socket(socket.AF_UNIX)
+        self.addCleanup(accepting.close)
+        accepting.bind(self.socket_path(accepting_pid))
+        accepting.listen(1)
+        planted = [self.plant_stale(self.dead_pid()) for _ in range(3)]
+        foreign = None
+        if os.geteuid() == 0:
+            foreign = self.plant_stale(self.dead_pid(), owner=65534)
+        not_ours = os.path.join(os.path.dirname(live_path), "notes.sock")
+        with open(not_ours, "w"):
+            pass
+        before = sorted(os.listdir(os.path.dirname(live_path)))
+
+        fresh, fresh_pid, fresh_path = self.start_ticker()
+        gone = [term_path, kill_path] + planted
+        self.wait_for(lambda: not any(os.path.exists(p) for p in gone),
+                      what="the new agent to remove the stale sockets")
+        left = set(os.listdir(os.path.dirname(live_path)))
+        want = {os.path.basename(p) for p in (live_path, fresh_path, not_ours,
+                                             self.socket_path(accepting_pid))}
+        if foreign:
+            want.add(os.path.basename(foreign))
+        self.assertEqual(left, want, "before: %s" % before)
+        # The live agents still serve.
+        for pid in (live_pid, fresh_pid):
+            c = self.connect(pid)
+            self.assertIn(FRAME_HELLO, [t for t, _, _ in self.read_frames_until(c, FRAME_HELLO)])
+
+    def test_fallback_dir_left_with_live_agents_only(self):
+        """The shared /tmp/leaktop-<uid>: a SIGTERMed program's socket there is removed by the
+        next agent that starts there (and tearDown checks nothing of ours is left stale)."""
+        env = self.agent_env()
+        env.pop("XDG_RUNTIME_DIR")
+        p, pid, path = self.start_ticker(env=env)
+        self.assertEqual(path, "/tmp/leaktop-%d/%d.sock" % (os.geteuid(), pid))
+        self.assertEqual(self.kill_pid(p, signal.SIGTERM), -signal.SIGTERM)
+        self.assertTrue(os.path.exists(path))
+        prog = self.write("where.py", "import leaktop, time\nleaktop.start()\n"
+                                      "time.sleep(0.05)\n")
+        q = self.spawn([PYTHONS[0], prog], env=env)
+        self.wait_for(lambda: not os.path.exists(path), what="the stale socket to go")
+        self.assertEqual(q.wait(timeout=30), 0)
+
+    def test_stale_socket_of_a_live_pid_is_left(self):
+        """A live process (a recycled pid) with a dead socket at its path: the sweep leaves it,
+        the viewer explains, and that process's own agent replaces it."""
+        prog = self.write("plain.py", "import os, time\nprint('ready %d' % os.getpid(), "
+                                      "flush=True)\ntime.sleep(120)\n")
+        p = self.spawn([PYTHONS[0], prog])
+        pid = int(self.wait_line(p, "ready").split()[1])
+        path = self.plant_stale(pid)
+        fresh, fresh_pid, _ = self.start_ticker()
+        c = self.connect(fresh_pid)  # its sweep ran before it served (agent thread, first)
+        self.read_frames_until(c, FRAME_HELLO)
+        self.assertTrue(os.path.exists(path))
+        r = self.leaktop("connect", path)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("stale socket", r.stderr)
 
     def test_hostile_connections(self):
         p, pid, path = self.start_ticker(lines=250)

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -316,6 +317,103 @@ START_TEST(test_listen_connect)
 }
 END_TEST
 
+/* A pid that was just used and is gone: a child that exited and was reaped. */
+static pid_t
+dead_pid(void)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+/* A socket bound at dir/name; listening when listening, else closed at once (stale). Returns
+ * the listening fd or -1. */
+static int
+plant_socket(const char *dir, const char *name, int listening)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char path[512];
+    join(path, sizeof path, dir, name);
+    ck_assert_uint_lt(strlen(path), sizeof sa.sun_path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    if (listening) {
+        ck_assert_int_eq(listen(fd, 4), 0);
+        return fd;
+    }
+    close(fd);
+    return -1;
+}
+
+static int
+exists(const char *dir, const char *name)
+{
+    char p[512];
+    struct stat st;
+    return lstat(join(p, sizeof p, dir, name), &st) == 0;
+}
+
+START_TEST(test_sweep_stale)
+{
+    pid_t gone = dead_pid(), gone2 = dead_pid(), gone3 = dead_pid(), gone4 = dead_pid();
+    char dead[32], dead_listening[32], alive[32], not_socket[32], mine[32], foreign[32];
+    snprintf(dead, sizeof dead, "%ld.sock", (long)gone);
+    /* A pid we cannot see but whose socket accepts: an agent of another pid namespace. */
+    snprintf(dead_listening, sizeof dead_listening, "%ld.sock", (long)gone2);
+    /* The pid is alive (our parent): whatever its socket does, it is not ours to judge. */
+    snprintf(alive, sizeof alive, "%ld.sock", (long)getppid());
+    snprintf(not_socket, sizeof not_socket, "%ld.sock", (long)gone3);
+    snprintf(mine, sizeof mine, "%ld.sock", (long)getpid());
+    snprintf(foreign, sizeof foreign, "%ld.sock", (long)gone4);
+
+    plant_socket(tmp, dead, 0);
+    int lfd = plant_socket(tmp, dead_listening, 1);
+    plant_socket(tmp, alive, 0);
+    plant_socket(tmp, mine, 0);
+    plant_socket(tmp, "stale.sock", 0); /* not a pid's name */
+    char p[512];
+    FILE *f = fopen(join(p, sizeof p, tmp, not_socket), "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    int have_foreign = 0;
+    if (geteuid() == 0) { /* another user's stale socket is never touched */
+        plant_socket(tmp, foreign, 0);
+        ck_assert_int_eq(lchown(join(p, sizeof p, tmp, foreign), 65534, 65534), 0);
+        have_foreign = 1;
+    }
+
+    struct stat st;
+    ck_assert_int_eq(lt_sock_is_stale(join(p, sizeof p, tmp, dead), gone, &st), 1);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_int_eq(lt_sock_is_stale(join(p, sizeof p, tmp, dead_listening), gone2, NULL), 0);
+    ck_assert_int_eq(lt_sock_is_stale(join(p, sizeof p, tmp, alive), getppid(), NULL), 0);
+    ck_assert_int_eq(lt_sock_is_stale(join(p, sizeof p, tmp, not_socket), gone3, NULL), 0);
+
+    ck_assert_int_eq(lt_sock_sweep_stale(tmp, getpid(), 4096), 1);
+    ck_assert(!exists(tmp, dead));
+    ck_assert(exists(tmp, dead_listening));
+    ck_assert(exists(tmp, alive));
+    ck_assert(exists(tmp, not_socket));
+    ck_assert(exists(tmp, mine));
+    ck_assert(exists(tmp, "stale.sock"));
+    if (have_foreign)
+        ck_assert(exists(tmp, foreign));
+    /* Nothing is left aside either. */
+    ck_assert_int_eq(lt_sock_sweep_stale(tmp, getpid(), 4096), 0);
+    close(lfd);
+    /* Once its listener is gone, that one is stale too. */
+    ck_assert_int_eq(lt_sock_sweep_stale(tmp, getpid(), 4096), 1);
+    ck_assert(!exists(tmp, dead_listening));
+    /* A directory that is not there: nothing to do. */
+    ck_assert_int_eq(lt_sock_sweep_stale("/nonexistent-leaktop-dir", getpid(), 4096), 0);
+}
+END_TEST
+
 START_TEST(test_asprintf)
 {
     uint64_t base = lt_mem_in_use();
@@ -347,6 +445,7 @@ sockpath_suite(void)
     tcase_add_test(tc, test_prepare_refuses_symlink);
     tcase_add_test(tc, test_prepare_refuses_other_things);
     tcase_add_test(tc, test_listen_connect);
+    tcase_add_test(tc, test_sweep_stale);
     tcase_add_test(tc, test_asprintf);
     return s;
 }
