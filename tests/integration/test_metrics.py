@@ -5,8 +5,10 @@ with urllib; `promtool check metrics` judges every scrape, and a real Prometheus
 `prometheus` package) scrapes the exporter and answers a query over its HTTP API. The tests that
 need promtool or prometheus are skipped, with the reason, when they are not installed.
 """
+import concurrent.futures
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -307,6 +309,81 @@ class MetricsTest(MetricsTestCase):
             c.close()
         self.assertIsNone(exp.poll(), "the exporter died")
         self.stop(exp)
+
+    def test_flood_of_bad_requests_leaves_it_serving(self):
+        """1,000 bad requests (garbage, oversize heads, half-sent requests holding every
+        connection the server keeps) from 8 clients at once: every complete one gets its 400,
+        scrapes in between are answered within 5 s, and it is all over in under 30 s."""
+        exp, base = self.exporter()
+        port = int(base.rsplit(":", 1)[1])
+        rnd = random.Random(17)
+        limit = 64  # LT_HTTP_MAX_CLIENTS (tui/http_serve.h)
+
+        def bad_request(i):
+            kind = i % 5
+            if kind == 0:
+                return bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 300))) + b"\r\n\r\n"
+            if kind == 1:
+                return b"GET / HTTP/1.1\r\nX: " + b"a" * rnd.randint(9000, 70000) + b"\r\n\r\n"
+            if kind == 2:
+                return b"GET /" + b"b" * rnd.randint(1100, 6000) + b" HTTP/1.1\r\n\r\n"
+            if kind == 3:
+                return b"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n"
+            return b"GET /metrics HTTP/7.0\r\n\r\n"
+
+        def send_bad(data):
+            c = socket.create_connection(("127.0.0.1", port), timeout=10)
+            try:
+                c.sendall(data)
+                out = b""
+                while len(out) < 12:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    out += chunk
+                return out[:12]
+            except (ConnectionResetError, BrokenPipeError):
+                return b"reset"  # answered and closed while the rest was still being sent
+            finally:
+                c.close()
+
+        def scrape_fast():
+            t0 = time.monotonic()
+            status = self.get(base + "/metrics", timeout=10)[0]
+            self.assertEqual(status, 200)
+            self.assertLess(time.monotonic() - t0, 5)
+
+        t0 = time.monotonic()
+        answers = []
+        sent = 0
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            for round_ in range(5):
+                # Half-sent requests, as many as the server keeps: a newcomer makes room.
+                held = []
+                for j in range(limit):
+                    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                    c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " * (j % 2 + 1))
+                    held.append(c)
+                sent += limit
+                scrape_fast()
+                for c in held:
+                    c.close()
+                batch = [bad_request(i) for i in range(sent, sent + 136)]
+                answers += pool.map(send_bad, batch)
+                sent += len(batch)
+                scrape_fast()
+        elapsed = time.monotonic() - t0
+        self.assertEqual(sent, 1000)
+        self.assertEqual(len(answers), 680)
+        odd = [a for a in answers if a not in (b"HTTP/1.1 400", b"reset")]
+        self.assertEqual(odd, [], "answers other than 400")
+        self.assertGreater(answers.count(b"HTTP/1.1 400"), 600)
+        self.assertLess(elapsed, 30)
+        scrape_fast()
+        self.assertIsNone(exp.poll(), "the exporter died")
+        self.stop(exp)
+        if os.environ.get("LEAKTOP_TEST_VERBOSE"):
+            print("\nflood: 1000 bad requests in %.1f s" % elapsed, file=sys.stderr)
 
     def test_pid_mode(self):
         _, pid1 = self.holder(1111)
