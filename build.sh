@@ -12,7 +12,8 @@ cd "$(dirname "$0")"
 
 # Debian packages by what needs them. What the integration suite needs goes into the Debian
 # roots' list too (tests/roots/debian-root.sh, COMMON_PKGS).
-BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurses-dev libproc2-dev"
+BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurses-dev libproc2-dev
+libmicrohttpd-dev"
 TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps gdb valgrind man-db prometheus
     python3-gunicorn python3-flask mmdebstrap python3-numpy"
 

@@ -13,7 +13,7 @@ lt_cli_usage(FILE *f)
     fputs("usage: leaktop [PID] | run [--keep] -- CMD... | attach PID | detach PID | connect SOCKET "
           "| check [--duration S] [--json] (-- CMD... | --pid PID | --socket SOCKET) | record -o "
           "FILE [--duration S] (-- CMD... | --pid PID | --socket SOCKET) | replay FILE | metrics "
-          "[--listen ADDR] [--pid PID] | --help | --version\n",
+          "[--listen ADDR] [--auth FILE] [--pid PID] | --help | --version\n",
           f);
 }
 
@@ -44,11 +44,13 @@ lt_cli_help(FILE *f)
           "  leaktop replay FILE          the terminal UI on a recording\n"
           "\n"
           "Serving metrics (Prometheus):\n"
-          "  leaktop metrics [--listen ADDR] [--pid PID] [--top N] [--interval S]\n"
+          "  leaktop metrics [--listen ADDR] [--auth FILE] [--pid PID] [--top N] [--interval S]\n"
           "                               serve the figures of every agent of yours (or of\n"
           "                               PID) at http://ADDR/metrics (default\n"
-          "                               127.0.0.1:9464); looks for new agents every S\n"
-          "                               seconds (default 2); top N types (default 20)\n"
+          "                               127.0.0.1:9464; ADDR may be unix:PATH); looks for\n"
+          "                               new agents every S seconds (default 2); top N\n"
+          "                               types (default 20); --auth: basic authentication\n"
+          "                               with the user:password a 0600 FILE holds\n"
           "\n"
           "Examples:\n"
           "  leaktop run -- python3 app.py\n"
@@ -115,7 +117,7 @@ parse_seconds(const char *s, double *out, double min)
 }
 
 enum { OPT_PID = 256, OPT_KEEP, OPT_JSON, OPT_DURATION, OPT_INTERVAL, OPT_TOP, OPT_QUIET,
-       OPT_REFRESHES, OPT_LISTEN, OPT_SOCKET, OPT_BUDGET };
+       OPT_REFRESHES, OPT_LISTEN, OPT_SOCKET, OPT_BUDGET, OPT_AUTH };
 
 static int
 parse_count(const char *s, unsigned *out)
@@ -145,6 +147,7 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         {"refreshes", required_argument, NULL, 'n'},
         {"output", required_argument, NULL, 'o'},
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"auth", required_argument, NULL, OPT_AUTH},
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -183,6 +186,11 @@ parse_mode_options(lt_cli *cli, int argc, char **argv, const char *mode)
         }
         case 'o': cli->output = optarg; break;
         case OPT_LISTEN: cli->listen = optarg; break;
+        case OPT_AUTH:
+            if (optarg[0] == '\0')
+                return bad("--auth needs a file holding user:password%s", "");
+            cli->auth_file = optarg;
+            break;
         case OPT_SOCKET:
             if (optarg[0] == '\0')
                 return bad("--socket needs the path of an agent socket%s", "");
@@ -291,11 +299,13 @@ lt_cli_parse(lt_cli *cli, int argc, char **argv)
             return bad("metrics reads running agents; unexpected argument '%s'", cli->cmd[0]);
         if (cli->json || cli->keep || cli->quiet || cli->output || cli->duration >= 0 ||
             cli->socket)
-            return bad("metrics takes --listen, --pid, --top and --interval%s", "");
+            return bad("metrics takes --listen, --auth, --pid, --top and --interval%s", "");
         return 0;
     }
     if (cli->listen != NULL)
         return bad("--listen is an option of metrics%s", "");
+    if (cli->auth_file != NULL)
+        return bad("--auth is an option of metrics%s", "");
     if (cli->mode == LT_MODE_CHECK && cli->duration < 0)
         cli->duration = 30;
     if (cli->mode == LT_MODE_RUN) {

@@ -30,6 +30,7 @@ typedef struct lt_cli {
     const char *output, *file;
     const char *socket; /* connect, --socket: an agent socket by path (a forwarded one) */
     const char *listen; /* metrics: HOST:PORT to serve on, NULL default */
+    const char *auth_file; /* metrics: basic authentication's user:password file, or NULL */
 } lt_cli;
 
 /* Parse argv. Returns 0, or 2 after printing the reason and usage to stderr. */

@@ -1,9 +1,13 @@
-/* The tiny HTTP server of `leaktop metrics`. */
+/* The HTTP server of `leaktop metrics`: libmicrohttpd does the HTTP; ours are the listening
+ * address, admission (who gets one of the LT_HTTP_MAX_CLIENTS places) and basic
+ * authentication. */
 #define _GNU_SOURCE
 #include "http_serve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -11,25 +15,56 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#define MHD_NO_DEPRECATION 1 /* the same calls build on 0.9.7x and 1.x */
+#include <microhttpd.h>
+
+#include "http_gate.h"
 #include "leaktop/mem.h"
 #include "leaktop/sockpath.h"
 #include "leaktop/version.h"
 
 #define ACCEPT_PAUSE_MS 100 /* out of file descriptors: stop accepting for a moment */
+#define REALM "leaktop metrics"
+#define RECHECK_MS 25        /* a half-sent head is peeked at again this often */
+#define LINGER_MS 2000       /* reading what a refused client still sends after the answer */
 
-enum { C_READ, C_WRITE, C_LINGER, C_DONE };
-
-struct lt_http_client {
+/* One connection, from accept to close. */
+typedef struct client {
     int fd;
-    int state;
+    int answering; /* its request is in: being answered, never evicted */
+    int evicted;   /* shut down by us; libmicrohttpd closes it at its next turn */
     uint64_t deadline;
-    size_t len;
-    char buf[LT_HTTP_MAX_REQUEST];
-    lt_buf out;
-    size_t off;
+    struct client *prev, *next; /* oldest first */
+} client;
+
+/* A connection at the door: its first bytes are peeked at until they pass (then libmicrohttpd
+ * gets it) or fail (then a 400 is sent and what else it sends is read away until it closes). */
+typedef struct waiting {
+    int fd;
+    int draining;       /* answered 400; reading until EOF or the deadline */
+    size_t peeked;      /* bytes seen at the last look */
+    uint64_t deadline;
+    uint64_t recheck;   /* with bytes in but the head unfinished: look again then (ms) */
+} waiting;
+
+struct lt_http_server {
+    int listen_fd;
+    waiting door[LT_HTTP_MAX_CLIENTS];
+    int ndoor;
+    int npolled;
+    struct MHD_Daemon *d;
+    lt_http_handler handler;
+    void *ctx;
+    char *user, *password;
+    client *first, *last;
+    int nclients; /* not evicted */
+    uint64_t accept_paused_until;
+    lt_http_stats st;
 };
 
 static uint64_t
@@ -46,6 +81,7 @@ lt_http_reason(int status)
     switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 503: return "Service Unavailable";
@@ -53,116 +89,159 @@ lt_http_reason(int status)
     }
 }
 
-/* ---- parsing ----------------------------------------------------------------------------- */
+/* ---- credentials ------------------------------------------------------------------------- */
 
-static int
-is_tchar(unsigned char c)
+int
+lt_http_parse_credentials(const char *text, size_t len, char **user, char **password,
+                          char **cause)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* Offset just past the blank line that ends the head, or 0 when there is none yet. */
-static size_t
-head_end(const char *buf, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (buf[i] != '\n')
-            continue;
-        if (buf[i + 1] == '\n')
-            return i + 2;
-        if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
-            return i + 3;
+    *user = *password = NULL;
+    if (len > 0 && text[len - 1] == '\n')
+        len--;
+    if (len > 0 && text[len - 1] == '\r')
+        len--;
+    if (len > LT_HTTP_MAX_CREDENTIALS) {
+        *cause = lt_asprintf("credentials longer than %d bytes", LT_HTTP_MAX_CREDENTIALS);
+        return -1;
     }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
+            *cause = lt_asprintf("credentials must be one line \"user:password\" without control "
+                                 "characters");
+            return -1;
+        }
+    const char *colon = memchr(text, ':', len);
+    if (colon == NULL || colon == text || colon + 1 == text + len) {
+        *cause = lt_asprintf("credentials must read \"user:password\", both non-empty");
+        return -1;
+    }
+    size_t ul = (size_t)(colon - text), pl = len - ul - 1;
+    *user = lt_malloc(ul + 1);
+    *password = lt_malloc(pl + 1);
+    if (*user == NULL || *password == NULL) {
+        lt_free(*user);
+        lt_free(*password);
+        *user = *password = NULL;
+        *cause = lt_asprintf("out of memory");
+        return -1;
+    }
+    memcpy(*user, text, ul);
+    (*user)[ul] = '\0';
+    memcpy(*password, colon + 1, pl);
+    (*password)[pl] = '\0';
     return 0;
 }
 
 int
-lt_http_parse_request(const char *buf, size_t len, lt_http_request *req)
+lt_http_read_credentials(const char *path, char **user, char **password, char **cause)
 {
-    memset(req, 0, sizeof *req);
-    if (memchr(buf, '\0', len) != NULL)
+    *user = *password = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        *cause = lt_asprintf("--auth %s: %s", path, strerror(errno));
         return -1;
-    size_t end = head_end(buf, len);
-    if (end == 0)
-        return len >= LT_HTTP_MAX_REQUEST ? -1 : 0;
-    if (end > LT_HTTP_MAX_REQUEST)
-        return -1;
-
-    /* Request line: METHOD SP TARGET SP HTTP/1.x */
-    const char *line = buf, *nl = memchr(buf, '\n', end);
-    size_t llen = (size_t)(nl - line);
-    if (llen > 0 && line[llen - 1] == '\r')
-        llen--;
-    const char *sp1 = memchr(line, ' ', llen);
-    if (sp1 == NULL || sp1 == line || (size_t)(sp1 - line) >= sizeof req->method)
-        return -1;
-    for (const char *p = line; p < sp1; p++)
-        if (!is_tchar((unsigned char)*p))
-            return -1;
-    memcpy(req->method, line, (size_t)(sp1 - line));
-    const char *target = sp1 + 1, *lend = line + llen;
-    const char *sp2 = memchr(target, ' ', (size_t)(lend - target));
-    if (sp2 == NULL || sp2 == target || (size_t)(sp2 - target) >= sizeof req->path ||
-        *target != '/')
-        return -1;
-    size_t plen = 0;
-    int in_query = 0;
-    for (const char *p = target; p < sp2; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c >= 0x7f)
-            return -1;
-        if (c == '?' || c == '#')
-            in_query = 1;
-        if (!in_query)
-            req->path[plen++] = (char)c;
     }
-    req->path[plen] = '\0';
-    const char *version = sp2 + 1;
-    size_t vlen = (size_t)(lend - version);
-    if (vlen != 8 || (memcmp(version, "HTTP/1.1", 8) != 0 && memcmp(version, "HTTP/1.0", 8) != 0))
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        *cause = lt_asprintf("--auth %s: not a regular file", path);
+        close(fd);
         return -1;
-    req->head = strcmp(req->method, "HEAD") == 0;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        *cause = lt_asprintf("--auth %s: must belong to you and be readable by you only "
+                             "(chmod 600), it is uid %u mode %03o",
+                             path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+        close(fd);
+        return -1;
+    }
+    char buf[LT_HTTP_MAX_CREDENTIALS + 3];
+    ssize_t n = read(fd, buf, sizeof buf);
+    int e = errno;
+    close(fd);
+    if (n < 0) {
+        *cause = lt_asprintf("--auth %s: %s", path, strerror(e));
+        return -1;
+    }
+    char *why = NULL;
+    int rc = lt_http_parse_credentials(buf, (size_t)n, user, password, &why);
+    if (rc < 0) {
+        *cause = lt_asprintf("--auth %s: %s", path, why ? why : "unreadable");
+        lt_free(why);
+    }
+    memset(buf, 0, sizeof buf);
+    return rc;
+}
 
-    /* Header fields: name ":" OWS value OWS, no folding. */
-    const char *p = nl + 1, *hend = buf + end;
-    for (;;) {
-        const char *e = memchr(p, '\n', (size_t)(hend - p));
-        size_t n = (size_t)(e - p);
-        if (n > 0 && p[n - 1] == '\r')
-            n--;
-        if (n == 0)
-            break; /* the blank line */
-        if (p[0] == ' ' || p[0] == '\t')
+int
+lt_http_same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[lb ? i % lb : 0]);
+    return diff == 0;
+}
+
+/* ---- listening on a Unix socket ---------------------------------------------------------- */
+
+static int
+listen_unix(const char *path, char *bound, size_t boundlen, int *loopback, char **cause)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (path[0] != '/' || strlen(path) >= sizeof sa.sun_path) {
+        *cause = lt_asprintf("--listen unix:PATH needs an absolute path of at most %zu bytes",
+                             sizeof sa.sun_path - 1);
+        return -1;
+    }
+    char dir[sizeof sa.sun_path];
+    snprintf(dir, sizeof dir, "%s", path);
+    struct stat st;
+    const char *parent = dirname(dir);
+    if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        *cause = lt_asprintf("--listen unix:%s: %s is not a directory", path, parent);
+        return -1;
+    }
+    if ((st.st_mode & S_IWOTH) || (st.st_uid != geteuid() && st.st_uid != 0)) {
+        *cause = lt_asprintf("--listen unix:%s: %s must belong to you or root and not be "
+                             "writable by others",
+                             path, parent);
+        return -1;
+    }
+    if (lstat(path, &st) == 0) {
+        /* Only a dead socket of ours is replaced (a previous exporter killed). */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int refused = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) < 0 &&
+                      errno == ECONNREFUSED;
+        if (probe >= 0)
+            close(probe);
+        if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid() || !refused) {
+            *cause = lt_asprintf("--listen unix:%s: the path is in use", path);
             return -1;
-        const char *colon = memchr(p, ':', n);
-        if (colon == NULL || colon == p)
-            return -1;
-        for (const char *q = p; q < colon; q++)
-            if (!is_tchar((unsigned char)*q))
-                return -1;
-        const char *v = colon + 1, *vend = p + n;
-        for (const char *q = v; q < vend; q++)
-            if ((unsigned char)*q < 0x20 && *q != '\t')
-                return -1;
-        while (v < vend && (*v == ' ' || *v == '\t'))
-            v++;
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
-            vend--;
-        if (colon - p == 6 && strncasecmp(p, "accept", 6) == 0) {
-            size_t have = strlen(req->accept);
-            size_t room = sizeof req->accept - 1 - have;
-            if (have > 0 && room > 0) {
-                req->accept[have++] = ',';
-                room--;
-            }
-            size_t take = (size_t)(vend - v) < room ? (size_t)(vend - v) : room;
-            memcpy(req->accept + have, v, take);
-            req->accept[have + take] = '\0';
         }
-        p = e + 1;
+        unlink(path);
     }
-    return 1;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *cause = lt_asprintf("socket: %s", strerror(errno));
+        return -1;
+    }
+    /* Bound with no access at all, then opened to this user only. */
+    mode_t old = umask(0777);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    int e = errno;
+    umask(old);
+    if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, 64) < 0) {
+        *cause = lt_asprintf("cannot listen on unix:%s: %s", path, strerror(rc < 0 ? e : errno));
+        if (rc == 0)
+            unlink(path);
+        close(fd);
+        return -1;
+    }
+    snprintf(bound, boundlen, "unix:%s", path);
+    *loopback = 1;
+    return fd;
 }
 
 /* ---- listening --------------------------------------------------------------------------- */
@@ -200,6 +279,8 @@ format_addr(const struct sockaddr *sa, char *out, size_t len)
 int
 lt_http_listen(const char *spec, char *bound, size_t boundlen, int *loopback, char **cause)
 {
+    if (strncmp(spec, "unix:", 5) == 0)
+        return listen_unix(spec + 5, bound, boundlen, loopback, cause);
     char host[256], port[8];
     const char *colon;
     size_t speclen = strlen(spec);
@@ -278,82 +359,182 @@ lt_http_listen(const char *spec, char *bound, size_t boundlen, int *loopback, ch
 
 /* ---- serving ----------------------------------------------------------------------------- */
 
-void
-lt_http_server_init(lt_http_server *s, int fd, lt_http_handler h, void *ctx)
+static void
+unlink_client(lt_http_server *s, client *c)
 {
-    memset(s, 0, sizeof *s);
-    s->fd = fd;
-    s->handler = h;
-    s->ctx = ctx;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->first = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        s->last = c->prev;
+    if (!c->evicted)
+        s->nclients--;
+}
+
+/* Close c from our side: libmicrohttpd sees the end at its next turn and frees it. shutdown()
+ * does not release the descriptor, so no other connection can be hit by mistake. */
+static void
+evict(lt_http_server *s, client *c)
+{
+    if (c->evicted)
+        return;
+    shutdown(c->fd, SHUT_RDWR);
+    c->evicted = 1;
+    s->nclients--;
 }
 
 static void
-client_free(lt_http_client *c)
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
 {
-    if (c->fd >= 0)
-        close(c->fd);
-    lt_buf_free(&c->out);
-    lt_free(c);
-}
-
-void
-lt_http_server_close(lt_http_server *s)
-{
-    for (int i = 0; i < s->nclients; i++)
-        client_free(s->clients[i]);
-    s->nclients = 0;
-    if (s->fd >= 0)
-        close(s->fd);
-    s->fd = -1;
-}
-
-int
-lt_http_server_pollfds(lt_http_server *s, struct pollfd *pfd)
-{
-    short listen_events = now_ms() >= s->accept_paused_until ? POLLIN : 0;
-    pfd[0] = (struct pollfd){.fd = s->fd, .events = listen_events};
-    for (int i = 0; i < s->nclients; i++) {
-        const lt_http_client *c = s->clients[i];
-        pfd[1 + i] = (struct pollfd){.fd = c->fd, .events = c->state == C_WRITE ? POLLOUT : POLLIN};
+    lt_http_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        client *c = lt_calloc(1, sizeof *c);
+        *socket_context = c;
+        if (c == NULL) {
+            if (ci != NULL)
+                shutdown(ci->connect_fd, SHUT_RDWR);
+            return;
+        }
+        c->fd = ci != NULL ? ci->connect_fd : -1;
+        c->deadline = now_ms() + LT_HTTP_TIMEOUT_MS;
+        c->prev = s->last;
+        if (s->last)
+            s->last->next = c;
+        else
+            s->first = c;
+        s->last = c;
+        s->nclients++;
+    } else if (*socket_context != NULL) {
+        client *c = *socket_context;
+        unlink_client(s, c);
+        lt_free(c);
+        *socket_context = NULL;
     }
-    s->npolled = s->nclients;
-    return 1 + s->nclients;
 }
 
-int
-lt_http_server_timeout_ms(const lt_http_server *s)
+static client *
+client_of(struct MHD_Connection *conn)
 {
-    uint64_t now = now_ms();
-    int64_t best = -1;
-    for (int i = 0; i < s->nclients; i++) {
-        int64_t left = s->clients[i]->deadline > now ? (int64_t)(s->clients[i]->deadline - now) : 0;
-        if (best < 0 || left < best)
-            best = left;
-    }
-    if (s->accept_paused_until > now) {
-        int64_t left = (int64_t)(s->accept_paused_until - now);
-        if (best < 0 || left < best)
-            best = left;
-    }
-    return (int)best;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
 }
 
-/* Queue the answer to req (or a 400 when req is NULL). */
-static void
-answer(lt_http_server *s, lt_http_client *c, const lt_http_request *req)
+typedef struct accept_join {
+    char *out;
+    size_t cap;
+} accept_join;
+
+static enum MHD_Result
+join_accept(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
+    (void)kind;
+    accept_join *j = cls;
+    if (strcasecmp(key, "accept") != 0 || value == NULL)
+        return MHD_YES;
+    size_t have = strlen(j->out), room = j->cap - 1 - have;
+    if (have > 0 && room > 0) {
+        j->out[have++] = ',';
+        room--;
+    }
+    size_t take = strlen(value) < room ? strlen(value) : room;
+    memcpy(j->out + have, value, take);
+    j->out[have + take] = '\0';
+    return MHD_YES;
+}
+
+static int
+authorized(lt_http_server *s, struct MHD_Connection *conn)
+{
+    if (s->user == NULL)
+        return 1;
+    char *password = NULL;
+    char *user = MHD_basic_auth_get_username_password(conn, &password);
+    int ok = user != NULL && password != NULL && lt_http_same_secret(user, s->user) &
+                                                     lt_http_same_secret(password, s->password);
+    if (user != NULL)
+        MHD_free(user);
+    if (password != NULL) {
+        memset(password, 0, strlen(password));
+        MHD_free(password);
+    }
+    return ok;
+}
+
+static enum MHD_Result
+queue(lt_http_server *s, struct MHD_Connection *conn, int status, const char *content_type,
+      const lt_buf *body, int unauthorized)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_SERVER, "leaktop/" LEAKTOP_VERSION);
+    if (status == 405)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result rc = unauthorized ? MHD_queue_basic_auth_fail_response(conn, REALM, r)
+                                      : MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    if (rc == MHD_YES)
+        s->st.answered++;
+    return rc;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size,
+           void **req_cls)
+{
+    (void)version;
+    (void)upload_data;
+    lt_http_server *s = cls;
+    if (*req_cls == NULL) {
+        /* The head is in: answer now, whatever body may follow (it is not read). */
+        *req_cls = s;
+        client *c = client_of(conn);
+        if (c != NULL) {
+            c->answering = 1;
+            c->deadline = now_ms() + LT_HTTP_TIMEOUT_MS;
+        }
+    }
+    *upload_data_size = 0;
+    lt_http_request req;
+    memset(&req, 0, sizeof req);
     lt_http_response res = {.status = 400, .content_type = "text/plain; charset=utf-8"};
     lt_buf_init(&res.body);
-    if (req == NULL) {
+    enum MHD_Result rc;
+    if (!authorized(s, conn)) {
+        const char *t = "this server needs basic authentication\n";
+        lt_buf_put(&res.body, t, strlen(t));
+        s->st.unauthorized++;
+        rc = queue(s, conn, 401, res.content_type, &res.body, 1);
+        lt_buf_free(&res.body);
+        return rc;
+    }
+    if (strlen(url) >= sizeof req.path || strlen(method) >= sizeof req.method || url[0] != '/') {
         const char *t = "bad request\n";
         lt_buf_put(&res.body, t, strlen(t));
-    } else if (strcmp(req->method, "GET") != 0 && !req->head) {
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         res.status = 405;
         const char *t = "only GET and HEAD are served\n";
         lt_buf_put(&res.body, t, strlen(t));
     } else {
+        snprintf(req.method, sizeof req.method, "%s", method);
+        snprintf(req.path, sizeof req.path, "%s", url);
+        req.head = strcmp(method, "HEAD") == 0;
+        accept_join j = {.out = req.accept, .cap = sizeof req.accept};
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, join_accept, &j);
         res.status = 0;
-        s->handler(s->ctx, req, &res);
+        s->handler(s->ctx, &req, &res);
         if (res.status == 0 || res.body.failed) {
             lt_buf_free(&res.body);
             lt_buf_init(&res.body);
@@ -363,174 +544,271 @@ answer(lt_http_server *s, lt_http_client *c, const lt_http_request *req)
             lt_buf_put(&res.body, t, strlen(t));
         }
     }
-    char head[512];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\nCache-Control: no-store\r\n%sServer: leaktop/"
-                     LEAKTOP_VERSION "\r\n\r\n",
-                     res.status, lt_http_reason(res.status), res.content_type, res.body.len,
-                     res.status == 405 ? "Allow: GET, HEAD\r\n" : "");
-    lt_buf_init(&c->out);
-    lt_buf_put(&c->out, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
-    if (req == NULL || !req->head)
-        lt_buf_put(&c->out, res.body.data, res.body.len);
+    rc = queue(s, conn, res.status, res.content_type, &res.body, 0);
     lt_buf_free(&res.body);
-    if (c->out.failed) {
-        c->state = C_DONE;
-        return;
+    return rc;
+}
+
+lt_http_server *
+lt_http_server_new(int fd, lt_http_handler h, void *ctx, const char *user, const char *password,
+                   char **cause)
+{
+    lt_http_server *s = lt_calloc(1, sizeof *s);
+    if (s == NULL || (user != NULL && ((s->user = lt_strdup(user)) == NULL ||
+                                       (s->password = lt_strdup(password)) == NULL))) {
+        close(fd);
+        lt_http_server_free(s);
+        *cause = lt_asprintf("out of memory");
+        return NULL;
     }
-    c->off = 0;
-    c->state = C_WRITE;
-    c->deadline = now_ms() + LT_HTTP_TIMEOUT_MS;
-    s->answered++;
+    s->listen_fd = fd;
+    s->handler = h;
+    s->ctx = ctx;
+    /* We accept (and choose whom to let in); libmicrohttpd serves what we hand it. Its own
+     * limit is above ours, for the evicted connections it has not closed yet. */
+    s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET,
+                            0, NULL, NULL, on_request, s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(4 * LT_HTTP_MAX_CLIENTS),
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LT_HTTP_MAX_REQUEST * 4,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(LT_HTTP_TIMEOUT_MS / 1000),
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_END);
+    if (s->d == NULL) {
+        *cause = lt_asprintf("libmicrohttpd could not start (epoll)");
+        lt_http_server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+lt_http_server_free(lt_http_server *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < s->ndoor; i++)
+        close(s->door[i].fd);
+    if (s->d != NULL)
+        MHD_stop_daemon(s->d); /* closes every connection: on_connection frees them */
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    if (s->password != NULL)
+        memset(s->password, 0, strlen(s->password));
+    lt_free(s->user);
+    lt_free(s->password);
+    lt_free(s);
+}
+
+int
+lt_http_server_pollfds(lt_http_server *s, struct pollfd *pfd)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+    short listen_events = now_ms() >= s->accept_paused_until ? POLLIN : 0;
+    pfd[0] = (struct pollfd){.fd = s->listen_fd, .events = listen_events};
+    pfd[1] = (struct pollfd){.fd = di != NULL ? di->epoll_fd : -1, .events = POLLIN};
+    /* Peeked bytes stay readable: a head that is on its way is looked at on a timer instead. */
+    for (int i = 0; i < s->ndoor; i++) {
+        const waiting *w = &s->door[i];
+        pfd[2 + i] = (struct pollfd){.fd = w->draining || w->peeked == 0 ? w->fd : -1,
+                                     .events = POLLIN};
+    }
+    s->npolled = s->ndoor;
+    return 2 + s->ndoor;
 }
 
 static void
-on_readable(lt_http_server *s, lt_http_client *c)
+earliest(int64_t *best, uint64_t at, uint64_t now)
 {
-    if (c->state == C_LINGER) {
+    int64_t left = at > now ? (int64_t)(at - now) : 0;
+    if (*best < 0 || left < *best)
+        *best = left;
+}
+
+int
+lt_http_server_timeout_ms(lt_http_server *s)
+{
+    uint64_t now = now_ms();
+    int64_t best = -1;
+    MHD_UNSIGNED_LONG_LONG mhd;
+    if (MHD_get_timeout(s->d, &mhd) == MHD_YES)
+        best = mhd > 60000 ? 60000 : (int64_t)mhd;
+    for (const client *c = s->first; c != NULL; c = c->next)
+        if (!c->evicted)
+            earliest(&best, c->deadline, now);
+    for (int i = 0; i < s->ndoor; i++) {
+        earliest(&best, s->door[i].deadline, now);
+        if (!s->door[i].draining && s->door[i].peeked > 0)
+            earliest(&best, s->door[i].recheck, now);
+    }
+    if (s->accept_paused_until > now)
+        earliest(&best, s->accept_paused_until, now);
+    return (int)best;
+}
+
+static void
+door_close(lt_http_server *s, int i)
+{
+    close(s->door[i].fd);
+    s->door[i] = s->door[--s->ndoor];
+}
+
+/* The 400 of a connection the door refused, as libmicrohttpd would frame it. */
+static void
+refuse(lt_http_server *s, waiting *w)
+{
+    static const char answer[] = "HTTP/1.1 400 Bad Request\r\n"
+                                 "Content-Type: text/plain; charset=utf-8\r\n"
+                                 "Content-Length: 12\r\n"
+                                 "Connection: close\r\n"
+                                 "Cache-Control: no-store\r\n"
+                                 "Server: leaktop/" LEAKTOP_VERSION "\r\n"
+                                 "\r\n"
+                                 "bad request\n";
+    ssize_t n = send(w->fd, answer, sizeof answer - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)n; /* a fresh socket's buffer holds it; a client that is gone needs no answer */
+    shutdown(w->fd, SHUT_WR);
+    w->draining = 1;
+    w->deadline = now_ms() + LINGER_MS;
+    s->st.answered++;
+}
+
+/* Look at what w sent so far. Returns 1 when w left the door (handed on or closed). */
+static int
+door_look(lt_http_server *s, int i)
+{
+    waiting *w = &s->door[i];
+    if (w->draining) {
         char sink[4096];
         ssize_t n;
-        while ((n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT)) > 0)
+        while ((n = recv(w->fd, sink, sizeof sink, MSG_DONTWAIT)) > 0)
             ;
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            c->state = C_DONE;
-        return;
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            door_close(s, i);
+            return 1;
+        }
+        return 0;
     }
-    for (;;) {
-        if (c->len >= sizeof c->buf) {
-            answer(s, c, NULL); /* the head does not fit: too big */
-            return;
-        }
-        ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            c->state = C_DONE; /* gone before a whole request */
-            return;
-        }
-        c->len += (size_t)n;
-        lt_http_request req;
-        int rc = lt_http_parse_request(c->buf, c->len, &req);
-        if (rc != 0) {
-            answer(s, c, rc > 0 ? &req : NULL);
-            return;
-        }
+    static char head[LT_HTTP_MAX_REQUEST + 1];
+    ssize_t n = recv(w->fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0;
+    if (n <= 0) { /* gone before a whole request */
+        door_close(s, i);
+        return 1;
     }
+    w->peeked = (size_t)n;
+    w->recheck = now_ms() + RECHECK_MS;
+    int verdict = lt_http_gate(head, (size_t)n, LT_HTTP_MAX_TARGET, LT_HTTP_MAX_REQUEST);
+    if (verdict == LT_HTTP_GATE_REJECT) {
+        refuse(s, w);
+        return 0;
+    }
+    if (verdict == LT_HTTP_GATE_MORE)
+        return 0;
+    /* A whole head of HTTP/1.x: libmicrohttpd reads it (the bytes were only peeked). */
+    int fd = w->fd;
+    s->door[i] = s->door[--s->ndoor];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        close(fd);
+        return 1;
+    }
+    if (MHD_add_connection(s->d, fd, (struct sockaddr *)&ss, sl) != MHD_YES)
+        s->st.refused++; /* it closed fd */
+    return 1;
 }
 
-static void
-on_writable(lt_http_client *c)
-{
-    while (c->off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->off, c->out.len - c->off,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            c->state = C_DONE;
-            return;
-        }
-        c->off += (size_t)n;
-    }
-    /* All sent: tell the client, then read what it may still send so that closing does not
-     * reset the connection under the answer. */
-    shutdown(c->fd, SHUT_WR);
-    lt_buf_free(&c->out);
-    lt_buf_init(&c->out);
-    c->state = C_LINGER;
-    c->deadline = now_ms() + LT_HTTP_LINGER_MS;
-}
-
-/* All LT_HTTP_MAX_CLIENTS are taken: make room for a newcomer by closing a client that is done
- * (lingering), else the one that has been sending its request the longest, so that idle
- * connections can never lock scrapes out. Returns 0 when every client is being answered. */
+/* All LT_HTTP_MAX_CLIENTS are taken: make room by closing the connection that has been
+ * sending its request the longest (at the door first: every one there is). Returns 0 when
+ * every one is being answered. */
 static int
 evict_one(lt_http_server *s)
 {
     int victim = -1;
-    for (int i = 0; i < s->nclients; i++) {
-        const lt_http_client *c = s->clients[i];
-        if (c->state == C_LINGER) {
+    for (int i = 0; i < s->ndoor; i++) {
+        if (s->door[i].draining) {
             victim = i;
             break;
         }
-        if (c->state == C_READ && (victim < 0 || c->deadline < s->clients[victim]->deadline))
+        if (victim < 0 || s->door[i].deadline < s->door[victim].deadline)
             victim = i;
     }
-    if (victim < 0)
-        return 0;
-    client_free(s->clients[victim]);
-    s->clients[victim] = s->clients[--s->nclients];
-    s->refused++;
-    return 1;
+    if (victim >= 0) {
+        door_close(s, victim);
+        s->st.evicted++;
+        return 1;
+    }
+    for (client *c = s->first; c != NULL; c = c->next)
+        if (!c->evicted && !c->answering) {
+            evict(s, c);
+            s->st.evicted++;
+            return 1;
+        }
+    return 0;
 }
 
 static void
 accept_clients(lt_http_server *s)
 {
     for (;;) {
-        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 s->accept_paused_until = now_ms() + ACCEPT_PAUSE_MS;
             return; /* EAGAIN, or a connection that went away before we took it */
         }
-        lt_http_client *c = NULL;
-        if (s->nclients < LT_HTTP_MAX_CLIENTS || evict_one(s))
-            c = lt_malloc(sizeof *c);
-        if (c == NULL) {
-            s->refused++; /* every client is being answered: this one sees the door closed */
+        if ((s->ndoor + s->nclients >= LT_HTTP_MAX_CLIENTS && !evict_one(s)) ||
+            s->ndoor >= LT_HTTP_MAX_CLIENTS) {
+            s->st.refused++; /* every client is being answered: this one sees the door closed */
             close(fd);
             continue;
         }
-        c->fd = fd;
-        c->state = C_READ;
-        c->len = 0;
-        c->off = 0;
-        lt_buf_init(&c->out);
-        c->deadline = now_ms() + LT_HTTP_TIMEOUT_MS;
-        s->clients[s->nclients++] = c;
+        s->door[s->ndoor++] = (waiting){.fd = fd, .deadline = now_ms() + LT_HTTP_TIMEOUT_MS};
     }
 }
 
 void
 lt_http_server_dispatch(lt_http_server *s, const struct pollfd *pfd)
 {
-    for (int i = 0; i < s->npolled && i < s->nclients; i++) {
-        lt_http_client *c = s->clients[i];
-        short re = pfd[1 + i].revents;
-        if (re == 0)
-            continue;
-        if (c->state == C_WRITE) {
-            if (re & (POLLOUT | POLLERR | POLLHUP))
-                on_writable(c);
-        } else if (re & (POLLIN | POLLERR | POLLHUP)) {
-            on_readable(s, c);
-            if (c->state == C_WRITE)
-                on_writable(c); /* most answers fit the socket buffer at once */
-        }
-    }
     uint64_t now = now_ms();
-    int kept = 0;
-    for (int i = 0; i < s->nclients; i++) {
-        lt_http_client *c = s->clients[i];
-        if (c->state != C_DONE && now >= c->deadline) {
-            if (c->state != C_LINGER)
-                s->timed_out++;
-            c->state = C_DONE;
-        }
-        if (c->state == C_DONE)
-            client_free(c);
-        else
-            s->clients[kept++] = c;
+    /* The door: what poll() reported, heads due for another look, and deadlines. Entries
+     * move when one leaves, so the poll entries are matched by descriptor. */
+    for (int i = 0; i < s->npolled; i++) {
+        if (pfd[2 + i].fd < 0 || pfd[2 + i].revents == 0)
+            continue;
+        for (int j = 0; j < s->ndoor; j++)
+            if (s->door[j].fd == pfd[2 + i].fd) {
+                door_look(s, j);
+                break;
+            }
     }
-    s->nclients = kept;
+    for (int i = 0; i < s->ndoor;) {
+        waiting *w = &s->door[i];
+        if (now >= w->deadline) {
+            if (!w->draining)
+                s->st.timed_out++;
+            door_close(s, i);
+            continue;
+        }
+        if (!w->draining && w->peeked > 0 && now >= w->recheck && door_look(s, i))
+            continue;
+        i++;
+    }
     s->npolled = 0;
     if (pfd[0].revents & POLLIN)
         accept_clients(s);
+    for (client *c = s->first; c != NULL; c = c->next)
+        if (!c->evicted && now >= c->deadline) {
+            evict(s, c);
+            s->st.timed_out++;
+        }
+    MHD_run(s->d);
+}
+
+void
+lt_http_server_stats(const lt_http_server *s, lt_http_stats *out)
+{
+    *out = s->st;
+    out->clients = s->nclients + s->ndoor;
 }

@@ -60,7 +60,7 @@ typedef struct exporter {
     agent *agents[LT_METRICS_MAX_AGENTS];
     int nagents;
     int said_full;
-    lt_http_server http;
+    lt_http_server *http;
 } exporter;
 
 static uint64_t
@@ -491,18 +491,40 @@ lt_metrics_serve(const lt_metrics_opts *o, char **cause)
         lt_free(x);
         return -1;
     }
-    lt_http_server_init(&x->http, fd, handle, x);
+    char *user = NULL, *password = NULL;
+    if (x->o.auth_file != NULL &&
+        lt_http_read_credentials(x->o.auth_file, &user, &password, cause) < 0) {
+        close(fd);
+        for (int i = x->nagents; i-- > 0;)
+            remove_agent(x, i);
+        lt_free(x);
+        return -1;
+    }
+    x->http = lt_http_server_new(fd, handle, x, user, password, cause);
+    if (password != NULL)
+        memset(password, 0, strlen(password));
+    lt_free(user);
+    lt_free(password);
+    if (x->http == NULL) {
+        for (int i = x->nagents; i-- > 0;)
+            remove_agent(x, i);
+        lt_free(x);
+        return -1;
+    }
     lt_watch_signals();
     if (!loopback)
         fprintf(stderr, "leaktop metrics: warning: %s is not a loopback address; anyone who can "
                         "reach it sees your processes' command lines and type names\n",
                 bound);
-    printf("leaktop metrics: serving http://%s/metrics (%s)\n", bound,
-           x->o.pid ? "one process" : "every agent of this user");
+    int on_unix = strncmp(bound, "unix:", 5) == 0;
+    printf("leaktop metrics: serving %s%s%s (%s%s)\n", on_unix ? "/metrics on " : "http://",
+           bound, on_unix ? "" : "/metrics",
+           x->o.pid ? "one process" : "every agent of this user",
+           x->o.auth_file ? ", basic authentication" : "");
     fflush(stdout);
 
     uint64_t next_scan = 0;
-    size_t cap = 1 + LT_HTTP_MAX_CLIENTS + 2 * LT_METRICS_MAX_AGENTS;
+    size_t cap = LT_HTTP_POLLFDS + 2 * LT_METRICS_MAX_AGENTS;
     struct pollfd *pfd = lt_calloc(cap, sizeof *pfd);
     agent **polled = lt_calloc(2 * LT_METRICS_MAX_AGENTS, sizeof *polled);
     int *which = lt_calloc(2 * LT_METRICS_MAX_AGENTS, sizeof *which);
@@ -512,7 +534,7 @@ lt_metrics_serve(const lt_metrics_opts *o, char **cause)
             scan(x, now);
             next_scan = now + (uint64_t)(x->o.rescan_s * 1000);
         }
-        int n = lt_http_server_pollfds(&x->http, pfd);
+        int n = lt_http_server_pollfds(x->http, pfd);
         int first_agent = n, na = 0;
         for (int i = 0; i < x->nagents; i++)
             for (int w = 0; w < 2; w++) {
@@ -524,7 +546,7 @@ lt_metrics_serve(const lt_metrics_opts *o, char **cause)
                 pfd[n++] = (struct pollfd){.fd = st->conn.fd, .events = POLLIN};
             }
         int timeout = next_scan > now ? (int)(next_scan - now) : 0;
-        int ht = lt_http_server_timeout_ms(&x->http);
+        int ht = lt_http_server_timeout_ms(x->http);
         if (ht >= 0 && ht < timeout)
             timeout = ht;
         int r = poll(pfd, (nfds_t)n, timeout);
@@ -538,7 +560,7 @@ lt_metrics_serve(const lt_metrics_opts *o, char **cause)
         for (int i = 0; i < na; i++)
             if (pfd[first_agent + i].revents != 0)
                 pump(polled[i], which[i]);
-        lt_http_server_dispatch(&x->http, pfd);
+        lt_http_server_dispatch(x->http, pfd);
     }
     int oom = pfd == NULL || polled == NULL || which == NULL;
     int failed = oom || *cause != NULL;
@@ -547,7 +569,7 @@ lt_metrics_serve(const lt_metrics_opts *o, char **cause)
     lt_free(pfd);
     lt_free(polled);
     lt_free(which);
-    lt_http_server_close(&x->http);
+    lt_http_server_free(x->http);
     for (int i = x->nagents; i-- > 0;)
         remove_agent(x, i);
     lt_free(x);
@@ -558,7 +580,7 @@ int
 lt_metrics_main(const lt_cli *cli)
 {
     lt_metrics_opts o = {.listen = cli->listen, .pid = cli->pid, .top = cli->top,
-                         .rescan_s = cli->interval};
+                         .rescan_s = cli->interval, .auth_file = cli->auth_file};
     char *cause = NULL;
     if (lt_metrics_serve(&o, &cause) < 0) {
         fprintf(stderr, "leaktop: %s\n", cause ? cause : "metrics failed");

@@ -22,6 +22,7 @@ typedef struct lt_metrics_opts {
     pid_t pid;          /* 0: every agent of this user */
     unsigned top;       /* types per process; 0: LT_METRICS_TOP_DEFAULT */
     double rescan_s;    /* 0: LT_METRICS_RESCAN_DEFAULT */
+    const char *auth_file; /* NULL: no authentication; else "user:password" (a 0600 file) */
 } lt_metrics_opts;
 
 /* Serve until SIGINT/SIGTERM/SIGHUP. Returns 0, or -1 with *cause (lt_free it) when it cannot

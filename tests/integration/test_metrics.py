@@ -12,6 +12,7 @@ import random
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -384,6 +385,87 @@ class MetricsTest(MetricsTestCase):
         self.stop(exp)
         if os.environ.get("LEAKTOP_TEST_VERBOSE"):
             print("\nflood: 1000 bad requests in %.1f s" % elapsed, file=sys.stderr)
+
+    def test_basic_auth(self):
+        """--auth FILE: 401 without the right user:password, the figures with it; the file must
+        be 0600, and the password is nowhere in the command line."""
+        _, pid = self.holder(1357)
+        secret = "s3cret-%d" % os.getpid()
+        auth = self.write("auth", "prom:%s\n" % secret)
+        os.chmod(auth, 0o644)
+        r = self.leaktop("metrics", "--listen", "127.0.0.1:0", "--auth", auth, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("chmod 600", r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        os.chmod(auth, 0o600)
+        exp, base = self.exporter("--auth", auth)
+        with open("/proc/%d/cmdline" % exp.pid, "rb") as f:
+            self.assertNotIn(secret.encode(), f.read())
+        status, headers, body = self.get(base + "/metrics")
+        self.assertEqual(status, 401, body)
+        self.assertIn('Basic realm="leaktop metrics"', headers.get("WWW-Authenticate", ""))
+        self.assertNotIn("leaktop_", body)
+
+        def basic(user, pw):
+            import base64
+            tok = base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()
+            return {"Authorization": "Basic " + tok}
+        for user, pw in (("prom", secret + "x"), ("prom", secret[:-1]), ("other", secret),
+                         ("prom", "")):
+            self.assertEqual(self.get(base + "/metrics", headers=basic(user, pw))[0], 401)
+        ok = basic("prom", secret)
+        self.wait_for(lambda: value(parse_exposition(self.get(base + "/metrics", headers=ok)[2]),
+                                    "leaktop_type_objects", pid=pid,
+                                    type="__main__.Session") == 1357, what="the figures")
+        self.assertEqual(self.get(base + "/", headers=ok)[0], 200)
+        self.stop(exp)
+
+    def test_unix_socket_listener(self):
+        """--listen unix:PATH: a 0600 socket serving the same exposition; an earlier
+        exporter's dead socket is replaced, anything else at the path refused."""
+        _, pid = self.holder(2468)
+        path = os.path.join(self.tmp, "metrics.sock")
+        with open(path, "w"):
+            pass
+        r = self.leaktop("metrics", "--listen", "unix:" + path, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("in use", r.stderr)
+        os.unlink(path)
+        dead = socket.socket(socket.AF_UNIX)
+        dead.bind(path)
+        dead.close()
+        err = open(os.path.join(self.tmp, "metrics-unix.err"), "w")
+        self.addCleanup(err.close)
+        exp = self.spawn([LEAKTOP, "metrics", "--listen", "unix:" + path, "--interval", "0.5"],
+                         stderr=err)
+        line = self.wait_line(exp, "leaktop metrics: serving")
+        self.assertIn("/metrics on unix:" + path, line)
+        self.assertEqual(stat.S_IMODE(os.lstat(path).st_mode), 0o600)
+
+        def get_unix(target):
+            c = socket.socket(socket.AF_UNIX)
+            c.settimeout(10)
+            try:
+                c.connect(path)
+                c.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                out = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        return out
+                    out += chunk
+            finally:
+                c.close()
+
+        def counted():
+            out = get_unix(b"/metrics")
+            head, _, body = out.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+            return value(parse_exposition(body.decode()), "leaktop_type_objects", pid=pid,
+                         type="__main__.Session") == 2468
+        self.wait_for(counted, what="the figures over the Unix socket")
+        self.assertTrue(get_unix(b"/nope").startswith(b"HTTP/1.1 404 "))
+        self.stop(exp)
 
     def test_pid_mode(self):
         _, pid1 = self.holder(1111)

@@ -31,7 +31,8 @@ die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
 # prometheus for the exporter's scrape test, Debian's gunicorn and Flask for the process-tree
 # tests). Not valgrind, clang or the sanitizer runtimes: the roots run the unit and integration
 # suites only (build.sh says why).
-COMMON_PKGS="gcc meson ninja-build pkg-config check libncurses-dev libproc2-dev python3 python3-dev
+COMMON_PKGS="gcc meson ninja-build pkg-config check libncurses-dev libproc2-dev libmicrohttpd-dev
+python3 python3-dev
 tmux procps util-linux gdb man-db git prometheus python3-gunicorn python3-flask"
 suite_packages() {
     case $1 in

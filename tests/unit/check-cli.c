@@ -323,6 +323,13 @@ START_TEST(test_metrics)
     refused("metrics --listen", "unknown or incomplete option");
     refused("metrics --pid x", "--pid needs a process id");
     refused("check --listen 127.0.0.1:1 --pid 5", "--listen is an option of metrics");
+    ck_assert_ptr_null(cli.auth_file);
+    ck_assert_int_eq(parse(&cli, "metrics --auth /etc/leaktop/auth --listen unix:/run/m.sock"),
+                     0);
+    ck_assert_str_eq(cli.auth_file, "/etc/leaktop/auth");
+    ck_assert_str_eq(cli.listen, "unix:/run/m.sock");
+    refused("check --auth f --pid 5", "--auth is an option of metrics");
+    refused("metrics --auth", "unknown or incomplete option");
 }
 END_TEST
 
