@@ -20,13 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_auth.h"
 #include "leaktop/proto.h"
 
 #define LT_HTTP_MAX_CLIENTS 64
 #define LT_HTTP_MAX_REQUEST 8192     /* bytes of request line and headers */
 #define LT_HTTP_MAX_TARGET 1024
 #define LT_HTTP_TIMEOUT_MS 10000     /* to receive a request, and again to send the answer */
-#define LT_HTTP_MAX_CREDENTIALS 256  /* bytes of "user:password" in an --auth file */
 
 typedef struct lt_http_request {
     char method[16];
@@ -53,20 +53,6 @@ const char *lt_http_reason(int status);
  * actually bound (with the port the kernel chose for 0), *loopback whether only this host can
  * reach it (loopback, or a Unix socket). Returns the fd, or -1 with *cause. */
 int lt_http_listen(const char *spec, char *bound, size_t boundlen, int *loopback, char **cause);
-
-/* Read the credentials of basic authentication from path: one line "user:password" (a final
- * newline is dropped), at most LT_HTTP_MAX_CREDENTIALS bytes, no control characters; the file
- * must be a regular file of this user that group and others cannot read (like ssh's keys).
- * Returns 0 with *user and *password (lt_free both), or -1 with *cause. */
-int lt_http_read_credentials(const char *path, char **user, char **password, char **cause);
-
-/* Split "user:password" text of len bytes (one line, an optional final "\n" or "\r\n").
- * Returns 0 with *user and *password (lt_free both), or -1 with *cause. */
-int lt_http_parse_credentials(const char *text, size_t len, char **user, char **password,
-                              char **cause);
-
-/* Do the two strings match? In time that depends on their lengths only. */
-int lt_http_same_secret(const char *a, const char *b);
 
 typedef struct lt_http_server lt_http_server;
 

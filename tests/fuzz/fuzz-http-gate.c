@@ -1,7 +1,7 @@
 /*
  * What stays ours in `leaktop metrics`' HTTP server (libmicrohttpd parses HTTP): the first look
  * at a connection's bytes (tui/http_gate.c) and the credentials of basic authentication
- * (tui/http_serve.c, lt_http_parse_credentials).
+ * (tui/http_auth.c, lt_http_parse_credentials).
  *
  * Input: byte 0 picks the target (even: the gate, odd: the credentials); the rest is the bytes.
  * Each call gets an exact-size copy, so ASan sees any read past the end. Beyond crashes:
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "http_gate.h"
-#include "http_serve.h"
+#include "http_auth.h"
 #include "leaktop/mem.h"
 
 #define MAX_TARGET 64
