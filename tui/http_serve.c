@@ -427,7 +427,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         lt_buf_free(&res.body);
         return rc;
     }
-    if (strlen(url) >= sizeof req.path || strlen(method) >= sizeof req.method || url[0] != '/') {
+    size_t ul = strlen(url), ml = strlen(method);
+    if (ul >= sizeof req.path || ml >= sizeof req.method || url[0] != '/') {
         const char *t = "bad request\n";
         lt_buf_put(&res.body, t, strlen(t));
     } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
@@ -435,8 +436,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         const char *t = "only GET and HEAD are served\n";
         lt_buf_put(&res.body, t, strlen(t));
     } else {
-        snprintf(req.method, sizeof req.method, "%s", method);
-        snprintf(req.path, sizeof req.path, "%s", url);
+        memcpy(req.method, method, ml + 1);
+        memcpy(req.path, url, ul + 1);
         req.head = strcmp(method, "HEAD") == 0;
         accept_join j = {.out = req.accept, .cap = sizeof req.accept};
         MHD_get_connection_values(conn, MHD_HEADER_KIND, join_accept, &j);

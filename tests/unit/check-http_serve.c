@@ -44,7 +44,7 @@ START_TEST(test_gate)
     ck_assert_int_eq(lt_http_gate("GET / HTTP/1.1\r\nX: \0\r\n\r\n", 24, 1024, 8192),
                      LT_HTTP_GATE_REJECT);
     /* A target of LT_HTTP_MAX_TARGET bytes, or a head that does not end in time. */
-    char *big = malloc(2 * LT_HTTP_MAX_REQUEST);
+    static char big[2 * LT_HTTP_MAX_REQUEST];
     memset(big, 'a', 2 * LT_HTTP_MAX_REQUEST);
     memcpy(big, "GET /", 5);
     big[5 + LT_HTTP_MAX_TARGET + 40] = 0;
@@ -57,7 +57,6 @@ START_TEST(test_gate)
                                   LT_HTTP_MAX_REQUEST), LT_HTTP_GATE_MORE);
     ck_assert_int_eq(lt_http_gate(big, 2 * LT_HTTP_MAX_REQUEST, LT_HTTP_MAX_TARGET,
                                   LT_HTTP_MAX_REQUEST), LT_HTTP_GATE_REJECT);
-    free(big);
 }
 END_TEST
 
