@@ -382,6 +382,25 @@ while True:
         self.keys("q")
         self.wait_screen(r"EXIT=0")
 
+    def test_picker_marks_a_stale_socket(self):
+        """A live Python without an agent whose socket path holds a dead socket (a recycled
+        pid): the picker's AGENT column says stale, not yes."""
+        prog = self.write("big.py", "import os, time\nblob = b'x' * (300 << 20)\n"
+                                    "print('ready %d' % os.getpid(), flush=True)\n"
+                                    "time.sleep(120)\n")
+        p = self.spawn([PYTHONS[0], prog])
+        pid = int(self.wait_line(p, "ready").split()[1])
+        path = self.socket_path(pid)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        dead = socket.socket(socket.AF_UNIX)
+        dead.bind(path)
+        dead.close()
+        self.run_in_tmux([LEAKTOP], width=160, height=60)
+        text = self.wait_screen(r"(?m)^\s+%d\s" % pid)
+        row = [l for l in text.splitlines() if l.split()[:1] == [str(pid)]][0]
+        self.assertRegex(row, r"\sstale\s", row)
+        self.assertNotRegex(row, r"\syes\s", row)
+
     def test_not_a_terminal(self):
         r = self.leaktop("replay", "/dev/null")
         self.assertEqual(r.returncode, 2)
