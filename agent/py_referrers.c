@@ -145,7 +145,7 @@ typedef struct search {
     uint64_t rng;
     PyObject *newest;  /* the instance the allocation sampler picked most recently */
     uint64_t newest_seq;
-    PyObject *young[LT_WHY_YOUNG]; /* the youngest instances, youngest first (borrowed) */
+    PyObject *young[LT_WHY_YOUNG_MAX]; /* the youngest instances, youngest first (borrowed) */
     uint32_t nyoung;
 } search;
 
@@ -160,10 +160,26 @@ visit_check(PyObject *referent, void *arg)
     return 0;
 }
 
+/* A frame is a root while it runs (its locals are the program's). Before 3.11 a suspended
+ * generator's or coroutine's frame, or one a traceback keeps, is a frame object too: it is
+ * held, not a root (since 3.11 those frames are no objects unless asked for). */
+static int
+frame_runs(PyObject *op)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    (void)op;
+    return 1;
+#elif PY_VERSION_HEX >= 0x030A0000
+    return _PyFrame_IsExecuting((PyFrameObject *)op);
+#else
+    return ((PyFrameObject *)op)->f_executing != 0;
+#endif
+}
+
 static int
 is_root(PyObject *op)
 {
-    return PyModule_Check(op) || PyType_Check(op) || PyFrame_Check(op);
+    return PyModule_Check(op) || PyType_Check(op) || (PyFrame_Check(op) && frame_runs(op));
 }
 
 /* Level 0: instances of the wanted type name, walked youngest first. */
@@ -174,7 +190,7 @@ collect_instances(PyObject *op, int gen, void *arg)
     (void)gen;
     if (!lt_py_type_matches(s->want, Py_TYPE(op)))
         return 1;
-    if (s->nyoung < LT_WHY_YOUNG)
+    if (s->nyoung < LT_WHY_YOUNG_MAX)
         s->young[s->nyoung++] = op;
     /* Keep a spread over the whole walk: every instance until the buffer is full, then every
      * instance replaces a random one (reservoir sampling), so old and new are both there. */
@@ -566,6 +582,7 @@ search_from(search *s, PyObject *start, double start_ms, double budget_ms, lt_wh
 typedef struct young_answer {
     lt_why why;
     int from_frame;
+    int in_flight; /* no GC-tracked referrer: a temporary the program is working on */
     char shape[512];
 } young_answer;
 
@@ -624,7 +641,9 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
      * a loop: held by the module's globals while every older pair leaks). So the search runs
      * from each of the LT_WHY_YOUNG youngest instances and the answer is the one most of them
      * give (chains compared with their indices left out, a chain from a frame last among
-     * equals: a running function's temporary before 3.11). Only when none gives one, the
+     * equals). A temporary in flight (held by a running function's locals, or by nothing the
+     * GC tracks) is no answer to count: the search goes on past it to older ones, up to
+     * LT_WHY_YOUNG_MAX, and its answer comes last of all. Only when none gives one, the
      * instance the allocation sampler picked most recently, then the reservoir spread over
      * the heap (its middle, then a quarter either side). */
     nstarts = s.nnext;
@@ -635,13 +654,13 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     Py_XINCREF(starts[LT_WHY_START]);
     for (uint32_t i = 0; i < s.nyoung; i++)
         Py_INCREF(s.young[i]);
-    young = lt_calloc(LT_WHY_YOUNG, sizeof *young);
+    young = lt_calloc(LT_WHY_YOUNG_MAX + 1, sizeof *young); /* and one for the other starts */
     if (young == NULL) {
         rc = -1;
         goto release_young;
     }
-    int nanswers = 0;
-    for (uint32_t k = 0; k < s.nyoung && rc == 0; k++) {
+    int nanswers = 0, settled = 0; /* answers, and those not in flight */
+    for (uint32_t k = 0; k < s.nyoung && settled < LT_WHY_YOUNG && rc == 0; k++) {
         lt_why *w = &young[nanswers].why;
         *w = *out;
         w->note[0] = '\0';
@@ -658,6 +677,14 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
         if (r >= 0 && now_ms() - start > budget_ms && !w->found)
             break; /* out of time: this one's answer is only that */
         if (r >= 0) {
+            /* In flight: held by no GC-tracked object (a running function's locals since
+             * 3.11, or C code) or by such a group only (a temporary's items, or garbage the
+             * collector frees), or by a running frame directly (its locals before 3.11). */
+            young[nanswers].in_flight =
+                w->found ? young[nanswers].from_frame && w->nhops <= 2
+                         : strncmp(w->note, "no GC-tracked", 13) == 0 ||
+                               strstr(w->note, "garbage the next collection frees") != NULL;
+            settled += !young[nanswers].in_flight;
             answer_shape(w, young[nanswers].shape, sizeof young[nanswers].shape);
             nanswers++;
         }
@@ -669,6 +696,14 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
         int votes = 0;
         for (int b = 0; b < nanswers; b++)
             votes += strcmp(young[a].shape, young[b].shape) == 0;
+        /* A temporary in flight (held by a running function's locals or C code) loses to any
+         * other answer, however many young ones are in flight: a request being served makes
+         * more temporaries than it leaks. */
+        if (best >= 0 && young[a].in_flight != young[best].in_flight) {
+            if (young[a].in_flight)
+                continue;
+            best_votes = 0;
+        }
         if (best < 0 || votes > best_votes ||
             (votes == best_votes && young[best].from_frame && !young[a].from_frame)) {
             best = a;
@@ -682,7 +717,10 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     }
     PyObject *order[4] = {starts[LT_WHY_START], starts[nstarts / 2], starts[nstarts / 4],
                           starts[nstarts * 3 / 4]};
-    for (int k = 0; k < 4 && best < 0 && rc == 0 && !out->found; k++) {
+    /* (When the youngest were all in flight, a chain found from the others replaces that.) */
+    int in_flight = best >= 0 && young[best].in_flight;
+    lt_why *other = &young[LT_WHY_YOUNG_MAX].why;
+    for (int k = 0; k < 4 && (best < 0 || in_flight) && rc == 0 && !out->found; k++) {
         int tried = order[k] == NULL;
         for (int j = 0; j < k && !tried; j++)
             tried = order[j] == order[k];
@@ -690,16 +728,21 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
             tried = s.young[j] == order[k];
         if (tried)
             continue;
-        int r = search_from(&s, order[k], start, budget_ms, out);
+        *other = *out;
+        int r = search_from(&s, order[k], start, budget_ms, other);
         if (r < 0) {
             rc = -1;
             break;
         }
         if (r == 1) {
-            out->found = 1;
-            out->note[0] = '\0';
-            build_chain(&s, out);
+            other->found = 1;
+            other->note[0] = '\0';
+            build_chain(&s, other);
         }
+        if (r == 1 || !in_flight)
+            *out = *other;
+        else if (other->max_pause_ms > out->max_pause_ms)
+            out->max_pause_ms = other->max_pause_ms;
     }
 release_young:
     for (uint32_t i = 0; i < s.nyoung; i++)

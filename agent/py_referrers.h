@@ -19,6 +19,7 @@
 
 #define LT_WHY_START 256      /* instances the search starts from */
 #define LT_WHY_YOUNG 8        /* the youngest instances, each searched from; most agree */
+#define LT_WHY_YOUNG_MAX 32   /* and past temporaries in flight, up to this many */
 #define LT_WHY_MAX_LEVELS 16
 #define LT_WHY_MAX_HOPS 24
 #define LT_WHY_FRONTIER_MAX 20000

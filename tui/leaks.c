@@ -112,6 +112,53 @@ held_apart(const lt_model_why *a, const lt_model_why *b)
     return !(starts(x, fy) || starts(y, fx));
 }
 
+/* An asyncio task type: the C one (_asyncio.Task), the Python one (asyncio.tasks._PyTask,
+ * asyncio.tasks.Task) or a subclass named so. */
+static int
+task_type(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot != NULL &&
+           (strncmp(name, "_asyncio.", 9) == 0 || strncmp(name, "asyncio.", 8) == 0) &&
+           (strcmp(dot, ".Task") == 0 || strcmp(dot, "._PyTask") == 0);
+}
+
+/* A pending task is kept by the event loop (the future it waits on holds its wake-up, the
+ * loop holds that future's callbacks or timer), from no module: no chain from a root, or too
+ * many referrers to follow (every task waiting on one Event). What lists it is the loop's task
+ * set, the WeakSet asyncio.all_tasks() reads: found on the chain of the weak references that
+ * grow with the tasks (_asyncio._all_tasks up to 3.11, _scheduled_tasks on 3.12 and 3.13),
+ * else (3.14 keeps them in a list of its own) named for what it is. */
+static void
+task_holder(const lt_model *m, const lt_suspect *s, int ns, lt_leak *f)
+{
+    f->have_holder = f->pending_tasks = 1;
+    for (int j = 0; j < ns; j++) {
+        if (s[j].kind != LT_SUSPECT_TYPE || strncmp(s[j].name, "weakref.", 8) != 0)
+            continue;
+        const lt_model_why *w = lt_model_why_get(m, s[j].name_id);
+        if (w == NULL || !w->found || w->nhops < 3 || strstr(w->hop_text[0], "asyncio") == NULL)
+            continue; /* (asyncio's own set, not threading's or the program's) */
+        for (uint32_t i = 1; i + 1 < w->nhops; i++) {
+            size_t len = strlen(w->hop_type[i]);
+            /* The WeakSet, or (its module holding it by its set, as _asyncio does on 3.12
+             * and 3.13) the set of the weak references. */
+            int weak_set = len >= 7 && strcmp(w->hop_type[i] + len - 7, "WeakSet") == 0;
+            if (!weak_set && !(i + 2 == w->nhops && strcmp(w->hop_type[i], "set") == 0))
+                continue;
+            say(f->root, sizeof f->root, "%s", w->hop_text[0]);
+            chain_text(w, (int)i, f->holder, sizeof f->holder);
+            say(f->holder_type, sizeof f->holder_type, "%s", w->hop_type[i]);
+            say(f->holder_note, sizeof f->holder_note, "pending tasks, never awaited or cancelled");
+            return;
+        }
+    }
+    say(f->root, sizeof f->root, "asyncio");
+    say(f->holder, sizeof f->holder, "asyncio.all_tasks()");
+    say(f->holder_type, sizeof f->holder_type, "the event loop's tasks");
+    say(f->holder_note, sizeof f->holder_note, "pending tasks, never awaited or cancelled");
+}
+
 static const lt_type_series *
 type_series(const lt_model *m, uint32_t name_id)
 {
@@ -242,7 +289,10 @@ sentence_type(lt_model *m, const lt_suspect *s, lt_leak *f)
                  lt_model_string(m, f->func_id));
     else
         say(where, sizeof where, "allocation site not known yet");
-    if (f->have_holder)
+    if (f->pending_tasks)
+        say(held, sizeof held, "held by the event loop: %s (listed in %s, %s)", f->holder_note,
+            f->holder, f->holder_type);
+    else if (f->have_holder)
         say(held, sizeof held, "held by %s (%s)", f->holder, f->holder_type);
     else if (f->holder_note[0])
         say(held, sizeof held, "not held by a chain: %s", f->holder_note);
@@ -287,14 +337,20 @@ type_finding(lt_model *m, const lt_suspect *s, int ns, int i, int *used, lt_leak
             }
         }
     }
-    /* The lead: a named type says most; else the most likely. */
-    for (int k = 0; k < f->nparts; k++)
-        if (named_type(s[f->parts[k]].name)) {
-            int t = f->parts[0];
-            f->parts[0] = f->parts[k];
-            f->parts[k] = t;
-            break;
-        }
+    /* The lead: a task says most of what a program made (a pending task keeps its
+     * coroutine, its future and their callbacks); then a named type; else the most likely. */
+    int lead_k = -1;
+    for (int k = 0; k < f->nparts && lead_k < 0; k++)
+        if (task_type(s[f->parts[k]].name))
+            lead_k = k;
+    for (int k = 0; k < f->nparts && lead_k < 0; k++)
+        if (named_type(s[f->parts[k]].name))
+            lead_k = k;
+    if (lead_k > 0) {
+        int t = f->parts[0];
+        f->parts[0] = f->parts[lead_k];
+        f->parts[lead_k] = t;
+    }
     const lt_suspect *lead = &s[f->parts[0]];
     f->name_id = lead->name_id;
     say(f->what, sizeof f->what, "%s", lead->name);
@@ -302,24 +358,32 @@ type_finding(lt_model *m, const lt_suspect *s, int ns, int i, int *used, lt_leak
 
     /* Where: of the sites of the lead's instances (then of a part's), the one whose line is a
      * suspect too and grows fastest (old instances made elsewhere may hold more bytes); else
-     * the largest. */
-    int site_grows = 0;
-    for (int k = 0; k < f->nparts && !f->have_site; k++) {
-        double best = 0;
-        int best_suspect = 0;
+     * the largest. A traceback through the program's own code comes before one that has none
+     * (made by a library's thread before it calls the program: a router's lists), whichever
+     * part's it is. */
+    int site_grows = 0, best_own = -1, best_k = 0, best_suspect = 0;
+    double best = 0;
+    for (int k = 0; k < f->nparts; k++) {
         for (uint32_t row = 0; row < LT_MODEL_TYPE_SITE_ROWS; row++) {
             lt_trace_frame fr;
             uint32_t tr, lib;
             if (!type_site(m, s[f->parts[k]].name_id, row, &fr, &tr, &lib))
                 break;
+            int own = !lt_model_file_is_library(m, fr.file_id);
             int suspect = 0;
             for (int j = 0; j < ns && !suspect; j++)
                 suspect = s[j].kind == LT_SUSPECT_SITE && s[j].file_id == fr.file_id &&
                           s[j].line == fr.line;
             double g = line_growth(m, &fr);
-            if (row > 0 && (suspect < best_suspect || (suspect == best_suspect && g <= best)))
+            if (best_own >= 0 &&
+                (own < best_own ||
+                 (own == best_own &&
+                  (k > best_k || suspect < best_suspect ||
+                   (suspect == best_suspect && g <= best)))))
                 continue;
             best = g > 0 ? g : 0;
+            best_own = own;
+            best_k = k;
             best_suspect = suspect;
             f->have_site = 1;
             f->file_id = fr.file_id;
@@ -335,7 +399,8 @@ type_finding(lt_model *m, const lt_suspect *s, int ns, int i, int *used, lt_leak
     for (int j = 0; j < ns && !site_grows; j++)
         for (int k = 0; k < f->nparts && !site_grows; k++)
             if (s[j].kind == LT_SUSPECT_SITE &&
-                same_pace(s[j].growth_bytes_per_s, s[f->parts[k]].growth_bytes_per_s)) {
+                same_pace(s[j].growth_bytes_per_s, s[f->parts[k]].growth_bytes_per_s) &&
+                (best_own != 1 || !lt_model_file_is_library(m, s[j].file_id))) {
                 site_grows = f->have_site = 1;
                 f->file_id = s[j].file_id;
                 f->func_id = s[j].func_id;
@@ -351,6 +416,8 @@ type_finding(lt_model *m, const lt_suspect *s, int ns, int i, int *used, lt_leak
         say(f->root, sizeof f->root, "%s", w->hop_text[0]);
         chain_text(w, h, f->holder, sizeof f->holder);
         say(f->holder_type, sizeof f->holder_type, "%s", w->hop_type[h]);
+    } else if (w != NULL && task_type(lead->name)) {
+        task_holder(m, s, ns, f);
     } else if (w != NULL) {
         say(f->holder_note, sizeof f->holder_note, "%s",
                  w->note[0] ? w->note : "no chain from a root was found");
@@ -377,7 +444,8 @@ type_finding(lt_model *m, const lt_suspect *s, int ns, int i, int *used, lt_leak
     say(f->score_why, sizeof f->score_why, "%s; %s; %s", lead->reason,
              f->have_site ? "its instances' site found in sampled allocations"
                           : "no sampled instance yet",
-             f->have_holder ? "one reference chain from a root"
+             f->pending_tasks ? "pending tasks the event loop keeps"
+             : f->have_holder ? "one reference chain from a root"
              : f->holder_note[0] ? "no chain (see the note)"
                                  : "not asked what holds it yet");
 }
@@ -458,9 +526,13 @@ cmp_findings(const void *a, const void *b)
     double sx = floor(x->score * 10), sy = floor(y->score * 10);
     if (sx != sy)
         return sx < sy ? 1 : -1;
-    /* As sure: a type (counted exactly) says more than a sampled site. */
+    /* As sure: a type (counted exactly) says more than a sampled site; one whose holder is
+     * known more than one whose instances were found held by nothing (a builtin type's
+     * temporaries, made faster than the objects that leak keep theirs). */
     if ((x->kind == LT_SUSPECT_SITE) != (y->kind == LT_SUSPECT_SITE))
         return x->kind == LT_SUSPECT_SITE ? 1 : -1;
+    if (x->have_holder != y->have_holder)
+        return x->have_holder ? -1 : 1;
     if (x->bytes_per_s != y->bytes_per_s)
         return x->bytes_per_s < y->bytes_per_s ? 1 : -1;
     return strcmp(x->what, y->what);

@@ -38,6 +38,8 @@ typedef struct lt_leak {
     int have_holder;
     char root[160], holder[256], holder_type[96];
     char holder_note[160];
+    int pending_tasks;       /* asyncio tasks the event loop keeps: holder is what lists them
+                              * (its task set), holder_note says so */
     double score;            /* 0..1: how sure */
     char score_why[256];     /* why that sure */
     char sentence[768];      /* the row: what grows, where, what holds it */

@@ -43,7 +43,9 @@ finding_row(const lt_ui *ui, const lt_leak *f, char *out, size_t cap)
         snprintf(where, sizeof where, " at %s:%u", base_name(lt_model_string(m, f->file_id)),
                  f->line);
     if (f->kind == LT_SUSPECT_TYPE) {
-        if (f->have_holder)
+        if (f->pending_tasks)
+            snprintf(held, sizeof held, " held by the event loop (pending tasks)");
+        else if (f->have_holder)
             snprintf(held, sizeof held, " held by %s", own_name(f->holder));
         else if (f->holder_note[0])
             snprintf(held, sizeof held, ", no holder: %s",

@@ -70,15 +70,16 @@ apply_all(lt_model *m, lt_buf *b)
 }
 
 enum { S_APP = 1, S_LIB, S_HANDLE, S_DUMPS, S_CTX, S_METHOD, S_LIST, S_RESP, S_MODULE,
-       S_BUS, S_DICT, NSTR };
+       S_BUS, S_DICT, S_TASK, S_WREF, NSTR };
 static const char *const strings[NSTR] = {
     "", "/srv/app/app.py", "/usr/lib/python3.11/json/encoder.py", "handle", "iterencode",
     "__main__.RequestContext", "method", "list", "__main__.Response", "module",
-    "__main__.EventBus", "dict",
+    "__main__.EventBus", "dict", "_asyncio.Task", "weakref.ReferenceType",
 };
 
-/* The HELLO with the library's prefix, every string, and two tracebacks: 1 app.py:17 called
- * through json (a library frame on top), 2 app.py:30 directly. */
+/* The HELLO with the library's prefix, every string, and three tracebacks: 1 app.py:17 called
+ * through json (a library frame on top), 2 app.py:30 directly, 3 json's alone (a library's
+ * thread before it calls the program). */
 static void
 greet(lt_model *m)
 {
@@ -96,8 +97,11 @@ greet(lt_model *m)
     lt_trace_frame f2[] = {{S_APP, S_HANDLE, 30}};
     lt_trace t1 = {.id = 1, .nframes = 2, .frames = f1}, t2 = {.id = 2, .nframes = 1,
                                                               .frames = f2};
+    lt_trace_frame f3[] = {{S_LIB, S_DUMPS, 260}};
+    lt_trace t3 = {.id = 3, .nframes = 1, .frames = f3};
     ck_assert_int_eq(lt_encode_trace(&b, &t1), 0);
     ck_assert_int_eq(lt_encode_trace(&b, &t2), 0);
+    ck_assert_int_eq(lt_encode_trace(&b, &t3), 0);
     apply_all(m, &b);
     lt_buf_free(&b);
 }
@@ -270,6 +274,93 @@ START_TEST(test_without_answers_the_pace_groups)
 }
 END_TEST
 
+START_TEST(test_own_line_before_a_library_only_traceback)
+{
+    lt_model m;
+    ck_assert_int_eq(lt_model_init(&m, 64), 0);
+    greet(&m);
+    samples(&m);
+    static const char *const resp_text[] = {"__main__", ".cache", "[<int key, item 3>]"};
+    static const char *const resp_type[] = {"module", "dict", "__main__.Response"};
+    why(&m, S_RESP, resp_text, resp_type, 3);
+    /* Most of Response's sampled bytes at json's line alone, fewer at the app's own line. */
+    lt_buf b;
+    lt_buf_init(&b);
+    lt_type_site_row rows[] = {{3, 1 << 20, 1000, 10}, {2, 1 << 16, 100, 1}};
+    lt_type_sites_msg ts = {.name_id = S_RESP, .instances = 1000, .sampled = 11,
+                            .sample_interval_bytes = 65536, .note = "", .nrows = 2,
+                            .rows = rows};
+    ck_assert_int_eq(lt_encode_type_sites(&b, &ts), 0);
+    apply_all(&m, &b);
+    lt_buf_free(&b);
+    lt_suspect s[16];
+    int ns = lt_suspects_find(&m, 0, s, 16);
+    lt_leak f[LT_LEAKS_MAX];
+    int nf = lt_leaks_build(&m, s, ns, f, LT_LEAKS_MAX);
+    const lt_leak *resp = NULL;
+    for (int i = 0; i < nf; i++)
+        if (strcmp(f[i].what, "__main__.Response") == 0)
+            resp = &f[i];
+    ck_assert_ptr_nonnull(resp);
+    ck_assert_int_eq(resp->have_site, 1);
+    ck_assert_uint_eq(resp->file_id, S_APP);
+    ck_assert_uint_eq(resp->line, 30);
+    lt_model_free(&m);
+}
+END_TEST
+
+/* Tasks and their weak references +100 a second each. */
+static void
+task_samples(lt_model *m)
+{
+    lt_buf b;
+    lt_buf_init(&b);
+    for (uint32_t i = 0; i < 20; i++) {
+        lt_type_row rows[] = {{S_TASK, 1000 + 100 * i, 200 * (1000 + 100 * i)},
+                              {S_WREF, 1000 + 100 * i, 80 * (1000 + 100 * i)}};
+        lt_sample s = {.seq = i + 1, .wall_ns = (i + 1) * 1000000000ull,
+                       .mono_ns = (i + 1) * 1000000000ull, .rss_bytes = 50 << 20,
+                       .types_total = 2, .types_complete = 1, .ntypes = 2, .types = rows};
+        ck_assert_int_eq(lt_encode_sample(&b, &s, 0, 0), 0);
+    }
+    apply_all(m, &b);
+    lt_buf_free(&b);
+}
+
+START_TEST(test_pending_tasks_are_held_by_the_event_loop)
+{
+    lt_model m;
+    ck_assert_int_eq(lt_model_init(&m, 64), 0);
+    greet(&m);
+    task_samples(&m);
+    why(&m, S_TASK, NULL, NULL, 0); /* no chain from a root */
+    lt_suspect s[16];
+    int ns = lt_suspects_find(&m, 0, s, 16);
+    lt_leak f[LT_LEAKS_MAX];
+    /* Before the weak references' chain is known: the loop, named for what it is. */
+    int nf = lt_leaks_build(&m, s, ns, f, LT_LEAKS_MAX);
+    ck_assert_int_ge(nf, 1);
+    ck_assert_str_eq(f[0].what, "_asyncio.Task");
+    ck_assert_int_eq(f[0].pending_tasks, 1);
+    ck_assert_str_eq(f[0].holder, "asyncio.all_tasks()");
+    ck_assert_ptr_nonnull(strstr(f[0].holder_note, "never awaited or cancelled"));
+    /* The weak references' chain names asyncio's task set. */
+    static const char *const w_text[] = {"_asyncio", "._all_tasks", ".data", "[<item>]"};
+    static const char *const w_type[] = {"module", "_weakrefset.WeakSet", "set",
+                                         "weakref.ReferenceType"};
+    why(&m, S_WREF, w_text, w_type, 4);
+    nf = lt_leaks_build(&m, s, ns, f, LT_LEAKS_MAX);
+    ck_assert_int_ge(nf, 1);
+    ck_assert_str_eq(f[0].what, "_asyncio.Task");
+    ck_assert_int_eq(f[0].have_holder, 1);
+    ck_assert_str_eq(f[0].holder, "_asyncio._all_tasks");
+    ck_assert_str_eq(f[0].holder_type, "_weakrefset.WeakSet");
+    ck_assert_str_eq(f[0].root, "_asyncio");
+    ck_assert_ptr_nonnull(strstr(f[0].sentence, "held by the event loop: pending tasks"));
+    lt_model_free(&m);
+}
+END_TEST
+
 static Suite *
 leaks_suite(void)
 {
@@ -279,6 +370,8 @@ leaks_suite(void)
     tcase_add_test(tc, test_user_line_names_the_site);
     tcase_add_test(tc, test_one_leak_one_finding);
     tcase_add_test(tc, test_without_answers_the_pace_groups);
+    tcase_add_test(tc, test_own_line_before_a_library_only_traceback);
+    tcase_add_test(tc, test_pending_tasks_are_held_by_the_event_loop);
     return s;
 }
 
