@@ -15,7 +15,10 @@
 
 #define WHY_TYPES 6
 #define SITES_TYPES 8
-#define WHY_WAIT_S 25.0 /* a busy program's answers: 8 walks, then searches of up to 3 s each */
+/* A busy program's answers: 8 walks, then searches of up to 3 s each; on a machine that busy
+ * too (a load of 25 on 2 cores: a million asyncio objects' walks) 25 s was not enough. Waited
+ * for only as long as they take. */
+#define WHY_WAIT_S 60.0
 
 /* While the process still runs: ask its agent what holds the types of its findings and where
  * their live instances were allocated (leaks.h says which types). Best effort: a process that
