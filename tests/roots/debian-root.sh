@@ -29,8 +29,8 @@ die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
 # integration suites use: tmux for the TUI tests, gdb for attach, util-linux for prlimit, runuser
 # and unshare, procps, man-db for the installed man page, git for the README's fresh clone,
 # prometheus for the exporter's scrape test, Debian's gunicorn and Flask for the process-tree
-# tests, Flask and numpy for the findings tests). Not valgrind, clang or the sanitizer runtimes: the roots run the unit and integration
-# suites only (build.sh says why).
+# tests, Flask and numpy for the findings tests). Not valgrind, clang or the sanitizer runtimes:
+# the roots run the unit and integration suites only (build.sh says why).
 COMMON_PKGS="gcc meson ninja-build pkg-config check libncurses-dev libproc2-dev libmicrohttpd-dev
 python3 python3-dev
 tmux procps util-linux gdb man-db git prometheus python3-gunicorn python3-flask python3-numpy"
