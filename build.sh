@@ -69,7 +69,7 @@ asan_unit() {
 # inside real python3 processes (preloaded runtimes); any report by any process fails the test.
 asan_integration() {
     meson test -C build-asan --print-errorlogs --no-rebuild --suite integration \
-        --timeout-multiplier 2
+        --timeout-multiplier 2 --num-processes 1
 }
 # The TUI itself under the sanitizers: a real recording, replayed for 30 screen refreshes in a
 # pseudo-terminal; any ASan/UBSan report or leak fails the run.
@@ -169,7 +169,8 @@ test)
     ( asan_integration 2>&1 | sed -u 's/^/[asan] /' ) &
     asan_pid=$!
     failed=""
-    meson test -C build --print-errorlogs --no-rebuild --suite integration || failed=" plain"
+    meson test -C build --print-errorlogs --no-rebuild --suite integration --num-processes 2 ||
+        failed=" plain"
     wait "$asan_pid" || failed="$failed asan"
     if [ -n "$failed" ]; then
         say "integration suite failed:$failed"

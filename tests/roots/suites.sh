@@ -33,7 +33,7 @@ if ls "$dir"/agent/leaktop*.so >/dev/null 2>&1; then
     # host's suites): at 2,880 its trend, projected over a day from a third of the run, was
     # three times as sensitive to the agent's bounded wobble (sid, 3.14: +27 KB net over the
     # run, 5.02-5.11 MB medians, projected to 1.4 MB a day).
-    meson test -C "$dir" --print-errorlogs --no-rebuild --suite integration
+    meson test -C "$dir" --print-errorlogs --no-rebuild --suite integration --num-processes 1
 else
     say "no Python in this root is one the agent supports: the integration suite is left out"
 fi
