@@ -28,6 +28,7 @@ the process aborts; tearDown also fails when a process the test spawned died of 
 `sanitized(why)` skips a test that measures what the sanitizers change.
 """
 import atexit
+import ctypes
 import json
 import os
 import shlex
@@ -39,6 +40,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -178,6 +180,15 @@ def stale_socket(path, pid):
         s.close()
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent():
+    """In a child before exec: SIGKILL when the process that started it dies (PR_SET_PDEATHSIG).
+    Nothing is imported or allocated here: the parent may have threads."""
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+
+
 class LeaktopTestCase(unittest.TestCase):
     """Temp dir, private XDG_RUNTIME_DIR, process bookkeeping."""
 
@@ -246,7 +257,11 @@ class LeaktopTestCase(unittest.TestCase):
         return path
 
     def spawn(self, argv, env=None, **kw):
-        """Start a process in its own group; it is killed in tearDown if still running."""
+        """Start a process in its own group; it is killed in tearDown if still running, and by
+        the kernel if this test process dies first (a meson timeout, a ^C: tearDown never runs,
+        and a program of its own session would keep running, a leaking one for ever)."""
+        if "preexec_fn" not in kw and threading.current_thread() is threading.main_thread():
+            kw["preexec_fn"] = _die_with_parent  # the forking thread must outlive the child
         # Unbuffered: wait_line's readline must not keep bytes that communicate() then misses.
         p = subprocess.Popen(argv, env=env or self.env, start_new_session=True, bufsize=0,
                              stdout=kw.pop("stdout", subprocess.PIPE),
