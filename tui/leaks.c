@@ -134,8 +134,9 @@ task_holder(const lt_model *m, const lt_suspect *s, int ns, lt_leak *f)
 {
     f->have_holder = f->pending_tasks = 1;
     for (int j = 0; j < ns; j++) {
-        if (s[j].kind != LT_SUSPECT_TYPE || strncmp(s[j].name, "weakref.", 8) != 0)
-            continue;
+        if (s[j].kind != LT_SUSPECT_TYPE ||
+            (strcmp(s[j].name, "weakref") != 0 && strncmp(s[j].name, "weakref.", 8) != 0))
+            continue; /* ("weakref" before 3.9, "weakref.ReferenceType" since) */
         const lt_model_why *w = lt_model_why_get(m, s[j].name_id);
         if (w == NULL || !w->found || w->nhops < 3 || strstr(w->hop_text[0], "asyncio") == NULL)
             continue; /* (asyncio's own set, not threading's or the program's) */
