@@ -5,7 +5,9 @@
 #                     (unit and integration suites again under ASan+UBSan, python3 only, and
 #                     in Debian 13 and sid roots with their compilers and Pythons)
 # Other verbs: deps (install only), build (build only), asan (the sanitized suites only), roots
-# (the build and suites in the Debian 13 and sid roots only, tests/roots).
+# (the build and suites in the Debian 13 and sid roots only, tests/roots), cpython (CPython's own
+# regression tests with the agent inside and without, the whole set for every Python:
+# tests/cpython; `./build.sh test` runs a bounded part for the oldest and newest).
 # Works from a fresh clone on Debian/Ubuntu; as a normal user it asks sudo for the packages.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -185,6 +187,26 @@ test)
     trap - EXIT
     [ -n "$roots_ok" ] || exit 1
     ;;
+cpython)
+    # The whole set of tests/cpython/regrtest_compare.py, one Python after the other, regrtest
+    # with -j1 (LEAKTOP_CPYTHON_JOBS=2 for two workers); LEAKTOP_CPYTHON_PYTHONS (colon-separated)
+    # names the interpreters, default every one the agent was built for. A difference fails.
+    install_missing $BUILD_PKGS
+    setup build "$(pythons_option all)"
+    pys=()
+    if [ -n "${LEAKTOP_CPYTHON_PYTHONS:-}" ]; then
+        IFS=: read -r -a pys <<< "$LEAKTOP_CPYTHON_PYTHONS"
+    else
+        mapfile -t pys < <(agent/list-pythons.sh pyenv)
+        [ ${#pys[@]} -gt 0 ] || pys=(python3)
+    fi
+    args=()
+    for p in "${pys[@]}"; do args+=(--python "$p"); done
+    say "CPython's regression tests with and without the agent: ${pys[*]}"
+    exec python3 tests/cpython/regrtest_compare.py --set full --tracemalloc \
+        --jobs "${LEAKTOP_CPYTHON_JOBS:-1}" --leaktop build/leaktop --agent build/agent \
+        --json "${LEAKTOP_CPYTHON_JSON:-build/cpython-regrtest.json}" "${args[@]}"
+    ;;
 roots)
     install_missing $BUILD_PKGS mmdebstrap
     roots_pass
@@ -199,7 +221,7 @@ asan)
     fuzz
     ;;
 *)
-    echo "usage: ./build.sh demo | test | deps | build | asan | roots" >&2
+    echo "usage: ./build.sh demo | test | deps | build | asan | roots | cpython" >&2
     exit 2
     ;;
 esac
