@@ -134,6 +134,9 @@ announce_traces(lt_agent *a)
     return 0;
 }
 
+/* Estimate rows (SAMPLE 1.2) a history sample keeps. */
+#define HISTORY_EST_ROWS 32u
+
 /* ---- one tick ------------------------------------------------------------------------- */
 
 static void
@@ -190,6 +193,8 @@ take_sample(lt_agent *a)
     s.ntypes = lt_census_rank_history(&a->census, a->history_rows, a->cfg.history_rows);
     s.types = a->history_rows;
     s.types_complete = s.ntypes == s.types_total && !a->census.failed;
+    if (s.nest > HISTORY_EST_ROWS)
+        s.nest = HISTORY_EST_ROWS; /* the largest estimates (rows come largest first) */
     a->scratch.len = 0;
     a->scratch.failed = 0;
     if (lt_encode_sample(&a->scratch, &s, LT_FLAG_HISTORY, 0) == 0 &&

@@ -223,7 +223,8 @@ lt_heap_sampler_record(lt_heap_sampler *hs, const void *ptr, uint64_t size, uint
 {
     if (ptr == NULL)
         return;
-    lt_live_entry e = {(uintptr_t)ptr, size, 0, (float)lt_sampler_weight(size, sampled_mean), 0};
+    lt_live_entry e = {(uintptr_t)ptr, size, 0, (float)lt_sampler_weight(size, sampled_mean), 0,
+                       0};
     lock(hs);
     if (!__atomic_load_n(&hs->active, __ATOMIC_RELAXED)) {
         unlock(hs);
@@ -385,8 +386,15 @@ lt_heap_sampler_census(lt_heap_sampler *hs, const lt_heap_census_ops *ops, lt_he
     acc = cap ? lt_calloc((size_t)cap * 2, sizeof *acc) : NULL;
     if (acc != NULL) {
         for (uint32_t i = 0; hs->live.slots != NULL && i <= hs->live.mask; i++) {
-            const lt_live_entry *le = &hs->live.slots[i];
-            if (le->ptr == 0 || le->trace >= cap)
+            lt_live_entry *le = &hs->live.slots[i];
+            if (le->ptr == 0)
+                continue;
+            if (ops->classify != NULL &&
+                (le->kind == 0 || (ops->reclassify && le->kind == 1)))
+                le->kind = ops->classify(ops->ctx, (const void *)le->ptr, le->size);
+            if (ops->tally != NULL)
+                ops->tally(ops->ctx, le);
+            if (le->trace >= cap)
                 continue;
             double w = (double)le->weight;
             acc[2 * le->trace] += w * (double)le->size;
@@ -415,6 +423,7 @@ lt_heap_sampler_census(lt_heap_sampler *hs, const lt_heap_census_ops *ops, lt_he
     out->traces = t->count;
     out->trace_overflow = t->overflowed;
     out->trace_evicted = t->evicted;
+    out->samples = hs->samples;
     unlock(hs);
 
     /* 4. Release the evicted tracebacks without the lock. */

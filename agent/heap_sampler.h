@@ -63,6 +63,7 @@ typedef struct lt_heap_totals {
     uint32_t traces;         /* raw tracebacks held */
     uint64_t trace_overflow; /* samples whose traceback was not kept (table full) */
     uint64_t trace_evicted;  /* raw tracebacks evicted */
+    uint64_t samples;        /* samples recorded so far (a live entry's seq is at most this) */
 } lt_heap_totals;
 
 /* What the census needs from its owner. resolve and release run without the lock (they may call
@@ -78,6 +79,14 @@ typedef struct lt_heap_census_ops {
     void (*unhold)(void *ctx, uint32_t site);
     /* Release what retain took for an evicted traceback. */
     void (*release)(void *ctx, const lt_raw_stack *s);
+    /* Optional (NULL: not called), with the lock held, plain C only. classify: the kind of a
+     * live sample not looked at yet (entry's kind 0), read from its block, which stays
+     * allocated meanwhile (its free waits for the lock); stored in the entry, never asked
+     * again unless `reclassify` is set and it was 1 (LT_KIND_NONE). tally: every live sample
+     * with its kind, once per census. */
+    uint32_t (*classify)(void *ctx, const void *ptr, uint64_t size);
+    void (*tally)(void *ctx, const lt_live_entry *e);
+    int reclassify;
 } lt_heap_census_ops;
 
 /* A sampler that is not initialised yet but can already answer lt_heap_sampler_maybe. */

@@ -150,6 +150,15 @@ thread_exit_cb(void *ctx)
     PyGILState_Release(PyGILState_UNLOCKED); /* the extra one: deletes the thread state */
 }
 
+/* The name of a type the census met, and what the estimates between censuses need of it. */
+static uint32_t
+type_name_learn(void *ctx, const void *type)
+{
+    uint32_t id = type_name_id(ctx, type);
+    lt_py_type_est_learn_type(type, id);
+    return id;
+}
+
 /* ---- the census in slices, within the budget ---------------------------------------------- */
 
 /* The census walk under way and the figures of the last one finished. Agent thread only (and
@@ -187,6 +196,7 @@ census_forget(void)
     cs.have = 0;
     cs.paced = 0;
     cs.censuses = cs.longest_hold_ns = cs.given_up = 0;
+    lt_py_type_est_reset();
 }
 
 /* The walk is done and merged: keep its figures, let go of what it held. GIL held. */
@@ -241,8 +251,13 @@ census_advance(lt_agent *a, int urgent)
          * age grow. */
         int publish = rc == LT_WALK_DONE &&
                       (!cs.have || !cs.exact || (cs.walk.exact && !c->failed));
-        if (publish)
-            lt_census_merge(c, type_name_id, a); /* in the same hold: names need the GIL */
+        if (publish) {
+            /* In the same hold: names need the GIL, and the types are still held. */
+            lt_type_est_forget_types(lt_py_type_est());
+            lt_census_merge(c, type_name_learn, a);
+            lt_type_est_learned(lt_py_type_est());
+            lt_py_type_est_census_done();
+        }
         uint64_t hold = lt_mono_ns() - t0;
         cs.cur_hold_ns += hold;
         if (hold > cs.cur_max_hold_ns)
@@ -311,7 +326,10 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
         s->census_slices = cs.slices;
         s->census_restarts = cs.restarts;
         s->budget_ppm = cs.budget_ppm;
-        lt_py_sites_collect(a);
+        if (lt_py_sites_collect(a) == 0) {
+            s->nest = lt_py_type_est()->nrows; /* valid until the next tick */
+            s->est = lt_py_type_est()->rows;
+        }
         read_gc_state(s);
         lt_py_memstats_collect(a, agent_cfg.interval_ms);
     }

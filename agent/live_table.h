@@ -12,7 +12,7 @@
  * for the stale bit.
  *
  * Not thread-safe: the owner serialises every call except lt_live_table_maybe (heap_sampler.c
- * holds its lock). Memory: 32 bytes per slot, two slots per entry at most, plus three bitmaps of
+ * holds its lock). Memory: 40 bytes per slot, two slots per entry at most, plus three bitmaps of
  * 128 KiB.
  */
 #ifndef LEAKTOP_LIVE_TABLE_H
@@ -30,6 +30,8 @@ typedef struct lt_live_entry {
     uint32_t trace; /* index in the traceback table */
     float weight;   /* blocks this sample stands for (lt_sampler_weight) */
     uint64_t seq;   /* the sampler's count of samples when it was taken: larger is newer */
+    uint32_t kind;  /* its object's type, once the census owner looked (type_estimates.h's
+                       LT_KIND_*); 0: not looked at yet */
 } lt_live_entry;
 
 typedef struct lt_live_table {

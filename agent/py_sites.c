@@ -9,6 +9,7 @@
 #include "py_alloc_hook.h"
 #include "py_frames.h"
 #include "py_sites.h"
+#include "type_estimates.h"
 
 /* Names of one code object, remembered for the length of one census (the raw tracebacks hold
  * the code objects, so the pointers cannot be reused meanwhile). */
@@ -86,6 +87,43 @@ unhold(void *ctx, uint32_t site)
     lt_site_table_unhold(lt_agent_sites(c->a), site);
 }
 
+/* The per-type estimates between censuses (type_estimates.h); agent thread, GIL held. */
+static lt_type_est est = {.type_offset = offsetof(PyObject, ob_type)};
+static int est_rebase; /* a census completed since the last tally */
+
+lt_type_est *
+lt_py_type_est(void)
+{
+    return &est;
+}
+
+void
+lt_py_type_est_census_done(void)
+{
+    est_rebase = 1;
+}
+
+void
+lt_py_type_est_reset(void)
+{
+    lt_type_est_free(&est);
+    est_rebase = 0;
+}
+
+static uint32_t
+classify(void *ctx, const void *ptr, uint64_t size)
+{
+    (void)ctx;
+    return lt_type_est_classify(&est, ptr, size);
+}
+
+static void
+tally(void *ctx, const lt_live_entry *e)
+{
+    (void)ctx;
+    lt_type_est_tally_add(&est, e->kind, e->size, (double)e->weight, e->seq);
+}
+
 int
 lt_py_sites_collect(lt_agent *a)
 {
@@ -97,12 +135,22 @@ lt_py_sites_collect(lt_agent *a)
         return -1;
     c->a = a;
     lt_site_table_begin(lt_agent_sites(a));
-    lt_heap_census_ops ops = {.ctx = c, .resolve = resolve, .add = add, .unhold = unhold};
+    lt_heap_census_ops ops = {.ctx = c, .resolve = resolve, .add = add, .unhold = unhold,
+                              .classify = classify, .tally = tally,
+                              .reclassify = est.relearned};
     lt_heap_totals tot;
+    lt_type_est_tally_begin(&est);
     int rc = lt_py_alloc_hook_census(&ops, &tot);
     lt_free(c);
     if (rc < 0)
         return -1;
+    /* The estimates: zero right after a census (its counts are fresh), else what the samples
+     * that came and went since say. */
+    if (lt_type_est_tally_end(&est) == 0 && est_rebase) {
+        lt_type_est_rebase(&est, tot.samples);
+        est_rebase = 0;
+    }
+    lt_type_est_rows(&est, LT_EST_MAX_WIRE);
     lt_sites s;
     memset(&s, 0, sizeof s);
     s.sample_interval_bytes = tot.mean;

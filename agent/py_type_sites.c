@@ -21,6 +21,7 @@
 #include "py_alloc_hook.h"
 #include "py_census.h"
 #include "py_referrers.h"
+#include "py_sites.h"
 #include "py_type_sites.h"
 
 #define OWNED_SAMPLE 64              /* instances whose __sizeof__ is asked */
@@ -232,4 +233,12 @@ lt_py_type_sites(const char *type_name, lt_type_sites *ts, uint64_t max_pause_ns
     if (ts->failed)
         snprintf(ts->note, sizeof ts->note, "out of memory: some sampled instances left out");
     return 0;
+}
+
+void
+lt_py_type_est_learn_type(const void *type, uint32_t name_id)
+{
+    PyTypeObject *tp = (PyTypeObject *)type;
+    lt_type_est_learn(lt_py_type_est(), type, name_id, (uint32_t)preheader(tp),
+                      (uint64_t)tp->tp_basicsize, (uint64_t)tp->tp_itemsize);
 }

@@ -30,4 +30,9 @@ int lt_py_type_sites(const char *type_name, lt_type_sites *ts, uint64_t max_paus
  * number, larger for newer samples; else 0 (also with the sampler off). GIL held. */
 uint64_t lt_py_sampled_seq(PyObject *op);
 
+/* The census met type (held, GIL held) under the name name_id: tell the estimates between
+ * censuses (py_sites.h) its pre-header and sizes, so its instances' sampled blocks are
+ * recognised. Out of memory leaves the type unrecognised. */
+void lt_py_type_est_learn_type(const void *type, uint32_t name_id);
+
 #endif

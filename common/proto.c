@@ -224,6 +224,14 @@ lt_encode_sample(lt_buf *b, const lt_sample *s, uint16_t flags, uint32_t max_row
     lt_put_u32(b, s->census_slices);
     lt_put_u32(b, s->census_restarts);
     lt_put_u32(b, s->budget_ppm);
+    uint32_t nest = s->nest > LT_EST_MAX_WIRE ? LT_EST_MAX_WIRE : s->nest;
+    lt_put_u32(b, nest);
+    for (uint32_t i = 0; i < nest; i++) {
+        lt_put_u32(b, s->est[i].name_id);
+        lt_put_u64(b, (uint64_t)s->est[i].count_delta);
+        lt_put_u64(b, (uint64_t)s->est[i].bytes_delta);
+        lt_put_u64(b, s->est[i].count_sd);
+    }
     return lt_frame_end(b, off);
 }
 
@@ -655,6 +663,7 @@ decode_hello(reader *r, lt_hello *h)
 }
 
 #define TYPE_ROW_WIRE 20u
+#define EST_ROW_WIRE 28u
 #define SAMPLE_1_1_WIRE (8u + 8u + 1u + 8u + 8u + 8u + 4u + 4u + 4u)
 
 static void
@@ -714,6 +723,27 @@ decode_sample(reader *r, lt_sample *s)
         s->census_slices = get_u32(r);
         s->census_restarts = get_u32(r);
         s->budget_ppm = get_u32(r);
+    }
+    /* 1.2: estimates since that census; a 1.1 sample ends here. */
+    if (r->bad || r->len == r->pos)
+        return;
+    s->nest = get_u32(r);
+    if (r->bad || s->nest > LT_EST_MAX_WIRE || s->nest > (r->len - r->pos) / EST_ROW_WIRE) {
+        r->bad = 1;
+        s->nest = 0;
+        return;
+    }
+    s->est = msg_alloc(r->m, sizeof(lt_est_row) * (s->nest ? s->nest : 1));
+    if (s->est == NULL) {
+        r->bad = 1;
+        s->nest = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < s->nest; i++) {
+        s->est[i].name_id = get_u32(r);
+        s->est[i].count_delta = (int64_t)get_u64(r);
+        s->est[i].bytes_delta = (int64_t)get_u64(r);
+        s->est[i].count_sd = get_u64(r);
     }
 }
 

@@ -189,11 +189,12 @@ lt_header_draw(lt_ui *ui, int rows)
     x = lt_crt_text(2, 0, LT_A_LABEL, "Heap ", 0);
     x += lt_crt_text(2, x, LT_A_VALUE, lt_fmt_bytes(a, sizeof a, heap), 0) + 1;
     /* Counts from a census that ended a while ago (a big heap, walked within the budget). */
-    char stale[48] = "", dur[24];
+    char stale[80] = "", dur[24];
     double counts_age = lt_model_counts_age(m, p);
     if (counts_age > 0)
-        snprintf(stale, sizeof stale, " counts %s old%s", lt_fmt_duration(dur, sizeof dur, counts_age),
-                 p->counts_exact ? "" : " (not exact)");
+        snprintf(stale, sizeof stale, " counts %s old%s%s",
+                 lt_fmt_duration(dur, sizeof dur, counts_age),
+                 p->counts_exact ? "" : " (not exact)", p->nest ? ", ~ estimated since" : "");
     else if (!p->counts_exact)
         snprintf(stale, sizeof stale, " counts not exact");
     snprintf(tail, sizeof tail, " %s GC %s %llu/%llu/%llu unc %llu agent %.1fms %s drop %llu%s",

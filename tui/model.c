@@ -49,6 +49,7 @@ lt_model_free(lt_model *m)
     for (uint32_t i = 0; i < m->ntypes; i++) {
         lt_free(m->types[i].count);
         lt_free(m->types[i].bytes);
+        lt_free(m->types[i].est_sd);
     }
     lt_free(m->types);
     lt_free(m->index);
@@ -167,13 +168,17 @@ series_of(lt_model *m, uint32_t name_id)
     s->name_id = name_id;
     s->count = lt_malloc(m->cap * sizeof *s->count);
     s->bytes = lt_malloc(m->cap * sizeof *s->bytes);
-    if (s->count == NULL || s->bytes == NULL) {
+    s->est_sd = lt_malloc(m->cap * sizeof *s->est_sd);
+    if (s->count == NULL || s->bytes == NULL || s->est_sd == NULL) {
         lt_free(s->count);
         lt_free(s->bytes);
+        lt_free(s->est_sd);
         return NULL;
     }
-    for (uint32_t i = 0; i < m->cap; i++)
+    for (uint32_t i = 0; i < m->cap; i++) {
         s->count[i] = s->bytes[i] = LT_UNKNOWN;
+        s->est_sd[i] = LT_EST_EXACT;
+    }
     m->ntypes++;
     m->index[name_id] = m->ntypes;
     return s;
@@ -454,6 +459,27 @@ apply_memory(lt_model *m, const lt_memory *mem)
     p->mem = *mem;
 }
 
+/* Estimates between censuses (1.2): the census's figure plus what the sampler saw since. A
+ * type the census did not list has 0 when the census was complete, else no known base (its
+ * estimate is then left out). */
+static void
+apply_estimates(lt_model *m, const lt_sample *s, uint32_t slot)
+{
+    for (uint32_t i = 0; i < s->nest; i++) {
+        const lt_est_row *r = &s->est[i];
+        lt_type_series *t = series_of(m, r->name_id);
+        if (t == NULL || (t->count[slot] == LT_UNKNOWN && !s->types_complete))
+            continue;
+        double c = (double)(t->count[slot] == LT_UNKNOWN ? 0 : t->count[slot]) +
+                   (double)r->count_delta;
+        double b = (double)(t->bytes[slot] == LT_UNKNOWN ? 0 : t->bytes[slot]) +
+                   (double)r->bytes_delta;
+        t->count[slot] = c > 0 ? (uint64_t)c : 0;
+        t->bytes[slot] = b > 0 ? (uint64_t)b : 0;
+        t->est_sd[slot] = r->count_sd < LT_EST_EXACT ? (uint32_t)r->count_sd : LT_EST_EXACT - 1;
+    }
+}
+
 static void
 apply_sample(lt_model *m, const lt_sample *s, int history)
 {
@@ -493,14 +519,17 @@ apply_sample(lt_model *m, const lt_sample *s, int history)
     p->census_slices = s->census_slices;
     p->census_restarts = s->census_restarts;
     p->budget_ppm = s->budget_ppm;
+    p->nest = s->nest;
     /* A complete census says every type not listed has no objects; a trimmed one says nothing
      * about them. */
     lt_series_clear_slot(&m->sites, slot, LT_UNKNOWN);
     lt_series_clear_slot(&m->lines, slot, LT_UNKNOWN);
     lt_series_clear_slot(&m->user_lines, slot, LT_UNKNOWN);
     uint64_t absent = s->types_complete ? 0 : LT_UNKNOWN;
-    for (uint32_t i = 0; i < m->ntypes; i++)
+    for (uint32_t i = 0; i < m->ntypes; i++) {
         m->types[i].count[slot] = m->types[i].bytes[slot] = absent;
+        m->types[i].est_sd[slot] = LT_EST_EXACT;
+    }
     for (uint32_t i = 0; i < s->ntypes; i++) {
         lt_type_series *t = series_of(m, s->types[i].name_id);
         if (t == NULL)
@@ -508,6 +537,7 @@ apply_sample(lt_model *m, const lt_sample *s, int history)
         t->count[slot] = s->types[i].count;
         t->bytes[slot] = s->types[i].bytes;
     }
+    apply_estimates(m, s, slot);
 }
 
 int

@@ -34,6 +34,7 @@ typedef struct lt_point {
     int counts_exact;
     uint64_t census_cpu_ns, census_max_hold_ns;
     uint32_t census_slices, census_restarts, budget_ppm;
+    uint32_t nest; /* types with an estimate since that census (1.2): shown "~N" */
     /* From the SITES frame of the same census, when the sampler runs. */
     int have_sites;
     uint64_t sample_interval, heap_sampled, heap_sampled_count, live_samples;
@@ -91,9 +92,15 @@ typedef struct lt_model_trace {
 } lt_model_trace;
 
 /* One type name's values, aligned with the model's ring of points. */
+/* est_sd[slot]: LT_EST_EXACT where count and bytes are the census's own; otherwise they are an
+ * estimate since that census from the allocation sampler (SAMPLE 1.2), and est_sd is one
+ * standard deviation of its count (sampling noise, capped at UINT32_MAX - 1). */
+#define LT_EST_EXACT UINT32_MAX
+
 typedef struct lt_type_series {
     uint32_t name_id;
     uint64_t *count, *bytes; /* [cap], LT_UNKNOWN where the sample did not list the type */
+    uint32_t *est_sd;        /* [cap] */
 } lt_type_series;
 
 typedef struct lt_model {
@@ -174,5 +181,12 @@ uint32_t lt_model_user_frame(lt_model *m, const lt_model_trace *t);
 int lt_model_file_is_library(lt_model *m, uint32_t file_id);
 /* The text of a string id, "?" when unknown. */
 const char *lt_model_string(const lt_model *m, uint32_t id);
+
+/* Is the type's figure at slot an estimate (not the census's own count)? */
+static inline int
+lt_type_estimated(const lt_type_series *s, uint32_t slot)
+{
+    return s->est_sd[slot] != LT_EST_EXACT;
+}
 
 #endif

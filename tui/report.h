@@ -26,6 +26,8 @@ typedef struct lt_type_report {
     uint64_t count, bytes;
     int64_t delta;
     double growth_per_s;
+    int estimated;     /* count and bytes are an estimate since the last census (SAMPLE 1.2) */
+    uint64_t count_sd; /* then: one standard deviation of the count (sampling noise) */
 } lt_type_report;
 
 /* One allocation site: the top frame of the allocating tracebacks (file:line in function). */

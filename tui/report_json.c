@@ -97,6 +97,8 @@ write_suspect(lt_json *j, const lt_report *r, const lt_suspect *s, const lt_find
     lt_json_double(j, s->score);
     lt_json_key(j, "growth_bytes_per_s");
     lt_json_double(j, s->growth_bytes_per_s);
+    lt_json_key(j, "estimated");
+    lt_json_bool(j, s->estimated);
     lt_json_key(j, "reason");
     lt_json_str(j, s->reason);
     /* The processes it was found in (a program of several: every one that shows it). */
@@ -604,6 +606,13 @@ lt_report_write_json(const lt_report *r, FILE *f)
         lt_json_double(&j, t->growth_per_s);
         lt_json_key(&j, "shallow_bytes");
         lt_json_u64(&j, t->bytes);
+        /* Additive: the count is the last census's plus the sampler's estimate since. */
+        lt_json_key(&j, "estimated");
+        lt_json_bool(&j, t->estimated);
+        if (t->estimated) {
+            lt_json_key(&j, "count_sd");
+            lt_json_u64(&j, t->count_sd);
+        }
         lt_json_end_object(&j);
     }
     lt_json_end_array(&j);

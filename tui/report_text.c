@@ -258,16 +258,24 @@ write_text(const lt_report *r, FILE *f)
     if (r->ntypes == 0) {
         fputs("  no GC-tracked objects reported\n", f);
     } else {
+        int any_est = 0;
         fprintf(f, "  %-36s %12s %10s %10s %10s\n", "TYPE (by growth)", "COUNT", "DELTA", "PER S",
                 "BYTES");
         for (uint32_t i = 0; i < r->ntypes && i < 15; i++) {
             const lt_type_report *t = &r->types[i];
             char shown[160];
             lt_fmt_elide(shown, sizeof shown, t->name, 36, 0);
-            fprintf(f, "  %-36s %12s %10s %10.1f %10s\n", shown,
-                    lt_fmt_count(a, sizeof a, t->count), lt_fmt_delta(b, sizeof b, t->delta),
-                    t->growth_per_s, lt_fmt_bytes(d, sizeof d, t->bytes));
+            char cnt[72];
+            snprintf(cnt, sizeof cnt, "%s%s", t->estimated ? "~" : "",
+                     lt_fmt_count(a, sizeof a, t->count));
+            fprintf(f, "  %-36s %12s %10s %10.1f %10s\n", shown, cnt,
+                    lt_fmt_delta(b, sizeof b, t->delta), t->growth_per_s,
+                    lt_fmt_bytes(d, sizeof d, t->bytes));
+            any_est |= t->estimated;
         }
+        if (any_est)
+            fputs("  (~: estimated since the last census from the allocation sampler's live "
+                  "samples)\n", f);
     }
     write_sites(r, f);
     (void)c;

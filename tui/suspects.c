@@ -135,6 +135,19 @@ sampling_noise(const double *v, uint32_t n, uint64_t interval)
     return noise > 4.0 * iv ? noise : 4.0 * iv;
 }
 
+/* The sampling noise of a type's count over the window, when its first or last figure is an
+ * estimate since a census (SAMPLE 1.2): each estimate's standard deviation, combined. The
+ * estimates of one census share their older samples, so this overstates the noise a little:
+ * the side to err on, a bounded type must not be named by chance. 0: both are exact. */
+static double
+estimate_sd(const lt_model *m, const lt_type_series *s, uint32_t first, uint32_t n)
+{
+    uint32_t a = lt_model_slot(m, first), b = lt_model_slot(m, first + n - 1);
+    double sa = lt_type_estimated(s, a) ? (double)s->est_sd[a] : 0;
+    double sb = lt_type_estimated(s, b) ? (double)s->est_sd[b] : 0;
+    return sqrt(sa * sa + sb * sb);
+}
+
 static void
 reason(lt_suspect *s, const lt_trend *tr, const char *what)
 {
@@ -381,14 +394,22 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
      * keeps growing: a global list or dict); the bytes give the cost either way. */
     for (uint32_t i = 0; all && i < m->ntypes && count < cap; i++) {
         const lt_type_series *s = &m->types[i];
+        /* Estimated figures (between censuses) must rise by more than three standard
+         * deviations of their sampling noise too. */
+        double sd = estimate_sd(m, s, first, n);
+        uint32_t last = lt_model_slot(m, first + n - 1);
+        double per_object = s->count[last] != LT_UNKNOWN && s->count[last] > 0 &&
+                                    s->bytes[last] != LT_UNKNOWN
+                                ? (double)s->bytes[last] / (double)s->count[last] : 0;
         from_array(m, first, s->count, &w);
         double start = isnan(w.v[0]) ? 0 : w.v[0];
-        lt_trend_judge(w.t, w.v, n, fmax(20.0, start * 0.02), &tr);
+        lt_trend_judge(w.t, w.v, n, fmax(fmax(20.0, start * 0.02), 3.0 * sd), &tr);
         int by_bytes = 0;
         if (tr.score < LT_SUSPECT_THRESHOLD) {
             from_array(m, first, s->bytes, &w);
             start = isnan(w.v[0]) ? 0 : w.v[0];
-            lt_trend_judge(w.t, w.v, n, fmax(64.0 * 1024, start * 0.02), &tr);
+            lt_trend_judge(w.t, w.v, n,
+                           fmax(fmax(64.0 * 1024, start * 0.02), 3.0 * sd * per_object), &tr);
             by_bytes = 1;
         }
         if (tr.score < LT_SUSPECT_THRESHOLD)
@@ -400,6 +421,7 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
         snprintf(x->name, sizeof x->name, "%s", lt_model_string(m, s->name_id));
         x->score = tr.score;
         x->growth_count_per_s = tr.slope;
+        x->estimated = lt_type_estimated(s, last);
         for (uint32_t k = 0; k < n; k++) {
             uint64_t b = s->bytes[lt_model_slot(m, first + k)];
             aux[k] = b == LT_UNKNOWN ? NAN : (double)b;
@@ -420,6 +442,11 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
             snprintf(what, sizeof what, "count (+%.0f/s)", tr.slope);
         }
         reason(x, &tr, what);
+        if (x->estimated) {
+            size_t len = strlen(x->reason);
+            snprintf(x->reason + len, sizeof x->reason - len,
+                     "; estimated since the last census (sampled, +-%.0f objects)", sd);
+        }
     }
 
     /* Sites by line: live bytes must grow by more than sampling noise (a few intervals). */

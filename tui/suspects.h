@@ -43,6 +43,8 @@ typedef struct lt_suspect {
     double score;
     double growth_bytes_per_s;
     double growth_count_per_s;      /* objects per second (type), blocks (site) */
+    int estimated;                  /* kind type: its newest count is an estimate since the
+                                     * last census (the sampler's live samples) */
     char reason[256];
 } lt_suspect;
 

@@ -1,4 +1,5 @@
-/* The Types view: live objects per type, change since the baseline, rate, bytes, trend. */
+/* The Types view: live objects per type, change since the baseline, rate, bytes, trend. A
+ * count estimated since the last census is shown as "~N". */
 #include <math.h>
 #include <stdio.h>
 
@@ -36,7 +37,12 @@ lt_view_types_build(lt_ui *ui, lt_table *t)
         if (fabs(rate) < 0.05)
             rate = 0; /* no "-0.0" */
         uint64_t bytes = s->bytes[slot] == LT_UNKNOWN ? 0 : s->bytes[slot];
-        lt_fmt_count(r->cells[1], LT_TABLE_CELL, count);
+        /* An estimate between censuses (the sampler's live samples since the last one) reads
+         * "~12,340": plain ASCII, distinct without colour. */
+        int est = lt_type_estimated(s, slot);
+        lt_fmt_count(r->cells[1] + est, LT_TABLE_CELL - est, count);
+        if (est)
+            r->cells[1][0] = '~';
         lt_fmt_delta(r->cells[2], LT_TABLE_CELL, change);
         snprintf(r->cells[3], LT_TABLE_CELL, "%+.1f", rate);
         lt_fmt_bytes(r->cells[4], LT_TABLE_CELL, bytes);

@@ -21,7 +21,7 @@
 
 #define LT_PROTO_MAGIC "LKTP"
 #define LT_PROTO_MAJOR 1
-#define LT_PROTO_MINOR 1
+#define LT_PROTO_MINOR 2
 
 #define LT_FRAME_HEADER 8u
 #define LT_FRAME_MAX (8u * 1024u * 1024u) /* payload bytes; larger frames are a protocol error */
@@ -99,6 +99,16 @@ typedef struct lt_type_row {
     uint64_t bytes;   /* their shallow size */
 } lt_type_row;
 
+/* One type's estimate between censuses (1.2): what the allocation sampler's live samples of
+ * that type add to (or take from) the last census's count and bytes since it completed. */
+typedef struct lt_est_row {
+    uint32_t name_id;
+    int64_t count_delta, bytes_delta;
+    uint64_t count_sd; /* one standard deviation of count_delta (sampling noise) */
+} lt_est_row;
+
+#define LT_EST_MAX_WIRE 4096u /* estimate rows in one SAMPLE */
+
 /* SAMPLE: one census. types[] is every type when types_complete, otherwise the top rows only
  * (history samples are trimmed to keep the agent's memory bounded). */
 typedef struct lt_sample {
@@ -128,6 +138,11 @@ typedef struct lt_sample {
     uint64_t census_max_hold_ns; /* the longest single hold of the GIL in it */
     uint32_t census_slices, census_restarts;
     uint32_t budget_ppm;        /* the agent's CPU budget, of one core (10000: 1%); 0: unknown */
+    /* Since 1.2 (after budget_ppm; none from older senders): estimates since that census from
+     * the allocation sampler, for the types whose sampled blocks changed, largest |delta|
+     * first. The figure to show is count + count_delta, marked as an estimate. */
+    uint32_t nest;
+    lt_est_row *est;
 } lt_sample;
 
 /* One frame of a traceback: where Python code was when it allocated. */

@@ -76,6 +76,10 @@ fuzz_check_msg(const lt_msg *m)
         FUZZ_CHECK(s->ntypes == 0 || s->types != NULL);
         for (uint32_t i = 0; i < s->ntypes; i++)
             sink += s->types[i].name_id + s->types[i].count + s->types[i].bytes;
+        FUZZ_CHECK(s->nest <= LT_EST_MAX_WIRE);
+        FUZZ_CHECK(s->nest == 0 || s->est != NULL);
+        for (uint32_t i = 0; i < s->nest; i++)
+            sink += s->est[i].name_id + (uint64_t)s->est[i].count_delta + s->est[i].count_sd;
         break;
     }
     case LT_FRAME_REPLY:
@@ -152,13 +156,14 @@ fuzz_check_roundtrip(const lt_msg *m, const uint8_t *payload, uint32_t len)
         rc = lt_encode_sample(&b, &m->u.sample, flags, 0);
         /* A 1.0 sample ends after its rows and decodes with the 1.1 defaults (counts of the
          * sample's own time, exact, no census figures); its re-encoding has the 1.1 fields
-         * more, which are cut off to compare the rest. */
+         * more, which are cut off to compare the rest; so is a 1.1 sample's (no estimates):
+         * its re-encoding has the 1.2 count of estimates (0) more. */
         const lt_sample *x = &m->u.sample;
         int v1_0 = x->counts_mono_ns == x->mono_ns && x->counts_wall_ns == x->wall_ns &&
                    x->counts_exact == 1 && x->census_cpu_ns == 0 && x->census_span_ns == 0 &&
                    x->census_max_hold_ns == 0 && x->census_slices == 0 &&
                    x->census_restarts == 0 && x->budget_ppm == 0;
-        if (rc == 0 && v1_0 && b.len - LT_FRAME_HEADER > len) {
+        if (rc == 0 && (v1_0 || x->nest == 0) && b.len - LT_FRAME_HEADER > len) {
             b.len = LT_FRAME_HEADER + len;
             b.data[0] = (uint8_t)len;
             b.data[1] = (uint8_t)(len >> 8);

@@ -39,7 +39,13 @@ static lt_type_row fixture_rows[6] = {
 };
 
 /* The fields SAMPLE gained in 1.1, after its rows. */
-#define SAMPLE_1_1_BYTES (8u + 8u + 1u + 8u + 8u + 8u + 4u + 4u + 4u)
+/* The 1.2 estimates of the fixture: a count, one row of 28 bytes each. */
+static lt_est_row fixture_est[2] = {
+    {2, 1200, 96000, 310},
+    {4, -7, -560, 12},
+};
+#define SAMPLE_1_2_BYTES (4u + 2u * 28u)
+#define SAMPLE_1_1_BYTES (8u + 8u + 1u + 8u + 8u + 8u + 4u + 4u + 4u + SAMPLE_1_2_BYTES)
 
 static lt_sample
 fixture_sample(void)
@@ -75,6 +81,8 @@ fixture_sample(void)
     s.census_slices = 1234;
     s.census_restarts = 2;
     s.budget_ppm = 10000;
+    s.nest = 2;
+    s.est = fixture_est;
     return s;
 }
 
@@ -461,6 +469,13 @@ START_TEST(test_roundtrip_sample)
     ck_assert_uint_eq(s->census_slices, 1234);
     ck_assert_uint_eq(s->census_restarts, 2);
     ck_assert_uint_eq(s->budget_ppm, 10000);
+    ck_assert_uint_eq(s->nest, 2);
+    ck_assert_uint_eq(s->est[0].name_id, 2);
+    ck_assert_int_eq(s->est[0].count_delta, 1200);
+    ck_assert_int_eq(s->est[0].bytes_delta, 96000);
+    ck_assert_uint_eq(s->est[0].count_sd, 310);
+    ck_assert_int_eq(s->est[1].count_delta, -7);
+    ck_assert_int_eq(s->est[1].bytes_delta, -560);
     lt_msg_clear(&m);
     lt_buf_free(&b);
 }
@@ -490,6 +505,15 @@ START_TEST(test_sample_1_0_decodes_as_fresh)
     /* Part of the 1.1 fields: cut short, malformed. */
     memset(&m, 0, sizeof m);
     ck_assert_int_eq(lt_decode(&m, type, flags, p, len - SAMPLE_1_1_BYTES + 9), -1);
+    lt_msg_clear(&m);
+    /* A 1.1 sample (no estimates) decodes with none; estimates cut short are malformed. */
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - SAMPLE_1_2_BYTES), 0);
+    ck_assert_uint_eq(m.u.sample.nest, 0);
+    ck_assert_uint_eq(m.u.sample.budget_ppm, 10000);
+    lt_msg_clear(&m);
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - 28), -1);
     lt_msg_clear(&m);
     lt_buf_free(&b);
 }
@@ -895,8 +919,9 @@ START_TEST(test_decode_truncated)
         uint32_t v1_0 = k == KIND_HELLO ? len - hello_1_1 : k == KIND_TYPE_SITES ? len - 16 : len;
         for (uint32_t cut = 0; cut < v1_0; cut++) {
             /* A SAMPLE without the fields appended in 1.1 is a 1.0 sample, not a cut one. */
-            if (type == LT_FRAME_SAMPLE && cut == len - SAMPLE_1_1_BYTES)
-                continue;
+            if (type == LT_FRAME_SAMPLE &&
+                (cut == len - SAMPLE_1_1_BYTES || cut == len - SAMPLE_1_2_BYTES))
+                continue; /* ... nor one without those of 1.2 */
             lt_msg m;
             memset(&m, 0, sizeof m);
             ck_assert_msg(decode_exact(&m, type, flags, p, cut) == -1,
