@@ -150,13 +150,48 @@ thread_exit_cb(void *ctx)
     PyGILState_Release(PyGILState_UNLOCKED); /* the extra one: deletes the thread state */
 }
 
-/* The name of a type the census met, and what the estimates between censuses need of it. */
-static uint32_t
-type_name_learn(void *ctx, const void *type)
+/* Every type alive (object's subclasses, transitively, at most LEARN_MAX), named, for the
+ * estimates between censuses: a type made after the last census (no instance then) must be
+ * recognised too. type.__subclasses__ is called as type's own (a metaclass's override would run
+ * Python code). Agent thread, GIL held; a failure leaves the types learnt so far. */
+#define LEARN_MAX 65536u
+#define LEARN_EVERY 10u /* ticks between learnings when no census completed */
+
+static void
+learn_types(lt_agent *a)
 {
-    uint32_t id = type_name_id(ctx, type);
-    lt_py_type_est_learn_type(type, id);
-    return id;
+    lt_type_est *e = lt_py_type_est();
+    PyObject *subclasses = PyObject_GetAttrString((PyObject *)&PyType_Type, "__subclasses__");
+    PyObject *stack = PyList_New(0);
+    if (subclasses == NULL || stack == NULL || PyList_Append(stack, (PyObject *)&PyBaseObject_Type) < 0)
+        goto done;
+    lt_type_est_forget_types(e);
+    uint32_t learnt = 0;
+    Py_ssize_t n;
+    while ((n = PyList_GET_SIZE(stack)) > 0 && learnt < LEARN_MAX) {
+        PyObject *tp = PyList_GET_ITEM(stack, n - 1);
+        Py_INCREF(tp);
+        if (PyList_SetSlice(stack, n - 1, n, NULL) < 0) {
+            Py_DECREF(tp);
+            break;
+        }
+        if (!lt_type_est_knows(e, tp)) {
+            lt_py_type_est_learn_type(tp, type_name_id(a, tp));
+            learnt++;
+            PyObject *subs = PyObject_CallFunctionObjArgs(subclasses, tp, NULL);
+            if (subs != NULL && PyList_Check(subs))
+                for (Py_ssize_t i = 0; i < PyList_GET_SIZE(subs); i++)
+                    if (PyType_Check(PyList_GET_ITEM(subs, i)))
+                        PyList_Append(stack, PyList_GET_ITEM(subs, i));
+            Py_XDECREF(subs);
+        }
+        Py_DECREF(tp);
+    }
+    lt_type_est_learned(e);
+done:
+    Py_XDECREF(subclasses);
+    Py_XDECREF(stack);
+    PyErr_Clear();
 }
 
 /* ---- the census in slices, within the budget ---------------------------------------------- */
@@ -252,10 +287,7 @@ census_advance(lt_agent *a, int urgent)
         int publish = rc == LT_WALK_DONE &&
                       (!cs.have || !cs.exact || (cs.walk.exact && !c->failed));
         if (publish) {
-            /* In the same hold: names need the GIL, and the types are still held. */
-            lt_type_est_forget_types(lt_py_type_est());
-            lt_census_merge(c, type_name_learn, a);
-            lt_type_est_learned(lt_py_type_est());
+            lt_census_merge(c, type_name_id, a); /* in the same hold: names need the GIL */
             lt_py_type_est_census_done();
         }
         uint64_t hold = lt_mono_ns() - t0;
@@ -326,6 +358,13 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
         s->census_slices = cs.slices;
         s->census_restarts = cs.restarts;
         s->budget_ppm = cs.budget_ppm;
+        /* The types the estimates recognise: when a census completed (its baseline), and now
+         * and then for types made since. */
+        static uint32_t since_learnt;
+        if (lt_py_type_est_rebase_due() || ++since_learnt >= LEARN_EVERY) {
+            learn_types(a);
+            since_learnt = 0;
+        }
         if (lt_py_sites_collect(a) == 0) {
             s->nest = lt_py_type_est()->nrows; /* valid until the next tick */
             s->est = lt_py_type_est()->rows;

@@ -103,6 +103,12 @@ lt_py_type_est_census_done(void)
     est_rebase = 1;
 }
 
+int
+lt_py_type_est_rebase_due(void)
+{
+    return est_rebase;
+}
+
 void
 lt_py_type_est_reset(void)
 {
@@ -147,7 +153,8 @@ lt_py_sites_collect(lt_agent *a)
     /* The estimates: zero right after a census (its counts are fresh), else what the samples
      * that came and went since say. */
     if (lt_type_est_tally_end(&est) == 0 && est_rebase) {
-        lt_type_est_rebase(&est, tot.samples);
+        lt_census *cen = lt_agent_census(a);
+        lt_type_est_rebase(&est, tot.samples, cen->rows, cen->nrows);
         est_rebase = 0;
     }
     lt_type_est_rows(&est, LT_EST_MAX_WIRE);

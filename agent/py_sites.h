@@ -21,6 +21,7 @@ int lt_py_sites_collect(lt_agent *a);
 #include "type_estimates.h"
 lt_type_est *lt_py_type_est(void);
 void lt_py_type_est_census_done(void);
+int lt_py_type_est_rebase_due(void); /* census_done was called since the last tally */
 void lt_py_type_est_reset(void);
 
 #endif

@@ -239,6 +239,15 @@ void
 lt_py_type_est_learn_type(const void *type, uint32_t name_id)
 {
     PyTypeObject *tp = (PyTypeObject *)type;
+    if (!PyType_IS_GC(tp))
+        return; /* the census counts GC-tracked objects only */
+    uint64_t extra = 0;
+#ifdef Py_TPFLAGS_INLINE_VALUES
+    /* 3.13+: an instance's attribute values follow its struct in the same block, as many as
+     * the class's shared keys held when it was made (at most 30, and a byte each before them). */
+    if (tp->tp_flags & Py_TPFLAGS_INLINE_VALUES)
+        extra = 64 * sizeof(PyObject *);
+#endif
     lt_type_est_learn(lt_py_type_est(), type, name_id, (uint32_t)preheader(tp),
-                      (uint64_t)tp->tp_basicsize, (uint64_t)tp->tp_itemsize);
+                      (uint64_t)tp->tp_basicsize, (uint64_t)tp->tp_itemsize, extra);
 }

@@ -82,7 +82,7 @@ types_grow(lt_type_est *e)
 
 int
 lt_type_est_learn(lt_type_est *e, const void *type, uint32_t name_id, uint32_t preheader,
-                  uint64_t basicsize, uint64_t itemsize)
+                  uint64_t basicsize, uint64_t itemsize, uint64_t extra_max)
 {
     if (type == NULL || basicsize == 0)
         return 0;
@@ -91,13 +91,20 @@ lt_type_est_learn(lt_type_est *e, const void *type, uint32_t name_id, uint32_t p
     lt_est_type *s = type_probe(e->types, e->types_mask, (uintptr_t)type);
     if (s->type == 0)
         e->ntypes++;
-    *s = (lt_est_type){(uintptr_t)type, name_id, preheader, basicsize, itemsize};
+    *s = (lt_est_type){(uintptr_t)type, name_id, preheader, basicsize, itemsize, extra_max};
     uint32_t k = 0;
     while (k < e->npreheaders && e->preheaders[k] != preheader)
         k++;
     if (k == e->npreheaders && k < LT_EST_MAX_PREHEADERS)
         e->preheaders[e->npreheaders++] = preheader;
     return 0;
+}
+
+int
+lt_type_est_knows(const lt_type_est *e, const void *type)
+{
+    return e->types != NULL && type != NULL &&
+           type_probe(e->types, e->types_mask, (uintptr_t)type)->type == (uintptr_t)type;
 }
 
 void
@@ -122,10 +129,10 @@ lt_type_est_classify(const lt_type_est *e, const void *ptr, uint64_t size)
         const lt_est_type *s = type_probe(e->types, e->types_mask, t);
         if (s->type != t || s->preheader != e->preheaders[k])
             continue;
-        /* The size the allocator was asked for: exactly the pre-header and the struct for a
-         * fixed-size type; a variable one adds its items (rounded up to a pointer). */
+        /* The size the allocator was asked for: the pre-header and the struct for a fixed-size
+         * type (and its inline values, up to extra_max); a variable one adds its items. */
         uint64_t fixed = (uint64_t)s->preheader + s->basicsize;
-        if (s->itemsize == 0 ? size != fixed : size < fixed)
+        if (size < fixed || (s->itemsize == 0 && size > fixed + s->extra_max))
             continue;
         return s->name_id + LT_KIND_NAME0;
     }
@@ -233,7 +240,7 @@ lt_type_est_tally_end(lt_type_est *e)
 }
 
 void
-lt_type_est_rebase(lt_type_est *e, uint64_t seq)
+lt_type_est_rebase(lt_type_est *e, uint64_t seq, const lt_type_row *rows, uint32_t nrows)
 {
     /* The baseline is the last tally: copy it (the next tally reuses cur, then swaps). */
     map_clear(&e->base);
@@ -249,6 +256,16 @@ lt_type_est_rebase(lt_type_est *e, uint64_t seq)
             return; /* no baseline: no estimates until the next census */
         }
         *b = *s;
+    }
+    for (uint32_t i = 0; i < nrows; i++) {
+        lt_est_sum *b = map_get(&e->base, rows[i].name_id, 1);
+        if (b == NULL) {
+            map_clear(&e->base);
+            e->nrows = 0;
+            return;
+        }
+        double u = (double)rows[i].count - b->count - 3.0 * sqrt(b->var_all);
+        b->unsampled = u > 0 ? u : 0;
     }
     e->base_seq = seq;
     e->have_base = 1;
@@ -292,7 +309,8 @@ push_row(lt_type_est *e, uint32_t name_id, const lt_est_sum *now, const lt_est_s
         e->rows = r;
         e->rows_cap = cap;
     }
-    e->rows[e->nrows++] = (lt_est_row){name_id, c, b, sd};
+    e->rows[e->nrows++] =
+        (lt_est_row){name_id, c, b, sd, (uint64_t)llround(base->unsampled)};
     return 0;
 }
 

@@ -14,7 +14,8 @@
  * with the standard deviation of that difference (samples that came or went since: each adds
  * w*(w-1) to the variance, the samples alive at both times cancel).
  *
- * Plain C: the binding supplies each type's name id, pre-header and size. Not thread-safe:
+ * Plain C: the binding supplies each type's name id, pre-header and size (every type alive, so
+ * that a class made after the census is recognised too). Not thread-safe:
  * classify/tally run under the sampler's lock (heap_sampler.h), everything else on the agent
  * thread, which also owns that lock's callers' sequence (census, then tally). Memory: a slot per
  * type the census met, and two per type name with live samples.
@@ -41,6 +42,8 @@ typedef struct lt_est_type {
     uint32_t name_id;
     uint32_t preheader;  /* bytes between the block's start and the object */
     uint64_t basicsize, itemsize;
+    uint64_t extra_max;  /* a fixed-size type's blocks may be up to this much larger (3.13's
+                            inline attribute values, whose number the class's keys decide) */
 } lt_est_type;
 
 /* The sampled weight of one type name. */
@@ -50,6 +53,7 @@ typedef struct lt_est_sum {
     double count, bytes; /* sum of weights, of weight * size */
     double var_all;      /* sum of w*(w-1) over the samples alive */
     double var_old;      /* ... over those alive at the baseline too (seq at most its seq) */
+    double unsampled;    /* baseline only: the census's count beyond what the samples cover */
 } lt_est_sum;
 
 typedef struct lt_est_map {
@@ -82,8 +86,10 @@ void lt_type_est_free(lt_type_est *e);
  * lt_type_est_learned. Returns 0 or -1 when out of memory (the type is then not recognised). */
 void lt_type_est_forget_types(lt_type_est *e);
 int lt_type_est_learn(lt_type_est *e, const void *type, uint32_t name_id, uint32_t preheader,
-                      uint64_t basicsize, uint64_t itemsize);
+                      uint64_t basicsize, uint64_t itemsize, uint64_t extra_max);
 void lt_type_est_learned(lt_type_est *e);
+/* Is type among the known? */
+int lt_type_est_knows(const lt_type_est *e, const void *type);
 
 /* The tag of a live block of size bytes at ptr: the name of the object's type it holds, or
  * LT_KIND_NONE. Reads at most the pointer at each known pre-header offset plus type_offset, and
@@ -99,8 +105,10 @@ void lt_type_est_tally_add(lt_type_est *e, uint32_t kind, uint64_t size, double 
 int lt_type_est_tally_end(lt_type_est *e);
 
 /* A census completed: the last tally becomes the baseline (taken at the sampler's count
- * `seq`), and the estimates are zero. */
-void lt_type_est_rebase(lt_type_est *e, uint64_t seq);
+ * `seq`), and the estimates are zero. rows: that census's counts by name, to tell for each
+ * type how many objects the samples do not cover (allocated before the sampler started): more
+ * than the sampled weight plus three standard deviations of it. */
+void lt_type_est_rebase(lt_type_est *e, uint64_t seq, const lt_type_row *rows, uint32_t nrows);
 
 /* Compute e->rows from the last tally against the baseline: every type whose estimate is not
  * exactly zero (a delta, or samples that came or went), at most max_rows, largest |delta|

@@ -231,6 +231,7 @@ lt_encode_sample(lt_buf *b, const lt_sample *s, uint16_t flags, uint32_t max_row
         lt_put_u64(b, (uint64_t)s->est[i].count_delta);
         lt_put_u64(b, (uint64_t)s->est[i].bytes_delta);
         lt_put_u64(b, s->est[i].count_sd);
+        lt_put_u64(b, s->est[i].unsampled);
     }
     return lt_frame_end(b, off);
 }
@@ -663,7 +664,7 @@ decode_hello(reader *r, lt_hello *h)
 }
 
 #define TYPE_ROW_WIRE 20u
-#define EST_ROW_WIRE 28u
+#define EST_ROW_WIRE 36u
 #define SAMPLE_1_1_WIRE (8u + 8u + 1u + 8u + 8u + 8u + 4u + 4u + 4u)
 
 static void
@@ -744,6 +745,7 @@ decode_sample(reader *r, lt_sample *s)
         s->est[i].count_delta = (int64_t)get_u64(r);
         s->est[i].bytes_delta = (int64_t)get_u64(r);
         s->est[i].count_sd = get_u64(r);
+        s->est[i].unsampled = get_u64(r);
     }
 }
 

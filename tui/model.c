@@ -50,6 +50,7 @@ lt_model_free(lt_model *m)
         lt_free(m->types[i].count);
         lt_free(m->types[i].bytes);
         lt_free(m->types[i].est_sd);
+        lt_free(m->types[i].est_unsampled);
     }
     lt_free(m->types);
     lt_free(m->index);
@@ -169,10 +170,12 @@ series_of(lt_model *m, uint32_t name_id)
     s->count = lt_malloc(m->cap * sizeof *s->count);
     s->bytes = lt_malloc(m->cap * sizeof *s->bytes);
     s->est_sd = lt_malloc(m->cap * sizeof *s->est_sd);
-    if (s->count == NULL || s->bytes == NULL || s->est_sd == NULL) {
+    s->est_unsampled = lt_calloc(m->cap, sizeof *s->est_unsampled);
+    if (s->count == NULL || s->bytes == NULL || s->est_sd == NULL || s->est_unsampled == NULL) {
         lt_free(s->count);
         lt_free(s->bytes);
         lt_free(s->est_sd);
+        lt_free(s->est_unsampled);
         return NULL;
     }
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -477,6 +480,7 @@ apply_estimates(lt_model *m, const lt_sample *s, uint32_t slot)
         t->count[slot] = c > 0 ? (uint64_t)c : 0;
         t->bytes[slot] = b > 0 ? (uint64_t)b : 0;
         t->est_sd[slot] = r->count_sd < LT_EST_EXACT ? (uint32_t)r->count_sd : LT_EST_EXACT - 1;
+        t->est_unsampled[slot] = r->unsampled < UINT32_MAX ? (uint32_t)r->unsampled : UINT32_MAX;
     }
 }
 
@@ -529,6 +533,7 @@ apply_sample(lt_model *m, const lt_sample *s, int history)
     for (uint32_t i = 0; i < m->ntypes; i++) {
         m->types[i].count[slot] = m->types[i].bytes[slot] = absent;
         m->types[i].est_sd[slot] = LT_EST_EXACT;
+        m->types[i].est_unsampled[slot] = 0;
     }
     for (uint32_t i = 0; i < s->ntypes; i++) {
         lt_type_series *t = series_of(m, s->types[i].name_id);

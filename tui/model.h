@@ -101,6 +101,8 @@ typedef struct lt_type_series {
     uint32_t name_id;
     uint64_t *count, *bytes; /* [cap], LT_UNKNOWN where the sample did not list the type */
     uint32_t *est_sd;        /* [cap] */
+    uint32_t *est_unsampled; /* [cap] with est_sd: how much lower the count may be (objects
+                              * the sampler never saw, whose deaths it cannot see) */
 } lt_type_series;
 
 typedef struct lt_model {

@@ -276,6 +276,7 @@ lt_report_build(lt_report *r, const lt_model *m, uint32_t first, uint32_t top, c
         tr->delta = (int64_t)tr->count - (int64_t)first_count;
         tr->estimated = lt_type_estimated(s, last_slot);
         tr->count_sd = tr->estimated ? s->est_sd[last_slot] : 0;
+        tr->unsampled = tr->estimated ? s->est_unsampled[last_slot] : 0;
         tr->growth_per_s = lt_slope(tx, ty, k);
     }
     lt_free(tx);

@@ -28,6 +28,7 @@ typedef struct lt_type_report {
     double growth_per_s;
     int estimated;     /* count and bytes are an estimate since the last census (SAMPLE 1.2) */
     uint64_t count_sd; /* then: one standard deviation of the count (sampling noise) */
+    uint64_t unsampled; /* then: how much lower it may be (objects the sampler never saw) */
 } lt_type_report;
 
 /* One allocation site: the top frame of the allocating tracebacks (file:line in function). */

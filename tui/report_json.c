@@ -612,6 +612,8 @@ lt_report_write_json(const lt_report *r, FILE *f)
         if (t->estimated) {
             lt_json_key(&j, "count_sd");
             lt_json_u64(&j, t->count_sd);
+            lt_json_key(&j, "count_unsampled");
+            lt_json_u64(&j, t->unsampled);
         }
         lt_json_end_object(&j);
     }

@@ -398,6 +398,9 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
          * deviations of their sampling noise too. */
         double sd = estimate_sd(m, s, first, n);
         uint32_t last = lt_model_slot(m, first + n - 1);
+        /* ... and by more than the deaths the sampler cannot see (objects it never sampled,
+         * made before it started, may have died since the census). */
+        sd += lt_type_estimated(s, last) ? (double)s->est_unsampled[last] / 3.0 : 0;
         double per_object = s->count[last] != LT_UNKNOWN && s->count[last] > 0 &&
                                     s->bytes[last] != LT_UNKNOWN
                                 ? (double)s->bytes[last] / (double)s->count[last] : 0;

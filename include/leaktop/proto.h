@@ -105,6 +105,9 @@ typedef struct lt_est_row {
     uint32_t name_id;
     int64_t count_delta, bytes_delta;
     uint64_t count_sd; /* one standard deviation of count_delta (sampling noise) */
+    uint64_t unsampled; /* objects that census counted beyond what the sampler held of the type
+                         * then (allocated before it started): their deaths are invisible, so
+                         * the true count may be lower by up to this much */
 } lt_est_row;
 
 #define LT_EST_MAX_WIRE 4096u /* estimate rows in one SAMPLE */

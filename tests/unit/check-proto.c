@@ -39,12 +39,12 @@ static lt_type_row fixture_rows[6] = {
 };
 
 /* The fields SAMPLE gained in 1.1, after its rows. */
-/* The 1.2 estimates of the fixture: a count, one row of 28 bytes each. */
+/* The 1.2 estimates of the fixture: a count, then rows of 36 bytes. */
 static lt_est_row fixture_est[2] = {
-    {2, 1200, 96000, 310},
-    {4, -7, -560, 12},
+    {2, 1200, 96000, 310, 0},
+    {4, -7, -560, 12, 3000},
 };
-#define SAMPLE_1_2_BYTES (4u + 2u * 28u)
+#define SAMPLE_1_2_BYTES (4u + 2u * 36u)
 #define SAMPLE_1_1_BYTES (8u + 8u + 1u + 8u + 8u + 8u + 4u + 4u + 4u + SAMPLE_1_2_BYTES)
 
 static lt_sample
@@ -476,6 +476,7 @@ START_TEST(test_roundtrip_sample)
     ck_assert_uint_eq(s->est[0].count_sd, 310);
     ck_assert_int_eq(s->est[1].count_delta, -7);
     ck_assert_int_eq(s->est[1].bytes_delta, -560);
+    ck_assert_uint_eq(s->est[1].unsampled, 3000);
     lt_msg_clear(&m);
     lt_buf_free(&b);
 }
@@ -513,7 +514,7 @@ START_TEST(test_sample_1_0_decodes_as_fresh)
     ck_assert_uint_eq(m.u.sample.budget_ppm, 10000);
     lt_msg_clear(&m);
     memset(&m, 0, sizeof m);
-    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - 28), -1);
+    ck_assert_int_eq(lt_decode(&m, type, flags, p, len - 36), -1);
     lt_msg_clear(&m);
     lt_buf_free(&b);
 }
