@@ -7,6 +7,18 @@
 
 #include "leaktop/mem.h"
 
+/* A sampled block's bytes are the program's and may be unwritten (a buffer's spare room):
+ * under valgrind, the copy read from it is marked as defined (the block itself is left as it
+ * is), so looking it up is not reported as the program's own use of uninitialised memory. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+#ifndef VALGRIND_MAKE_MEM_DEFINED
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 #define EMPTY_NAME UINT32_MAX
 
 static inline uint32_t
@@ -124,6 +136,7 @@ lt_type_est_classify(const lt_type_est *e, const void *ptr, uint64_t size)
             continue;
         uintptr_t t;
         memcpy(&t, (const char *)ptr + off, sizeof t);
+        (void)VALGRIND_MAKE_MEM_DEFINED(&t, sizeof t);
         if (t == 0)
             continue;
         const lt_est_type *s = type_probe(e->types, e->types_mask, t);
@@ -246,9 +259,10 @@ lt_type_est_rebase(lt_type_est *e, uint64_t seq, const lt_type_row *rows, uint32
     map_clear(&e->base);
     e->have_base = 0;
     for (uint32_t i = 0; e->now.slots != NULL && i <= e->now.mask; i++) {
-        const lt_est_sum *s = &e->now.slots[i];
+        lt_est_sum *s = &e->now.slots[i];
         if (s->name_id == EMPTY_NAME)
             continue;
+        s->var_old = s->var_all; /* against the new baseline, every sample of it is old */
         lt_est_sum *b = map_get(&e->base, s->name_id, 1);
         if (b == NULL) {
             map_clear(&e->base);
