@@ -283,7 +283,7 @@ START_TEST(test_serve)
     close(fd);
 
     fd = connect_to(bound);
-    req = "HEAD /nope HTTP/1.1\r\n\r\n";
+    req = "HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\n";
     send(fd, req, strlen(req), 0);
     serve_until_answered(s, fd, out, sizeof out);
     ck_assert(strncmp(out, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
@@ -292,7 +292,7 @@ START_TEST(test_serve)
     close(fd);
 
     fd = connect_to(bound);
-    req = "DELETE / HTTP/1.1\r\n\r\n";
+    req = "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n";
     send(fd, req, strlen(req), 0);
     serve_until_answered(s, fd, out, sizeof out);
     ck_assert(strncmp(out, "HTTP/1.1 405 ", 13) == 0);
