@@ -111,7 +111,6 @@ def main():
             return 1
         pid, objects, own, parts = (int(x) for x in line[1:5])
         built = time.monotonic() - t0
-        c0 = time.process_time()
         r = subprocess.run([os.path.join(args.build, "leaktop"), "check", "--pid", str(pid),
                             "--duration", str(args.duration), "--json"], capture_output=True,
                            text=True, timeout=args.duration + 300)
@@ -124,7 +123,6 @@ def main():
     finally:
         child.kill()
         child.wait()
-    del c0
     types = {t["name"]: t for t in rep["types"]}
     rec = types.get("__main__.Record", {})
     named_type = [s for s in rep["suspects"] if s["kind"] == "type"
