@@ -21,12 +21,15 @@
 #include "leaktop/version.h"
 #include "py_alloc_hook.h"
 #include "census_pace.h"
+#include "gil_holds.h"
 #include "py_census.h"
 #include "py_memstats.h"
 #include "py_referrers.h"
 #include "python_support.h"
 
-#define WHY_BUDGET_MS 3000.0 /* a whole "why is it alive" search; each level is far shorter */
+#define WHY_BUDGET_MS 3000.0 /* a whole "why is it alive" search, on a small heap */
+#define WHY_BUDGET_CENSUSES 20.0   /* on a big one: about 20 walks, each as long as a census */
+#define WHY_BUDGET_MAX_MS 60000.0  /* and never more than a minute */
 #include "py_sites.h"
 #include "py_type_sites.h"
 
@@ -134,6 +137,15 @@ host_enter(void)
 }
 
 static void census_forget(void);
+
+/* Let the host's threads have the GIL for a moment (the agent thread holds it). */
+static void
+host_yield(void)
+{
+    Py_BEGIN_ALLOW_THREADS
+    sched_yield();
+    Py_END_ALLOW_THREADS
+}
 
 /* The agent thread ends: drop what the census walk holds and let the thread state go (with the
  * GIL, which this releases). */
@@ -279,7 +291,8 @@ census_advance(lt_agent *a, int urgent)
      * a switch interval (5 ms) for the GIL, and the samples must keep coming. */
     uint64_t tick_end = now + (uint64_t)agent_cfg.interval_ms * 500000u;
     for (;;) {
-        uint64_t c0 = lt_thread_cpu_ns(), t0 = lt_mono_ns();
+        lt_hold_mark hm; /* the GIL is ours from here to the end of the merge */
+        lt_hold_begin(&hm);
         int rc = lt_py_walk_slice(&cs.walk, c, slice, grace);
         /* A walk that had to skip part of a list (collections kept moving it) replaces only a
          * census that was not exact either: viewers keep the last exact counts, and see their
@@ -290,13 +303,12 @@ census_advance(lt_agent *a, int urgent)
             lt_census_merge(c, type_name_id, a); /* in the same hold: names need the GIL */
             lt_py_type_est_census_done();
         }
-        uint64_t hold = lt_mono_ns() - t0;
+        uint64_t cpu = 0, hold = lt_hold_end(&hm, LT_HOLD_CENSUS, &cpu);
         cs.cur_hold_ns += hold;
         if (hold > cs.cur_max_hold_ns)
             cs.cur_max_hold_ns = hold;
         if (hold > cs.longest_hold_ns)
             cs.longest_hold_ns = hold;
-        uint64_t cpu = lt_thread_cpu_ns() - c0;
         cs.cur_cpu_ns += cpu;
         lt_pace_spend(&cs.pace, cpu);
         if (cpu > cs.cur_max_slice_cpu_ns)
@@ -358,6 +370,12 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
         s->census_slices = cs.slices;
         s->census_restarts = cs.restarts;
         s->budget_ppm = cs.budget_ppm;
+        /* The rest of the sample in holds of its own, the GIL let go after the census's last
+         * slice and between them: the types learnt, the sites and estimates, the gc state;
+         * then the memory reading. */
+        host_yield();
+        lt_hold_mark hm;
+        lt_hold_begin(&hm);
         /* The types the estimates recognise: when a census completed (its baseline), and now
          * and then for types made since. */
         static uint32_t since_learnt;
@@ -370,7 +388,9 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
             s->est = lt_py_type_est()->rows;
         }
         read_gc_state(s);
-        lt_py_memstats_collect(a, agent_cfg.interval_ms);
+        lt_hold_end(&hm, LT_HOLD_TICK, NULL);
+        host_yield();
+        lt_py_memstats_collect(a, agent_cfg.interval_ms); /* counted as LT_HOLD_MEMORY */
     }
     PyGILState_Release(g);
     lt_py_alloc_hook_guard(0);
@@ -415,7 +435,16 @@ why_alive_cb(void *ctx, const char *type_name, lt_why_msg *w)
     (void)ctx;
     lt_py_alloc_hook_guard(1); /* the search's own allocations are not the program's */
     PyGILState_STATE g = host_enter();
-    int rc = lt_py_why_alive(type_name, WHY_BUDGET_MS, &why);
+    /* The budget grows with the heap: a level is a walk over it, as long as a census. */
+    double budget_ms = WHY_BUDGET_MS;
+    if (cs.have && (double)cs.hold_ns / 1e6 * WHY_BUDGET_CENSUSES > budget_ms)
+        budget_ms = (double)cs.hold_ns / 1e6 * WHY_BUDGET_CENSUSES;
+    if (budget_ms > WHY_BUDGET_MAX_MS)
+        budget_ms = WHY_BUDGET_MAX_MS;
+    /* It ends early when the agent stops (agent is NULL from the moment stop_agent begins). */
+    static const int stopping = 1;
+    int rc = lt_py_why_alive(type_name, budget_ms, cs.max_pause_ns,
+                             agent != NULL ? &agent->stop_flag : &stopping, &why);
     PyGILState_Release(g);
     lt_py_alloc_hook_guard(0);
     if (rc < 0)
@@ -682,6 +711,7 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
     cs.budget_ppm = (uint32_t)(budget * 1e6 + 0.5);
     cs.max_pause_ns = (uint64_t)(max_pause * 1e9 + 0.5);
     lt_py_why_show_keys(show_keys); /* referrer chains name data dicts' keys: the owner's opt-in */
+    lt_holds_reset(); /* a new agent's holds of the GIL */
     /* Private to the bootstrap: leaktop launched us and is about to connect. */
     agent_cfg.exit_linger_ms = linger > 0 && linger < 60 ? (uint32_t)(linger * 1000.0) : 0;
     if (start_agent() < 0)
@@ -769,6 +799,51 @@ leaktop_census(PyObject *self, PyObject *unused)
         counts);
 }
 
+/* The agent's holds of the GIL since it started, for tests and benchmarks: per kind of work
+ * (gil_holds.h) the number of holds, the longest in wall time and in CPU time, their sums, in
+ * ns; the last "why is it alive" search's own figures under "why_last". Read under the GIL,
+ * which the writers hold too. */
+static PyObject *
+leaktop_holds(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    PyObject *d = PyDict_New();
+    for (int k = 0; d != NULL && k < LT_HOLD_KINDS; k++) {
+        lt_hold_stats st;
+        lt_holds_get((lt_hold_kind)k, &st);
+        PyObject *v = Py_BuildValue(
+            "{sKsKsKsKsK}", "holds", (unsigned long long)st.holds, "longest_wall_ns",
+            (unsigned long long)st.longest_wall_ns, "longest_cpu_ns",
+            (unsigned long long)st.longest_cpu_ns, "total_wall_ns",
+            (unsigned long long)st.total_wall_ns, "total_cpu_ns",
+            (unsigned long long)st.total_cpu_ns);
+        if (v == NULL || PyDict_SetItemString(d, lt_hold_kind_name((lt_hold_kind)k), v) < 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(v);
+    }
+    if (d == NULL)
+        return NULL;
+    char chain[1024];
+    lt_why_format(&why, chain, sizeof chain);
+    PyObject *w = Py_BuildValue(
+        "{sisisdsdsdsIsIsIsisKssss}", "found", why.found, "levels", why.levels, "max_pause_ms",
+        why.max_pause_ms, "max_pause_cpu_ms", why.max_pause_cpu_ms, "total_ms", why.total_ms,
+        "holds", why.holds, "slices", why.slices, "restarts", why.restarts, "skipped",
+        why.skipped, "instances", (unsigned long long)why.instances, "chain", chain, "note",
+        why.note);
+    if (w == NULL || PyDict_SetItemString(d, "why_last", w) < 0) {
+        Py_XDECREF(w);
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(w);
+    return d;
+}
+
 /* atexit: stop before the interpreter finalizes, while the GIL can still be handed over. */
 static PyObject *
 leaktop_atexit(PyObject *self, PyObject *unused)
@@ -815,7 +890,8 @@ static PyMethodDef methods[] = {
      "sampled every `sample_bytes` bytes on average (0: no sampling) with tracebacks of up to\n"
      "`frames` frames; each census reports the `top_sites` largest live allocation sites.\n"
      "Referrer chains show a data dict's key only by type and position, unless `show_keys`.\n"
-     "The census holds the GIL at most `max_pause` seconds at a time and uses at most `budget`\n"
+     "The agent holds the GIL at most `max_pause` seconds at a time (its census, and the heap\n"
+     "walks of \"why is it alive\" and TYPE_SITES); the census uses at most `budget`\n"
      "of one core on average: on a big heap its counts are then older than a sample (every\n"
      "sample says when its counts were completed).\n"
      "Starting twice is a no-op."},
@@ -826,6 +902,7 @@ static PyMethodDef methods[] = {
      "socket_path()\n--\n\nThe agent's socket path, or None when it is not running."},
     {"_sampler_stats", leaktop_sampler_stats, METH_NOARGS, NULL},
     {"_census", leaktop_census, METH_NOARGS, NULL},
+    {"_holds", leaktop_holds, METH_NOARGS, NULL},
     {"_atexit", leaktop_atexit, METH_NOARGS, NULL},
     {"_after_fork_child", leaktop_after_fork_child, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

@@ -160,6 +160,7 @@ walk_reset(lt_py_walk *w)
     w->active = 1;
     w->slices = w->restarts = 0;
     w->exact = 1;
+    w->stop = 0;
     w->longest_ns = 0;
     snapshot(w, lt_py_gc_state());
 }
@@ -219,7 +220,7 @@ restart(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc)
 
 enum { WALK_END, WALK_STOP, WALK_LOST };
 
-/* Visit from g to head, or until limit (checked every 256 objects). *last is the last object
+/* Visit from g to head, or until limit (checked every 256 objects counted, 16 visited). *last is the last object
  * visited. WALK_LOST: g reached another list's head (the cursor had been moved). With a census
  * (c) the objects are counted inline; otherwise w->visit sees them. */
 static int
@@ -227,6 +228,8 @@ walk_some(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc, PyGC_Head *
           PyGC_Head *g, PyObject **last, uint64_t limit)
 {
     uint32_t n = 0;
+    /* A census counts an object in nanoseconds; a visitor may take longer (a traversal). */
+    uint32_t check_mask = c != NULL ? 255 : 15;
     while (g != head) {
         if (is_a_head(gc, g))
             return WALK_LOST;
@@ -236,8 +239,10 @@ walk_some(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc, PyGC_Head *
         else
             w->visit(op, w->arg);
         *last = op;
+        if (c == NULL && w->stop)
+            return WALK_END;
         g = lt_py_gc_next(g);
-        if ((++n & 255) == 0 && lt_mono_ns() >= limit)
+        if ((++n & check_mask) == 0 && lt_mono_ns() >= limit)
             return g == head ? WALK_END : WALK_STOP;
     }
     return WALK_END;
@@ -298,6 +303,10 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
         }
         if (r == WALK_STOP)
             break; /* resume after `last` */
+        if (c == NULL && w->stop) {
+            done = 1; /* the visitor has what it wanted */
+            break;
+        }
         last = NULL;
         w->phase++;
         /* Between the permanent list and generation 2 a pause is safe. */
@@ -366,6 +375,12 @@ lt_py_gc_for_each_newest(int (*fn)(PyObject *op, int gen, void *arg), void *arg)
         if (!for_each_newest_in(heads[i], LT_PY_GC_LISTS - 1 - i, fn, arg))
             return 0;
     return 0;
+}
+
+int
+lt_py_gc_enabled(void)
+{
+    return lt_py_gc_state()->enabled != 0;
 }
 
 int

@@ -34,6 +34,7 @@ typedef struct lt_py_walk {
     void (*visit)(PyObject *op, void *arg);
     void (*restart)(void *arg);
     void *arg;
+    int stop; /* set by visit: the walk ends after this object (the slice returns DONE) */
 } lt_py_walk;
 
 enum { LT_WALK_MORE = 0, LT_WALK_DONE = 1, LT_WALK_BUSY = -1 };
@@ -44,7 +45,8 @@ void lt_py_walk_begin(lt_py_walk *w, lt_census *c);
 
 /* The same walk for another purpose: visit(op, arg) for every object (the rules of
  * lt_py_gc_for_each: no Python object created, no Python code run), restart_fn(arg) when it
- * starts over. Slices with c NULL; finish with lt_py_walk_abandon(w, NULL). GIL held. */
+ * starts over. Slices with c NULL; finish with lt_py_walk_abandon(w, NULL). visit may set
+ * w->stop to end the walk early: the slice then returns LT_WALK_DONE. GIL held. */
 void lt_py_walk_begin_visit(lt_py_walk *w, void (*visit)(PyObject *op, void *arg),
                             void (*restart_fn)(void *arg), void *arg);
 
@@ -76,6 +78,9 @@ int lt_py_census_walk(lt_census *c);
 uint64_t lt_py_shallow_size(PyObject *op, PyTypeObject *tp);
 
 int lt_py_gc_for_each(int (*fn)(PyObject *op, void *arg), void *arg);
+
+/* gc.isenabled(), read from the collector's state: no object made, no code run. GIL held. */
+int lt_py_gc_enabled(void);
 
 /* The same walk backwards, the youngest first: generation 0 (never survived a collection) from
  * the object tracked last to the oldest, then generations 1 and 2 the same way, then what

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gil_holds.h"
 #include "mem_stats.h"
 #include "py_memstats.h"
 
@@ -88,10 +89,13 @@ lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms)
     } else {
         lt_memory m;
         memset(&m, 0, sizeof m);
+        lt_hold_mark hm; /* one hold of the GIL of its own (LT_HOLD_MEMORY) */
+        lt_hold_begin(&hm);
         uint64_t t0 = lt_mono_ns(), c0 = thread_cpu_ns();
         int rc = read_pymalloc(&m);
         m.py_read_ns = lt_mono_ns() - t0;
         uint64_t cpu_ns = thread_cpu_ns() - c0;
+        lt_hold_end(&hm, LT_HOLD_MEMORY, NULL);
         if (rc == 0) {
             last = m;
             have_last = 1;

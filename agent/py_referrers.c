@@ -4,10 +4,13 @@
 #include <frameobject.h>
 #include <structmember.h>
 
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "agent_core.h" /* lt_mono_ns */
+#include "gil_holds.h"
 #include "leaktop/mem.h"
 #include "py_census.h"
 #include "py_referrers.h"
@@ -18,6 +21,7 @@
 typedef struct ptrmap {
     void **keys, **vals;
     uint32_t cap, n;
+    uint32_t *order; /* the slots filled, in the order they were (slots never move) */
 } ptrmap;
 
 static uint32_t
@@ -37,7 +41,8 @@ map_init(ptrmap *m, uint32_t cap)
     m->cap = cap;
     m->keys = lt_calloc(cap, sizeof *m->keys);
     m->vals = lt_calloc(cap, sizeof *m->vals);
-    return m->keys && m->vals ? 0 : -1;
+    m->order = lt_malloc(cap / 2 * sizeof *m->order);
+    return m->keys && m->vals && m->order ? 0 : -1;
 }
 
 static void
@@ -45,6 +50,7 @@ map_free(ptrmap *m)
 {
     lt_free(m->keys);
     lt_free(m->vals);
+    lt_free(m->order);
     memset(m, 0, sizeof *m);
 }
 
@@ -79,7 +85,7 @@ map_put(ptrmap *m, void *key, void *val)
     uint32_t i = map_slot(m, key);
     if (m->keys[i] == NULL) {
         m->keys[i] = key;
-        m->n++;
+        m->order[m->n++] = i;
     }
     m->vals[i] = val;
     return 0;
@@ -129,6 +135,9 @@ lt_py_type_matches(lt_py_type_match *m, void *type)
 
 /* ---- the search ------------------------------------------------------------------------- */
 
+#define BIG_ITEMS 4096 /* a container with more items than this is looked at in slices */
+#define BIG_MAX 64      /* at most this many per level; more are traversed in the walk */
+
 typedef struct search {
     ptrmap seen;       /* every object found, -> the object it refers to (NULL for level 0) */
     PyObject **level;  /* the previous level, as a set lookup goes through `frontier` */
@@ -138,15 +147,31 @@ typedef struct search {
     PyObject *hit;     /* set by visit: the frontier object the current one refers to */
     PyObject *root;
     int full;
-    /* level 0 */
+    /* the walk in slices (py_census.h), the GIL let go between them */
+    lt_py_walk walk;
+    uint64_t slice_ns, grace_ns; /* from the pause bound */
+    lt_hold_mark hold;           /* when the GIL was last taken */
+    double pause_ms, pause_cpu_ms; /* the longest hold so far, wall and CPU */
+    double held_ms;                /* the holds so far, in all (wall) */
+    const int *stop;               /* atomic, nonzero: the agent is stopping (or NULL) */
+    uint32_t holds, slices, restarts;
+    /* level 0, the instances: picked in a slice (borrowed: nothing runs meanwhile), held by
+     * strong references from the end of that slice (see hold_instances) */
     PyTypeObject *want_type;
     lt_py_type_match *want; /* the type asked about */
     uint64_t instances;
     uint64_t rng;
     PyObject *newest;  /* the instance the allocation sampler picked most recently */
     uint64_t newest_seq;
+    PyObject *ring[LT_WHY_YOUNG_MAX]; /* the last instances walked: the youngest, at the end */
+    uint64_t nring;
+    PyObject *ring_held[LT_WHY_YOUNG_MAX], **next_held, *newest_held;
     PyObject *young[LT_WHY_YOUNG_MAX]; /* the youngest instances, youngest first (borrowed) */
     uint32_t nyoung;
+    /* a level's big lists, tuples and dicts: their items are looked at after the walk, in
+     * slices of their own (one tp_traverse of a million items would be one long hold) */
+    PyObject *big[BIG_MAX]; /* strong */
+    uint32_t nbig;
 } search;
 
 static int
@@ -182,16 +207,15 @@ is_root(PyObject *op)
     return PyModule_Check(op) || PyType_Check(op) || (PyFrame_Check(op) && frame_runs(op));
 }
 
-/* Level 0: instances of the wanted type name, walked youngest first. */
-static int
-collect_instances(PyObject *op, int gen, void *arg)
+/* Level 0: instances of the wanted type name, walked oldest first (py_census.h's order), so the
+ * last LT_WHY_YOUNG_MAX walked are the youngest. */
+static void
+collect_instances(PyObject *op, void *arg)
 {
     search *s = arg;
-    (void)gen;
     if (!lt_py_type_matches(s->want, Py_TYPE(op)))
-        return 1;
-    if (s->nyoung < LT_WHY_YOUNG_MAX)
-        s->young[s->nyoung++] = op;
+        return;
+    s->ring[s->nring++ % LT_WHY_YOUNG_MAX] = op;
     /* Keep a spread over the whole walk: every instance until the buffer is full, then every
      * instance replaces a random one (reservoir sampling), so old and new are both there. */
     s->instances++;
@@ -208,34 +232,156 @@ collect_instances(PyObject *op, int gen, void *arg)
         if (j < LT_WHY_START)
             s->next[j] = op;
     }
-    return 1;
+}
+
+/* Level 0's walk starts over: forget what it picked (hold_instances lets go of it). */
+static void
+restart_instances(void *arg)
+{
+    search *s = arg;
+    memset(s->ring, 0, sizeof s->ring);
+    s->nring = 0;
+    s->instances = 0;
+    s->nnext = 0;
+    s->newest = NULL;
+    s->newest_seq = 0;
+}
+
+/* Make held the one reference *held holds to `now`: the new one taken at once, the old one put
+ * in drop (let go of by the caller, after every new one is taken). */
+static void
+hold_one(PyObject **held, PyObject *now, PyObject **drop, uint32_t *ndrop)
+{
+    if (*held == now)
+        return;
+    Py_XINCREF(now);
+    if (*held != NULL)
+        drop[(*ndrop)++] = *held;
+    *held = now;
+}
+
+/* At the end of each slice of level 0, the GIL still held: the instances picked are held by
+ * strong references, those no longer picked let go of (which may run their deallocation: the
+ * slice is over). */
+static void
+hold_instances(search *s)
+{
+    PyObject *drop[LT_WHY_YOUNG_MAX + LT_WHY_START + 1];
+    uint32_t ndrop = 0;
+    for (uint32_t j = 0; j < LT_WHY_YOUNG_MAX; j++)
+        hold_one(&s->ring_held[j], s->ring[j], drop, &ndrop);
+    for (uint32_t j = 0; j < LT_WHY_START; j++)
+        hold_one(&s->next_held[j], j < s->nnext ? s->next[j] : NULL, drop, &ndrop);
+    hold_one(&s->newest_held, s->newest, drop, &ndrop);
+    for (uint32_t i = 0; i < ndrop; i++)
+        Py_DECREF(drop[i]);
+}
+
+/* Let go of everything level 0 holds. */
+static void
+release_instances(search *s)
+{
+    restart_instances(s);
+    hold_instances(s);
+}
+
+static void add_referrer(search *s, PyObject *op);
+
+/* How many items a list, tuple or dict has (the ones looked at in slices; not a subclass, whose
+ * instances refer to more than their items); 0 for the rest. */
+static Py_ssize_t
+items_of(PyObject *op)
+{
+    if (PyList_CheckExact(op))
+        return PyList_GET_SIZE(op);
+    if (PyTuple_CheckExact(op))
+        return PyTuple_GET_SIZE(op);
+    if (PyDict_CheckExact(op))
+        return PyDict_GET_SIZE(op);
+    return 0;
 }
 
 /* A level: every object that refers to something of the previous level. */
-static int
+static void
 collect_referrers(PyObject *op, void *arg)
 {
     search *s = arg;
-    if (s->root != NULL || s->full)
-        return 0;
+    if (s->root != NULL || s->full) {
+        s->walk.stop = 1;
+        return;
+    }
     if (map_has(&s->seen, op))
-        return 1;
+        return;
     traverseproc trav = Py_TYPE(op)->tp_traverse;
     if (trav == NULL)
-        return 1;
+        return;
+    if (s->nbig < BIG_MAX && items_of(op) > BIG_ITEMS) {
+        for (uint32_t i = 0; i < s->nbig; i++)
+            if (s->big[i] == op)
+                return; /* met again after the walk started over */
+        Py_INCREF(op);
+        s->big[s->nbig++] = op;
+        return;
+    }
     s->hit = NULL;
     trav(op, visit_check, s);
-    if (s->hit == NULL)
-        return 1;
+    if (s->hit != NULL)
+        add_referrer(s, op);
+}
+
+/* op refers to s->hit, of the previous level: it is of the next one. */
+static void
+add_referrer(search *s, PyObject *op)
+{
     if (s->nnext >= s->next_cap || map_put(&s->seen, op, s->hit) < 0) {
         s->full = 1;
-        return 0;
+        s->walk.stop = 1;
+        return;
     }
     Py_INCREF(op);
     s->next[s->nnext++] = op;
-    if (is_root(op))
+    if (is_root(op)) {
         s->root = op;
-    return 1;
+        s->walk.stop = 1;
+    }
+}
+
+/* A level's walk starting over: what it found is still found (held, and skipped when met
+ * again), so nothing is forgotten. */
+static void
+restart_referrers(void *arg)
+{
+    (void)arg;
+}
+
+/* The hold of the GIL that began at s->hold ends: counted (LT_HOLD_WHY) and kept in s. */
+static void
+hold_done(search *s)
+{
+    uint64_t cpu = 0, wall = lt_hold_end(&s->hold, LT_HOLD_WHY, &cpu);
+    if ((double)wall / 1e6 > s->pause_ms)
+        s->pause_ms = (double)wall / 1e6;
+    if ((double)cpu / 1e6 > s->pause_cpu_ms)
+        s->pause_cpu_ms = (double)cpu / 1e6;
+    s->holds++;
+    s->held_ms += (double)wall / 1e6;
+}
+
+/* Let the host run: the GIL let go and taken again, the hold counted. sleep_ns: 0 yields the
+ * processor once; otherwise sleep that long (a collection is running). */
+static void
+let_host_run(search *s, long sleep_ns)
+{
+    hold_done(s);
+    Py_BEGIN_ALLOW_THREADS
+    if (sleep_ns > 0) {
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+    } else {
+        sched_yield();
+    }
+    Py_END_ALLOW_THREADS
+    lt_hold_begin(&s->hold);
 }
 
 static double
@@ -360,6 +506,27 @@ is_namespace(PyObject *holder, PyObject *d)
     return ns;
 }
 
+/* Where in a big container the search found its item: naming the hop then takes no scan of
+ * millions of items (a hold of the GIL as long as a level). Reset by each search; GIL held. */
+#define BIG_HINTS 256
+typedef struct big_hint {
+    PyObject *container, *item;
+    Py_ssize_t index; /* in a list or tuple; a dict's item number in iteration order */
+    Py_ssize_t pos;   /* a dict's PyDict_Next position before that item */
+} big_hint;
+static big_hint hints[BIG_HINTS];
+static uint32_t nhints;
+
+/* The hint for the hop container -> item, or NULL. */
+static const big_hint *
+hint_for(PyObject *container, PyObject *item)
+{
+    for (uint32_t i = 0; i < nhints; i++)
+        if (hints[i].container == container && hints[i].item == item)
+            return &hints[i];
+    return NULL;
+}
+
 /* Name the edge parent -> child as a piece of a Python expression. GIL held; may allocate (the
  * walks are over). */
 static void
@@ -368,6 +535,22 @@ name_edge(PyObject *parent, PyObject *child, int parent_is_namespace, char *out,
     out[0] = '\0';
     if (PyModule_Check(parent) || (PyType_Check(parent) && child == ((PyTypeObject *)parent)->tp_dict))
         return; /* module -> its dict, class -> its dict: the next hop names the attribute */
+    const big_hint *hint = hint_for(parent, child);
+    if (hint != NULL) {
+        Py_ssize_t pos = hint->pos;
+        PyObject *k, *v;
+        if (PyDict_Check(parent) && PyDict_Next(parent, &pos, &k, &v) && v == child) {
+            name_key(k, hint->index, parent_is_namespace, out, outlen);
+            return;
+        }
+        if ((PyList_Check(parent) && hint->index < PyList_GET_SIZE(parent) &&
+             PyList_GET_ITEM(parent, hint->index) == child) ||
+            (PyTuple_Check(parent) && hint->index < PyTuple_GET_SIZE(parent) &&
+             PyTuple_GET_ITEM(parent, hint->index) == child)) {
+            snprintf(out, outlen, "[%zd]", hint->index);
+            return;
+        }
+    }
     if (PyDict_Check(parent)) {
         Py_ssize_t pos = 0, item = 0;
         PyObject *k, *v;
@@ -487,29 +670,123 @@ build_chain(search *s, lt_why *out)
     out->nhops = hops;
 }
 
-/* Drop the references held in s->seen and empty it. */
+/* Drop the references held in s->seen and empty it: as long as it holds, not as big. */
 static void
 release_seen(search *s)
 {
-    for (uint32_t i = 0; i < s->seen.cap; i++)
-        if (s->seen.keys[i] != NULL) {
-            Py_DECREF((PyObject *)s->seen.keys[i]);
-            s->seen.keys[i] = NULL;
-        }
+    for (uint32_t i = 0; i < s->seen.n; i++) {
+        uint32_t slot = s->seen.order[i];
+        Py_DECREF((PyObject *)s->seen.keys[slot]);
+        s->seen.keys[slot] = NULL;
+    }
     s->seen.n = 0;
 }
 
-/* gc.isenabled(), or -1 when it cannot be asked (PyGC_IsEnabled is 3.10+). */
+/* The budget is the time the search holds the GIL in all (the host's time it takes), and at
+ * most WHY_WALL_FACTOR times that in wall time (the host's threads run between the slices). */
+#define WHY_WALL_FACTOR 4.0
+
 static int
-gc_enabled(void)
+over_budget(const search *s, double start_ms, double budget_ms)
 {
-    PyObject *gc = PyImport_ImportModule("gc");
-    PyObject *r = gc ? PyObject_CallMethod(gc, "isenabled", NULL) : NULL;
-    int v = r ? PyObject_IsTrue(r) : -1;
-    Py_XDECREF(r);
-    Py_XDECREF(gc);
-    PyErr_Clear();
-    return v;
+    if (s->stop != NULL && __atomic_load_n(s->stop, __ATOMIC_ACQUIRE) != 0)
+        return 1; /* the agent is stopping: its thread must not keep leaktop.stop() waiting */
+    uint64_t now = lt_mono_ns();
+    double holding = (double)(now - s->hold.wall_ns) / 1e6; /* the hold under way */
+    return s->held_ms + holding > budget_ms ||
+           (double)now / 1e6 - start_ms > WHY_WALL_FACTOR * budget_ms;
+}
+
+/* One whole walk over the GC-tracked objects, visit on each, in slices of the pause bound with
+ * the GIL let go between them: everything the search keeps is held by strong references, and
+ * the walk goes on from its cursor or starts over when a collection moved the lists (py_census.h).
+ * Returns 1 when the walk is done (the visitor may have ended it), 0 when the budget ran out
+ * (out->note says so). */
+static int
+walk_all(search *s, void (*visit)(PyObject *, void *), void (*restart_fn)(void *),
+         double start_ms, double budget_ms, lt_why *out)
+{
+    lt_py_walk_begin_visit(&s->walk, visit, restart_fn, s);
+    int done = 0;
+    for (;;) {
+        /* A type's address may be another type's after the GIL was let go. */
+        memset(s->want->cache, 0, sizeof s->want->cache);
+        int rc = lt_py_walk_slice(&s->walk, NULL, s->slice_ns, s->grace_ns);
+        if (visit == collect_instances)
+            hold_instances(s);
+        if (rc == LT_WALK_DONE) {
+            done = 1;
+            break;
+        }
+        if (over_budget(s, start_ms, budget_ms))
+            break;
+        let_host_run(s, rc == LT_WALK_BUSY ? 1000000 : 0);
+    }
+    s->slices += s->walk.slices;
+    s->restarts += s->walk.restarts;
+    if (!s->walk.exact)
+        out->skipped = 1;
+    lt_py_walk_abandon(&s->walk, NULL);
+    if (!done)
+        snprintf(out->note, sizeof out->note, "no root within the %.0f ms budget", budget_ms);
+    return done;
+}
+
+/* Let go of the level's big containers. */
+static void
+drop_big(search *s)
+{
+    for (uint32_t i = 0; i < s->nbig; i++)
+        Py_DECREF(s->big[i]);
+    s->nbig = 0;
+}
+
+/* After a level's walk, its big containers: each item (a dict's keys and values) looked up in
+ * the frontier, the GIL let go every slice (each container is held; one that changes meanwhile
+ * is read from where it is, as its size is read again at every item). Returns 1 done, 0 out
+ * of budget (out->note says so). */
+static int
+look_in_big(search *s, double start_ms, double budget_ms, lt_why *out)
+{
+    for (uint32_t b = 0; b < s->nbig && s->root == NULL && !s->full; b++) {
+        PyObject *op = s->big[b];
+        Py_ssize_t i = 0, pos = 0;
+        for (;;) {
+            PyObject *item = NULL, *key = NULL;
+            Py_ssize_t at = pos; /* a dict's position before this item */
+            int more;
+            if (PyDict_Check(op)) {
+                more = PyDict_Next(op, &pos, &key, &item);
+            } else if (PyList_Check(op)) {
+                more = i < PyList_GET_SIZE(op);
+                item = more ? PyList_GET_ITEM(op, i) : NULL;
+            } else {
+                more = i < PyTuple_GET_SIZE(op);
+                item = more ? PyTuple_GET_ITEM(op, i) : NULL;
+            }
+            if (!more)
+                break;
+            i++;
+            s->hit = key != NULL && map_has(&s->frontier, key) ? key
+                     : item != NULL && map_has(&s->frontier, item) ? item
+                                                                    : NULL;
+            if (s->hit != NULL) {
+                add_referrer(s, op);
+                if (nhints < BIG_HINTS)
+                    hints[nhints++] = (big_hint){op, s->hit, i - 1, at};
+                break;
+            }
+            if ((i & 1023) == 0 && lt_mono_ns() - s->hold.wall_ns >= s->slice_ns) {
+                if (over_budget(s, start_ms, budget_ms)) {
+                    snprintf(out->note, sizeof out->note, "no root within the %.0f ms budget",
+                             budget_ms);
+                    return 0;
+                }
+                let_host_run(s, 0); /* op is held: it stays valid */
+            }
+        }
+    }
+    return 1;
 }
 
 /* One search upwards from a single instance. Returns 1 found, 0 not (out->note says why), -1
@@ -520,6 +797,7 @@ search_from(search *s, PyObject *start, double start_ms, double budget_ms, lt_wh
     s->root = NULL;
     s->full = 0;
     s->nnext = 0;
+    nhints = 0;
     release_seen(s);
     Py_INCREF(start);
     map_put(&s->seen, start, NULL);
@@ -528,29 +806,32 @@ search_from(search *s, PyObject *start, double start_ms, double budget_ms, lt_wh
         uint32_t nlevel = s->nnext;
         memcpy(s->level, s->next, nlevel * sizeof *s->next);
         s->nnext = 0;
-        map_free(&s->frontier);
         uint32_t cap = 1024;
         while (cap < nlevel * 4)
             cap *= 2;
-        if (map_init(&s->frontier, cap) < 0)
+        /* Let the host run between levels (what we hold cannot die meanwhile), and make the
+         * frontier's map then: zeroing megabytes is no work for a hold of the GIL. */
+        hold_done(s);
+        int mapped;
+        Py_BEGIN_ALLOW_THREADS
+        map_free(&s->frontier);
+        mapped = map_init(&s->frontier, cap);
+        Py_END_ALLOW_THREADS
+        lt_hold_begin(&s->hold);
+        if (mapped < 0)
             return -1;
         for (uint32_t i = 0; i < nlevel; i++)
             map_put(&s->frontier, s->level[i], s->level[i]);
-        /* Let the host run between levels: what we hold cannot die meanwhile. */
-        Py_BEGIN_ALLOW_THREADS
-        Py_END_ALLOW_THREADS
-        if (now_ms() - start_ms > budget_ms) {
+        if (over_budget(s, start_ms, budget_ms)) {
             snprintf(out->note, sizeof out->note, "no root within the %.0f ms budget", budget_ms);
             return 0;
         }
-        double t0 = now_ms();
-        if (lt_py_gc_for_each(collect_referrers, s) < 0) {
-            snprintf(out->note, sizeof out->note, "a garbage collection was running; try again");
+        int walked = walk_all(s, collect_referrers, restart_referrers, start_ms, budget_ms, out);
+        if (walked && s->root == NULL && !s->full)
+            walked = look_in_big(s, start_ms, budget_ms, out);
+        drop_big(s);
+        if (!walked)
             return 0;
-        }
-        double pause = now_ms() - t0;
-        if (pause > out->max_pause_ms)
-            out->max_pause_ms = pause;
         out->levels = level;
         if (s->root != NULL)
             return 1;
@@ -559,9 +840,14 @@ search_from(search *s, PyObject *start, double start_ms, double budget_ms, lt_wh
                      s->next_cap);
             return 0;
         }
+        if (s->nnext == 0 && out->skipped) {
+            snprintf(out->note, sizeof out->note,
+                     "collections kept moving the heap during the search; try again");
+            return 0;
+        }
         if (s->nnext == 0) {
             /* Nothing new refers to what we hold: a closed group of objects. */
-            int enabled = gc_enabled();
+            int enabled = lt_py_gc_enabled();
             snprintf(out->note, sizeof out->note, "%s",
                      level > 1 || enabled == 0
                          ? (enabled == 0
@@ -603,37 +889,69 @@ answer_shape(const lt_why *w, char *out, size_t outlen)
     out[o] = '\0';
 }
 
+/* Whether the program let go of op while the search ran (the host runs between its slices):
+ * only the search's own references are left, in starts and (in_young: one) in young. Such an
+ * instance would be freed, not leaked: no start for a search. */
+static int
+dropped(PyObject *op, int in_young, PyObject *const *starts, uint32_t nstarts)
+{
+    Py_ssize_t ours = in_young;
+    for (uint32_t i = 0; i < nstarts; i++)
+        ours += starts[i] == op;
+    ours += starts[LT_WHY_START] == op;
+    return Py_REFCNT(op) <= ours;
+}
+
 int
-lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
+lt_py_why_alive(const char *type_name, double budget_ms, uint64_t max_pause_ns,
+                const int *stop, lt_why *out)
 {
     memset(out, 0, sizeof *out);
     search s;
     memset(&s, 0, sizeof s);
-    s.want = lt_calloc(1, sizeof *s.want); /* ~4 KiB: not on the agent thread's stack */
-    if (s.want != NULL)
-        s.want->want = type_name;
+    s.stop = stop;
+    lt_hold_begin(&s.hold);
+    /* Slices as the census's: 40% of the bound, the young lists 30% more (py_census.h). */
+    s.slice_ns = max_pause_ns * 2 / 5;
+    s.grace_ns = max_pause_ns * 3 / 10;
     s.next_cap = LT_WHY_FRONTIER_MAX;
-    s.next = lt_malloc(s.next_cap * sizeof *s.next);
-    s.level = lt_malloc(s.next_cap * sizeof *s.level);
     PyObject *starts[LT_WHY_START + 1]; /* the reservoir, then the newest sampled */
     young_answer *young = NULL;          /* the answer from each of the youngest */
     uint32_t nstarts = 0;
-    int rc = 0;
+    int rc = 0, mapped;
     double start = now_ms();
-    if (s.want == NULL || s.next == NULL || s.level == NULL || map_init(&s.seen, 1u << 18) < 0) {
+    /* The search's memory (megabytes, zeroed) is made with the GIL let go. */
+    hold_done(&s);
+    Py_BEGIN_ALLOW_THREADS
+    s.want = lt_calloc(1, sizeof *s.want); /* ~4 KiB: not on the agent thread's stack */
+    s.next = lt_malloc(s.next_cap * sizeof *s.next);
+    s.level = lt_malloc(s.next_cap * sizeof *s.level);
+    s.next_held = lt_calloc(LT_WHY_START, sizeof *s.next_held);
+    mapped = map_init(&s.seen, 1u << 18);
+    Py_END_ALLOW_THREADS
+    lt_hold_begin(&s.hold);
+    if (s.want != NULL)
+        s.want->want = type_name;
+    if (s.want == NULL || s.next == NULL || s.level == NULL || s.next_held == NULL ||
+        mapped < 0) {
         rc = -1;
         goto done;
     }
-    if (lt_py_gc_for_each_newest(collect_instances, &s) < 0) {
-        snprintf(out->note, sizeof out->note, "a garbage collection was running; try again");
+    /* Level 0: the instances, in slices; what they picked is held between slices. */
+    int walked = walk_all(&s, collect_instances, restart_instances, start, budget_ms, out);
+    s.nyoung = s.nring < LT_WHY_YOUNG_MAX ? (uint32_t)s.nring : LT_WHY_YOUNG_MAX;
+    for (uint32_t k = 0; k < s.nyoung; k++)
+        s.young[k] = s.ring_held[(s.nring - 1 - k) % LT_WHY_YOUNG_MAX];
+    s.newest = s.newest_held;
+    if (!walked || s.nnext == 0) {
+        out->instances = s.instances;
+        if (walked)
+            snprintf(out->note, sizeof out->note, "no live instance of %s", type_name);
+        release_instances(&s);
         goto done;
     }
-    out->max_pause_ms = now_ms() - start;
+    memcpy(s.next, s.next_held, s.nnext * sizeof *s.next);
     out->instances = s.instances;
-    if (s.nnext == 0) {
-        snprintf(out->note, sizeof out->note, "no live instance of %s", type_name);
-        goto done;
-    }
     /* Where to start. A growing type is asked about because it keeps getting new instances
      * that stay, so its young instances are mostly leaked ones, whatever the old ones number
      * (40,000 lists a library made at import, and a leaking `list` amid them). But the very
@@ -654,6 +972,7 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     Py_XINCREF(starts[LT_WHY_START]);
     for (uint32_t i = 0; i < s.nyoung; i++)
         Py_INCREF(s.young[i]);
+    release_instances(&s); /* what level 0 held: held above as long as needed */
     young = lt_calloc(LT_WHY_YOUNG_MAX + 1, sizeof *young); /* and one for the other starts */
     if (young == NULL) {
         rc = -1;
@@ -661,6 +980,8 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
     }
     int nanswers = 0, settled = 0; /* answers, and those not in flight */
     for (uint32_t k = 0; k < s.nyoung && settled < LT_WHY_YOUNG && rc == 0; k++) {
+        if (dropped(s.young[k], 1, starts, nstarts))
+            continue;
         lt_why *w = &young[nanswers].why;
         *w = *out;
         w->note[0] = '\0';
@@ -672,9 +993,7 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
             build_chain(&s, w);
             young[nanswers].from_frame = PyFrame_Check(s.root);
         }
-        if (w->max_pause_ms > out->max_pause_ms)
-            out->max_pause_ms = w->max_pause_ms;
-        if (r >= 0 && now_ms() - start > budget_ms && !w->found)
+        if (r >= 0 && over_budget(&s, start, budget_ms) && !w->found)
             break; /* out of time: this one's answer is only that */
         if (r >= 0) {
             /* In flight: held by no GC-tracked object (a running function's locals since
@@ -710,11 +1029,8 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
             best_votes = votes;
         }
     }
-    if (best >= 0) {
-        double pause = out->max_pause_ms;
+    if (best >= 0)
         *out = young[best].why;
-        out->max_pause_ms = pause;
-    }
     PyObject *order[4] = {starts[LT_WHY_START], starts[nstarts / 2], starts[nstarts / 4],
                           starts[nstarts * 3 / 4]};
     /* (When the youngest were all in flight, a chain found from the others replaces that.) */
@@ -726,7 +1042,7 @@ lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out)
             tried = order[j] == order[k];
         for (uint32_t j = 0; j < s.nyoung && !tried; j++)
             tried = s.young[j] == order[k];
-        if (tried)
+        if (tried || dropped(order[k], 0, starts, nstarts))
             continue;
         *other = *out;
         int r = search_from(&s, order[k], start, budget_ms, other);
@@ -761,7 +1077,14 @@ done:
     lt_free(s.next);
     lt_free(s.level);
     lt_free(s.want);
+    lt_free(s.next_held);
     PyErr_Clear();
+    hold_done(&s); /* the last hold ends when the caller lets go of the GIL: nearly now */
+    out->max_pause_ms = s.pause_ms;
+    out->max_pause_cpu_ms = s.pause_cpu_ms;
+    out->holds = s.holds;
+    out->slices = s.slices;
+    out->restarts = s.restarts;
     return rc;
 }
 

@@ -6,10 +6,12 @@
  * Breadth-first, upwards from one instance of the type at a time: from each of its youngest
  * instances (a growing type's young ones are mostly the ones that leak), the answer most of them
  * give; failing any, from the one the allocation sampler picked most recently, then a few of a
- * reservoir of LT_WHY_START spread over the heap. Each level is
- * one walk over the GC-tracked objects asking each (through tp_traverse) whether it refers to
- * the previous level. Every object found is held by a strong reference, so the GIL can be released
- * between levels and the host keeps running; a level holds the GIL for about one census.
+ * reservoir of LT_WHY_START spread over the heap. Finding the instances is one walk over the
+ * GC-tracked objects, and so is each level: it asks each object (through tp_traverse) whether it
+ * refers to the previous level. Every walk goes in slices as the census's (py_census.h), the GIL
+ * let go between them: every object found, the instances picked and the walk's cursor are held
+ * by strong references, a collection that moved the lists makes the walk go on correctly or
+ * start over, so no hold of the GIL lasts longer than the pause bound however big the heap.
  */
 #ifndef LEAKTOP_PY_REFERRERS_H
 #define LEAKTOP_PY_REFERRERS_H
@@ -34,15 +36,23 @@ typedef struct lt_why {
     int nhops;       /* hops[0] is the root */
     lt_why_hop hops[LT_WHY_MAX_HOPS];
     int levels;      /* levels searched */
-    double max_pause_ms, total_ms;
+    double max_pause_ms, total_ms; /* the longest hold of the GIL (wall), the whole search */
+    double max_pause_cpu_ms;       /* the longest hold in the agent thread's CPU time */
+    uint32_t holds, slices, restarts; /* holds of the GIL, walk slices, walks started over */
+    int skipped;     /* a walk skipped part of a list (collections kept moving it) */
     uint64_t instances; /* of the type, when the search began */
     char note[160];  /* why nothing was found, when found is 0 */
 } lt_why;
 
 /* Search for type_name (as the census names types). Must be called holding the GIL; releases
- * and retakes it between levels. budget_ms bounds the whole search. Returns 0 with *out filled
+ * and retakes it between the slices of its walks, each slice within max_pause_ns as a census
+ * slice (40% of it, the young lists 30% more); each hold is counted under LT_HOLD_WHY
+ * (gil_holds.h). budget_ms bounds the time the search holds the GIL in all, and four times
+ * budget_ms its wall time; it ends early as out of budget once *stop (atomic, when not NULL)
+ * is nonzero. Returns 0 with *out filled
  * (found or not), or -1 when out of memory. Never raises a Python exception. */
-int lt_py_why_alive(const char *type_name, double budget_ms, lt_why *out);
+int lt_py_why_alive(const char *type_name, double budget_ms, uint64_t max_pause_ns,
+                    const int *stop, lt_why *out);
 
 /* Whether the chains name the keys of dicts that are data (not namespaces): off by default, so
  * a hop into a plain dict reads "[<str key, item 12>]" (the key's type and the item's position

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "agent_core.h"
+#include "gil_holds.h"
 #include "leaktop/mem.h"
 #include "py_alloc_hook.h"
 #include "py_census.h"
@@ -132,22 +133,32 @@ owned_extra(PyObject *op, PyObject *name)
     return b > shallow ? (int64_t)(b - shallow) : 0;
 }
 
-/* After the walk: what the kept instances own, within OWNED_BUDGET_NS; lets go of them. */
+/* After the walk: what the kept instances own, within OWNED_BUDGET_NS, the GIL let go every
+ * slice_ns (the hold that began at *hm ends, and a new one begins); lets go of them. */
 static void
-measure_owned(walk *w)
+measure_owned(walk *w, uint64_t slice_ns, lt_hold_mark *hm)
 {
     PyObject *name = PyUnicode_InternFromString("__sizeof__");
-    uint64_t t0 = lt_mono_ns();
-    for (uint32_t i = 0; name != NULL && i < OWNED_SAMPLE; i++) {
-        if (w->keep[i] == NULL || lt_mono_ns() - t0 >= OWNED_BUDGET_NS)
+    uint64_t t0 = lt_mono_ns(), spent = 0;
+    for (uint32_t i = 0; name != NULL && i < OWNED_SAMPLE && spent < OWNED_BUDGET_NS; i++) {
+        if (w->keep[i] == NULL)
             continue;
+        if (lt_mono_ns() - hm->wall_ns >= slice_ns) {
+            spent += lt_mono_ns() - t0;
+            lt_hold_end(hm, LT_HOLD_TYPE_SITES, NULL);
+            Py_BEGIN_ALLOW_THREADS
+            sched_yield();
+            Py_END_ALLOW_THREADS
+            lt_hold_begin(hm);
+            t0 = lt_mono_ns();
+        }
         int64_t b = owned_extra(w->keep[i], name);
         if (b < 0)
             continue;
         w->ts->owned_sampled++;
         w->ts->owned_extra_bytes += (uint64_t)b;
     }
-    w->ts->owned_ns = lt_mono_ns() - t0;
+    w->ts->owned_ns = spent + (lt_mono_ns() - t0);
     for (uint32_t i = 0; i < OWNED_SAMPLE; i++)
         Py_CLEAR(w->keep[i]);
     Py_XDECREF(name);
@@ -198,28 +209,32 @@ lt_py_type_sites(const char *type_name, lt_type_sites *ts, uint64_t max_pause_ns
     memset(&wk, 0, sizeof wk);
     lt_py_walk_begin_visit(&wk, visit_slice, restart_walk, w);
     uint64_t start = lt_mono_ns(), longest = 0;
+    lt_hold_mark hm; /* each hold of the GIL, counted under LT_HOLD_TYPE_SITES */
+    lt_hold_begin(&hm);
     int rc;
     for (;;) {
         /* A type's address may be another type's after the GIL was let go. */
         memset(w->want.cache, 0, sizeof w->want.cache);
-        uint64_t t0 = lt_mono_ns();
         rc = lt_py_walk_slice(&wk, NULL, max_pause_ns * 2 / 5, max_pause_ns * 3 / 10);
-        uint64_t hold = lt_mono_ns() - t0;
+        keep_picks(w);
+        uint64_t hold = lt_hold_end(&hm, LT_HOLD_TYPE_SITES, NULL);
         if (hold > longest)
             longest = hold;
-        keep_picks(w);
+        lt_hold_begin(&hm);
         if (rc == LT_WALK_DONE || lt_mono_ns() - start > TYPE_SITES_MAX_S * 1000000000ull)
             break;
         Py_BEGIN_ALLOW_THREADS
         sched_yield();
         Py_END_ALLOW_THREADS
+        lt_hold_begin(&hm);
     }
     lt_py_walk_abandon(&wk, NULL);
     ts->walk_ns = longest;
     if (rc == LT_WALK_DONE)
-        measure_owned(w);
+        measure_owned(w, max_pause_ns * 2 / 5, &hm);
     for (uint32_t i = 0; i < OWNED_SAMPLE; i++)
         Py_CLEAR(w->keep[i]);
+    lt_hold_end(&hm, LT_HOLD_TYPE_SITES, NULL); /* nearly when the caller lets go of the GIL */
     lt_free(w);
     PyErr_Clear();
     if (rc != LT_WALK_DONE) {

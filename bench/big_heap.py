@@ -26,6 +26,12 @@ read is leaktop's minus none's. The agent's own figures come from leaktop._censu
 hold of the GIL by one slice in wall time and in the agent thread's CPU time (wall time includes
 the machine's other load, CPU time does not), the census's CPU time and period.
 
+Then, leaktop still running, a viewer (a separate process speaking the socket protocol, as the
+TUI does on Enter) asks "why is __main__.Node alive" and then TYPE_SITES for it, while the host
+keeps running; the host's stalls during those answers are reported, and leaktop._holds() gives,
+per kind of work (census slice, why-alive, TYPE_SITES, memory reading, the rest of a tick), the
+longest single hold of the GIL in CPU time and in wall time.
+
 Counts: the host then goes quiet (no thread runs), leaktop is restarted (its first census walks
 in slices like every other, just not spaced out), and its counts per type are compared with a
 Counter over gc.get_objects(); the bench's own objects between the two (a few) are reported.
@@ -40,6 +46,8 @@ import glob
 import json
 import os
 import random
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -74,6 +82,9 @@ def load():
 
 class Node(object):
     __slots__ = ("a", "b")
+
+
+HEAP = None  # the heap, held by a module global as a leak would be: __main__.HEAP[i]
 
 
 def build_heap(n):
@@ -147,6 +158,56 @@ class Host(object):
         return it / took, s[-1] * 1e3, s[int(len(s) * 0.99)] * 1e3, took
 
 
+# ---- the viewer: why-alive and TYPE_SITES through the socket -----------------------------------
+
+FRAME = struct.Struct("<IHH")
+F_CLIENT_HELLO, F_STRING, F_COMMAND, F_WHY, F_TYPE_SITES = 2, 3, 6, 12, 15
+CMD_WHY_ALIVE, CMD_TYPE_SITES = 5, 7
+
+
+def ask(path, type_name, timeout):
+    """Connect to the agent at path as a viewer, ask WHY_ALIVE then TYPE_SITES for type_name;
+    print a RESULT line with the seconds each answer took (None: no answer in time)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    hello = b"LKTP" + struct.pack("<HHI", 1, 0, 5) + b"bench"
+    s.sendall(FRAME.pack(len(hello), F_CLIENT_HELLO, 0) + hello)
+    data, sid, t_asked, res = b"", None, None, {"why_s": None, "type_sites_s": None}
+    todo = [(CMD_WHY_ALIVE, F_WHY, "why_s"), (CMD_TYPE_SITES, F_TYPE_SITES, "type_sites_s")]
+    deadline = time.monotonic() + timeout
+    while todo and time.monotonic() < deadline:
+        off = 0
+        while len(data) - off >= FRAME.size:
+            n, t, _ = FRAME.unpack_from(data, off)
+            if len(data) - off - FRAME.size < n:
+                break
+            p = data[off + FRAME.size:off + FRAME.size + n]
+            off += FRAME.size + n
+            if t == F_STRING and sid is None:
+                i, k = struct.unpack_from("<II", p)
+                if p[8:8 + k].decode("utf-8", "replace") == type_name:
+                    sid = i
+            elif todo and t_asked is not None and t == todo[0][1]:
+                res[todo[0][2]] = time.monotonic() - t_asked
+                todo.pop(0)
+                t_asked = None
+        data = data[off:]
+        if todo and sid is not None and t_asked is None:
+            payload = struct.pack("<HI", todo[0][0], sid)
+            s.sendall(FRAME.pack(len(payload), F_COMMAND, 0) + payload)
+            t_asked = time.monotonic()
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(1 << 16)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    print("RESULT " + json.dumps(res), flush=True)
+
+
 def get_objects_census(stop, period, out):
     while not stop.wait(period):
         t0 = time.perf_counter()
@@ -158,9 +219,10 @@ def run_child(args):
     sys.path.insert(0, os.path.join(args.build, "agent"))
     import leaktop
     import tracemalloc
+    global HEAP
     size = args.child_size
     t0 = time.perf_counter()
-    keep = build_heap(size)
+    HEAP = keep = build_heap(size)
     tracked = len(gc.get_objects())
     res = {"python": "%d.%d.%d" % sys.version_info[:3], "size": size, "tracked": tracked,
            "build_s": time.perf_counter() - t0, "load_before": load()}
@@ -194,6 +256,15 @@ def run_child(args):
     res["census_paced"] = first + 1 in done and first + 2 in done
     period = (done[first + 2] - done[first + 1]) / 1e9 if res["census_paced"] else None
     res["census_period"] = period
+    # A viewer asks why Node is alive, then TYPE_SITES, while the host runs.
+    asker = subprocess.Popen([sys.executable, os.path.abspath(__file__), args.build, "--ask",
+                              leaktop.socket_path(), "__main__.Node"],
+                             stdout=subprocess.PIPE, text=True)
+    res["asked"] = host.run(300.0, until=lambda: asker.poll() is not None)
+    out = asker.communicate(timeout=60)[0]
+    line = [x for x in out.splitlines() if x.startswith("RESULT ")]
+    res["answers"] = json.loads(line[0][len("RESULT "):]) if line else {}
+    res["holds"] = leaktop._holds()
     leaktop.stop()
     none()
     tracemalloc.start(1)
@@ -278,6 +349,23 @@ def report(res):
     if t:
         print("  get_objects census every %.1f s: each took %.0f ms (the GIL held for the "
               "list)" % (res["get_objects_period"], 1e3 * sum(t) / len(t)))
+    a, h = res.get("answers", {}), res.get("holds", {})
+    if h:
+        w = h["why_last"]
+        print("  a viewer asked why Node is alive: %s in %s (%s; %d levels, %d slices, %d "
+              "restarts), then TYPE_SITES: %s; the host meanwhile: longest stall %.1f ms, p99 "
+              "%.1f ms" % (
+                  "chain %s" % w["chain"] if w["found"] else "no chain (%s)" % w["note"],
+                  "%.1f s" % a["why_s"] if a.get("why_s") is not None else "no answer",
+                  "%.0f ms searching" % w["total_ms"], w["levels"], w["slices"], w["restarts"],
+                  "%.1f s" % a["type_sites_s"] if a.get("type_sites_s") is not None
+                  else "no answer", res["asked"][1], res["asked"][2]))
+        print("  longest hold of the GIL by the agent, per kind (CPU / wall, holds):")
+        for kind in ("census", "why_alive", "type_sites", "memory", "tick"):
+            x = h[kind]
+            print("    %-11s %7.2f ms / %7.2f ms  %8d holds%s" % (
+                kind, x["longest_cpu_ns"] / 1e6, x["longest_wall_ns"] / 1e6, x["holds"],
+                "" if x["longest_cpu_ns"] <= 10e6 else "  (over 10 ms)"))
     k = res["counts"]
     q = k["quiet_census"]
     print("  counts in a quiet heap: %d types; Node %d (gc.get_objects: %d); other differences "
@@ -300,8 +388,12 @@ def main():
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--census-wait", type=float, default=300.0)
     ap.add_argument("--child-size", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--ask", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
+    if args.ask:
+        ask(args.ask[0], args.ask[1], 240.0)
+        return 0
     if args.child_size:
         run_child(args)
         return 0

@@ -9,11 +9,17 @@ random generation and one freezing and unfreezing the heap, while the agent walk
 """
 import json
 import os
+import struct
+import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PYTHONS, SANITIZE, LeaktopTestCase  # noqa: E402
+from harness import (FRAME_COMMAND, FRAME_STRING, HEADER, PYTHONS, SANITIZE,  # noqa: E402
+                     LeaktopTestCase, split_frames)
+
+FRAME_WHY, CMD_WHY_ALIVE = 12, 5
 
 KEEP = 60000
 
@@ -120,6 +126,139 @@ class SlicedCensusTest(LeaktopTestCase):
                 # Through the real viewer: the counts it reports, and when they were completed.
                 counts = {t["name"]: t["count"] for t in report["types"]}
                 self.assertEqual(counts.get("__main__.Keep"), KEEP, report["types"][:5])
+
+
+WHY = r'''
+import gc, json, random, sys, threading, time
+import leaktop
+
+class Leak(object):
+    pass
+class Churn(object):
+    pass
+class Registry(object):
+    def __init__(self):
+        self.entries = []
+
+registry = Registry()
+filler = [[i] for i in range(int(sys.argv[1]))]  # a heap each walk needs many slices for
+gc.collect()
+stop = threading.Event()
+
+def churn():
+    window = []
+    while not stop.is_set():
+        window.append([Churn() for _ in range(50)])
+        window.append({"k": [1, 2, 3]})
+        if len(window) > 100:
+            del window[:random.randrange(1, 80)]
+
+def collector():
+    # gc.collect() from another thread between the search's slices: young collections all the
+    # time (they move the youngest Leak instances from list to list), a full one every 1.5 s.
+    n = 0
+    while not stop.is_set():
+        n += 1
+        gc.collect(2 if n % 150 == 0 else random.randrange(2))
+        time.sleep(0.01)
+
+def freezer():
+    while not stop.is_set():
+        time.sleep(2.5)
+        gc.freeze()
+        time.sleep(0.02)
+        gc.unfreeze()
+
+threads = [threading.Thread(target=f) for f in (churn, collector, freezer)]
+for t in threads:
+    t.start()
+
+def leak():
+    # The leak: a Leak every 2 ms into the registry, until the test has its answer.
+    while not stop.is_set():
+        registry.entries.append(Leak())
+        time.sleep(0.002)
+
+leaker = threading.Thread(target=leak)
+leaker.start()
+threads.append(leaker)
+print("ready", flush=True)
+sys.stdin.readline()  # the test has the agent's answer
+stop.set()
+for t in threads:
+    t.join()
+print("holds " + json.dumps(leaktop._holds()), flush=True)
+'''
+
+
+class SlicedWhyAliveTest(LeaktopTestCase):
+    def ask_why(self, pid, type_name, timeout):
+        """Ask the agent in pid what keeps type_name alive, through its socket as a viewer
+        does: wait for the type's STRING, send WHY_ALIVE, wait for the WHY frame."""
+        sock = self.connect(pid)
+        data, sid, asked = b"", None, False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frames, rest = split_frames(data)
+            data = data[len(data) - rest:] if rest else b""
+            for t, _, p in frames:
+                if t == FRAME_STRING and sid is None:
+                    i, n = struct.unpack_from("<II", p)
+                    if p[8:8 + n].decode("utf-8", "replace") == type_name:
+                        sid = i
+                elif t == FRAME_WHY and asked:
+                    return True
+            if sid is not None and not asked:
+                payload = struct.pack("<HI", CMD_WHY_ALIVE, sid)
+                sock.sendall(HEADER.pack(len(payload), FRAME_COMMAND, 0) + payload)
+                asked = True
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return False
+
+    def test_why_alive_in_slices_under_churn_and_collections(self):
+        # Slices of 0.4 ms (max_pause 1 ms) over a heap of 200,000 lists and more, while one
+        # thread churns containers, one calls gc.collect() every 10 ms (generation 2 every
+        # 1.5 s), one freezes and unfreezes the heap, and one leaks a Leak into a registry
+        # every 2 ms: the search must name the registry, resumed across many slices, each hold
+        # of the GIL within the bound in CPU time.
+        prog = self.write("why.py", WHY)
+        slow = 3 if SANITIZE else 1
+        for py in PYTHONS:
+            with self.subTest(python=py):
+                p = self.spawn([py, prog, "200000"],
+                               env=self.agent_env(LEAKTOP_AUTOSTART="1",
+                                                  LEAKTOP_OPTIONS="max_pause=0.001"),
+                               stdin=subprocess.PIPE)
+                self.wait_line(p, "ready", timeout=60 * slow)
+                self.assertTrue(self.ask_why(p.pid, "__main__.Leak", 40 * slow),
+                                "no WHY answer")
+                p.stdin.write(b"done\n")
+                p.stdin.flush()
+                line = self.wait_line(p, "holds ", timeout=30 * slow)
+                holds = json.loads(line[len("holds "):])
+                w = holds["why_last"]
+                self.assertEqual(w["found"], 1, w)
+                self.assertRegex(w["chain"], r"^__main__\.registry\.entries\[\d+\]", w)
+                # Resumed across many slices, each hold short in CPU time (wall time may
+                # include the machine's other load).
+                self.assertGreater(w["slices"], 50, w)
+                self.assertGreater(w["holds"], w["slices"] // 2, w)
+                self.assertLess(w["max_pause_cpu_ms"], 1.5 * slow, w)
+                self.assertLess(holds["why_alive"]["longest_cpu_ns"] / 1e6, 1.5 * slow, holds)
+                self.assertEqual(holds["why_alive"]["holds"], w["holds"], holds)
+                sys.stderr.write("why: %d slices, %d holds, %d restarts, skipped %d, longest "
+                                 "%.2f ms CPU / %.2f ms wall, %.0f ms in all: %s\n" % (
+                                     w["slices"], w["holds"], w["restarts"], w["skipped"],
+                                     w["max_pause_cpu_ms"], w["max_pause_ms"], w["total_ms"],
+                                     w["chain"]))
+                self.assertEqual(p.wait(timeout=30 * slow), 0)
 
 
 if __name__ == "__main__":
