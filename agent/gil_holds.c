@@ -5,6 +5,7 @@
 #include <time.h>
 
 static lt_hold_stats stats[LT_HOLD_KINDS];
+static uint64_t bound;
 
 static uint64_t
 clock_ns(clockid_t id)
@@ -39,6 +40,7 @@ lt_hold_end(const lt_hold_mark *m, lt_hold_kind kind, uint64_t *cpu_ns)
             s->longest_wall_ns = wall;
         if (cpu > s->longest_cpu_ns)
             s->longest_cpu_ns = cpu;
+        s->over_bound += bound != 0 && cpu > bound;
     }
     return wall;
 }
@@ -53,9 +55,10 @@ lt_holds_get(lt_hold_kind kind, lt_hold_stats *out)
 }
 
 void
-lt_holds_reset(void)
+lt_holds_reset(uint64_t bound_ns)
 {
     memset(stats, 0, sizeof stats);
+    bound = bound_ns;
 }
 
 const char *

@@ -27,6 +27,7 @@ typedef struct lt_hold_stats {
     uint64_t holds;
     uint64_t longest_wall_ns, longest_cpu_ns; /* each the largest seen (maybe not one hold) */
     uint64_t total_wall_ns, total_cpu_ns;
+    uint64_t over_bound; /* holds whose CPU time passed the bound (lt_holds_reset) */
 } lt_hold_stats;
 
 /* The hold begins now (the GIL just taken). Never fails. */
@@ -39,8 +40,9 @@ uint64_t lt_hold_end(const lt_hold_mark *m, lt_hold_kind kind, uint64_t *cpu_ns)
 /* The figures of one kind since the last reset (zeros for an unknown kind). */
 void lt_holds_get(lt_hold_kind kind, lt_hold_stats *out);
 
-/* Forget every figure (a new agent starts). */
-void lt_holds_reset(void);
+/* Forget every figure (a new agent starts); bound_ns is the pause bound holds are held to
+ * (max_pause): over_bound counts those whose CPU time passed it (0: none counted). */
+void lt_holds_reset(uint64_t bound_ns);
 
 /* "census", "why_alive", "type_sites", "memory", "tick"; NULL for an unknown kind. */
 const char *lt_hold_kind_name(lt_hold_kind kind);

@@ -711,7 +711,7 @@ leaktop_start(PyObject *self, PyObject *args, PyObject *kw)
     cs.budget_ppm = (uint32_t)(budget * 1e6 + 0.5);
     cs.max_pause_ns = (uint64_t)(max_pause * 1e9 + 0.5);
     lt_py_why_show_keys(show_keys); /* referrer chains name data dicts' keys: the owner's opt-in */
-    lt_holds_reset(); /* a new agent's holds of the GIL */
+    lt_holds_reset(cs.max_pause_ns); /* a new agent's holds of the GIL */
     /* Private to the bootstrap: leaktop launched us and is about to connect. */
     agent_cfg.exit_linger_ms = linger > 0 && linger < 60 ? (uint32_t)(linger * 1000.0) : 0;
     if (start_agent() < 0)
@@ -813,7 +813,8 @@ leaktop_holds(PyObject *self, PyObject *unused)
         lt_hold_stats st;
         lt_holds_get((lt_hold_kind)k, &st);
         PyObject *v = Py_BuildValue(
-            "{sKsKsKsKsK}", "holds", (unsigned long long)st.holds, "longest_wall_ns",
+            "{sKsKsKsKsKsK}", "holds", (unsigned long long)st.holds, "over_bound",
+            (unsigned long long)st.over_bound, "longest_wall_ns",
             (unsigned long long)st.longest_wall_ns, "longest_cpu_ns",
             (unsigned long long)st.longest_cpu_ns, "total_wall_ns",
             (unsigned long long)st.total_wall_ns, "total_cpu_ns",

@@ -250,12 +250,18 @@ class SlicedWhyAliveTest(LeaktopTestCase):
                 # include the machine's other load).
                 self.assertGreater(w["slices"], 50, w)
                 self.assertGreater(w["holds"], w["slices"] // 2, w)
-                self.assertLess(w["max_pause_cpu_ms"], 1.5 * slow, w)
-                self.assertLess(holds["why_alive"]["longest_cpu_ns"] / 1e6, 1.5 * slow, holds)
-                self.assertEqual(holds["why_alive"]["holds"], w["holds"], holds)
-                sys.stderr.write("why: %d slices, %d holds, %d restarts, skipped %d, longest "
-                                 "%.2f ms CPU / %.2f ms wall, %.0f ms in all: %s\n" % (
-                                     w["slices"], w["holds"], w["restarts"], w["skipped"],
+                # The bound is 1 ms of CPU per hold (slices of 0.4 ms, 0.3 ms more for the young
+                # lists). On a machine loaded far past its cores a hold's CPU time can still
+                # pass it now and then: one in a hundred at most, and never 10 ms.
+                h = holds["why_alive"]
+                self.assertEqual(h["holds"], w["holds"], holds)
+                self.assertLessEqual(h["over_bound"], max(1, h["holds"] // 100), holds)
+                self.assertLess(w["max_pause_cpu_ms"], 10.0, w)
+                sys.stderr.write("why: %d slices, %d holds (%d over 1 ms of CPU), %d restarts, "
+                                 "skipped %d, longest %.2f ms CPU / %.2f ms wall, %.0f ms in "
+                                 "all: %s\n" % (
+                                     w["slices"], w["holds"], h["over_bound"], w["restarts"],
+                                     w["skipped"],
                                      w["max_pause_cpu_ms"], w["max_pause_ms"], w["total_ms"],
                                      w["chain"]))
                 self.assertEqual(p.wait(timeout=30 * slow), 0)

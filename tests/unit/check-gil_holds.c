@@ -19,7 +19,7 @@ spin_cpu_ms(double ms)
 
 START_TEST(test_longest_and_totals_per_kind)
 {
-    lt_holds_reset();
+    lt_holds_reset(2000000); /* a bound of 2 ms */
     lt_hold_mark m;
     uint64_t cpu = 0;
     lt_hold_begin(&m);
@@ -42,6 +42,7 @@ START_TEST(test_longest_and_totals_per_kind)
     ck_assert_uint_ge(st.longest_wall_ns, 20000000u);
     ck_assert_uint_ge(st.total_cpu_ns, cpu + 1000000u);
     ck_assert_uint_lt(st.total_cpu_ns, cpu + 1000000u + 10000000u);
+    ck_assert_uint_eq(st.over_bound, 1); /* the 3 ms one; the sleep is no CPU */
     /* Other kinds untouched. */
     lt_holds_get(LT_HOLD_CENSUS, &st);
     ck_assert_uint_eq(st.holds, 0);
@@ -51,7 +52,7 @@ END_TEST
 
 START_TEST(test_unknown_kind_and_reset)
 {
-    lt_holds_reset();
+    lt_holds_reset(0);
     lt_hold_mark m;
     lt_hold_begin(&m);
     lt_hold_end(&m, LT_HOLD_KINDS, NULL); /* not counted anywhere */
@@ -61,7 +62,7 @@ START_TEST(test_unknown_kind_and_reset)
     ck_assert_uint_eq(st.holds, 0);
     lt_holds_get(LT_HOLD_MEMORY, &st);
     ck_assert_uint_eq(st.holds, 1);
-    lt_holds_reset();
+    lt_holds_reset(0);
     lt_holds_get(LT_HOLD_MEMORY, &st);
     ck_assert_uint_eq(st.holds, 0);
     ck_assert_str_eq(lt_hold_kind_name(LT_HOLD_CENSUS), "census");
