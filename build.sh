@@ -13,11 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages by what needs them. What the integration suite needs goes into the Debian
-# roots' list too (tests/roots/debian-root.sh, COMMON_PKGS).
+# roots' list too (tests/roots/debian-root.sh, COMMON_PKGS), but for the packaging tools
+# (python3-mesonpy ... lintian): test_packages builds and installs leaktop's wheel and Debian
+# package on the host only, and skips in the roots.
 BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurses-dev libproc2-dev
 libmicrohttpd-dev"
 TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps gdb valgrind man-db prometheus
-    python3-gunicorn python3-flask mmdebstrap python3-numpy"
+    python3-gunicorn python3-flask mmdebstrap python3-numpy
+    python3-mesonpy python3-build python3-venv pipx dpkg-dev debhelper dh-python lintian"
 
 say() { printf '==> %s\n' "$*" >&2; }
 

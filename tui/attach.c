@@ -64,6 +64,10 @@
 #include "model.h"
 #include "remote_exec.h"
 
+#ifndef LEAKTOP_AGENT_HOWTO /* the advice for a Python with no agent here; its %s: the interpreter */
+#define LEAKTOP_AGENT_HOWTO "build one with: meson configure build -Dpythons=%s && ninja -C build"
+#endif
+
 #define PENDING_WAIT_MS 1000   /* how long the pending call alone may take before step 3 */
 #define MAIN_BLOCKED_MS 250    /* ... or less, when the main thread has not woken up for this */
 #define GDB_START_MS 10000     /* gdb started, attached and stopped the target */
@@ -951,8 +955,8 @@ static const char attach_py[] =
     "                    path = candidate\n"
     "                    break\n"
     "            if path is None:\n"
-    "                answer('E no leaktop agent built for Python %s (%s); build one with: '\n"
-    "                       'meson configure build -Dpythons=%s && ninja -C build'\n"
+    "                answer(('E no leaktop agent built for Python %s (%s); '\n"
+    "                        '" LEAKTOP_AGENT_HOWTO "')\n"
     "                       % (version, sys.executable, sys.executable))\n"
     "                return\n"
     "            loader = importlib.machinery.ExtensionFileLoader('leaktop', path)\n"
@@ -1226,9 +1230,8 @@ check_version(target *t)
         return lt_asprintf("pid %ld runs Python %s; leaktop supports Python 3.8 and newer",
                            (long)t->pid, t->version);
     if (!agent_module(t->agent_dir, t->version, module, sizeof module))
-        return lt_asprintf("no leaktop agent built for Python %s (pid %ld runs %s); build one "
-                           "with: meson configure build -Dpythons=%s && ninja -C build",
-                           t->version, (long)t->pid, t->exe, t->exe);
+        return lt_asprintf("no leaktop agent built for Python %s (pid %ld runs %s); "
+                           LEAKTOP_AGENT_HOWTO, t->version, (long)t->pid, t->exe, t->exe);
     return NULL;
 }
 

@@ -21,6 +21,9 @@
 #ifndef LEAKTOP_AGENT_DIR_INSTALLED
 #define LEAKTOP_AGENT_DIR_INSTALLED "/usr/local/lib/leaktop/agent"
 #endif
+#ifndef LEAKTOP_AGENT_DIR_FROM_BIN
+#define LEAKTOP_AGENT_DIR_FROM_BIN "" /* the installed one relative to the viewer's directory */
+#endif
 
 static int
 has_bootstrap(const char *dir)
@@ -50,6 +53,12 @@ lt_agent_dir(char *out, size_t outlen, char **cause)
         if (slash != NULL) {
             *slash = '\0';
             if ((size_t)snprintf(out, outlen, "%s/agent", exe) < outlen && has_bootstrap(out))
+                return 0;
+            /* An installation moved as a whole, or a wheel's in whatever environment pip or
+             * pipx put it: the agent where the installation put it relative to the viewer. */
+            if (LEAKTOP_AGENT_DIR_FROM_BIN[0] != '\0' &&
+                (size_t)snprintf(out, outlen, "%s/%s", exe, LEAKTOP_AGENT_DIR_FROM_BIN) < outlen &&
+                has_bootstrap(out))
                 return 0;
         }
     }

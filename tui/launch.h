@@ -29,8 +29,9 @@ typedef struct lt_launch_opts {
 char *lt_launch_agent_options(char *out, size_t outlen, double interval_s, double budget_pct);
 
 /* Directory holding the agent modules and their bootstrap: $LEAKTOP_AGENT_DIR, else `agent/`
- * beside this executable (the build tree), else the installed one. Returns 0, or -1 with
- * *cause. */
+ * beside this executable (the build tree), else the installed one, first where it is relative to
+ * this executable (a wheel in any environment), then at the path it was installed to. Returns 0,
+ * or -1 with *cause. */
 int lt_agent_dir(char *out, size_t outlen, char **cause);
 
 /* Start argv with the agent. On success returns 0 with *child filled and *agent_pid the process

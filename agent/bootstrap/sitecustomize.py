@@ -95,8 +95,8 @@ def _leaktop_boot():
                 _leaktop_report(fd, "E " + _leaktop_reason(e))
                 return
             version = "%d.%d" % sys.version_info[:2]
-            msg = ("no leaktop agent built for Python %s (%s); build one with: "
-                   "meson configure build -Dpythons=%s && ninja -C build"
+            # The advice depends on how this leaktop was installed (agent/meson.build).
+            msg = ("no leaktop agent built for Python %s (%s); @AGENT_HOWTO@"
                    % (version, sys.executable, sys.executable))
             if fd < 0:
                 sys.stderr.write("leaktop: %s (%s)\n" % (msg, e))
