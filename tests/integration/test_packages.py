@@ -175,11 +175,14 @@ class PackagesTest(LeaktopTestCase):
         self.assertEqual(r.stdout.strip(), "True", r.stderr)
 
     def other_python(self):
-        """A Python of another version than the machine's, to be refused by its agent, or None."""
+        """A Python the agent supports, of another version than the machine's, or None."""
         mine = python_version(SYSTEM_PYTHON)
         for py in PYTHONS + sorted(glob.glob(os.path.expanduser(
                 "~/.pyenv/versions/3.*/bin/python3"))):
-            if os.access(py, os.X_OK) and python_version(py) != mine:
+            if not os.access(py, os.X_OK):
+                continue
+            version = python_version(py)
+            if version != mine and (3, 8) <= tuple(map(int, version.split("."))) < (3, 14):
                 return py
         return None
 
