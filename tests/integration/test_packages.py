@@ -20,7 +20,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PYTHONS, ROOT, SANITIZE, LeaktopTestCase, python_version  # noqa: E402
+from harness import (PYTHONS, ROOT, SANITIZE, LeaktopTestCase, _die_with_parent,  # noqa: E402
+                     python_version)
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -127,7 +128,7 @@ class PackagesTest(LeaktopTestCase):
             cls.deb_build = subprocess.Popen(
                 ["dpkg-buildpackage", "-us", "-uc", "-b"],
                 cwd=os.path.join(cls.work, "deb", "leaktop"), stdout=cls.deb_log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
                 env=dict(os.environ, DEB_BUILD_OPTIONS="nocheck noautodbgsym"))
         if not WHEEL_PROBLEM:
             tree = os.path.join(cls.work, "wheel", "leaktop")
