@@ -390,7 +390,8 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
         read_gc_state(s);
         lt_hold_end(&hm, LT_HOLD_TICK, NULL);
         host_yield();
-        lt_py_memstats_collect(a, agent_cfg.interval_ms); /* counted as LT_HOLD_MEMORY */
+        lt_py_memstats_collect(a, agent_cfg.interval_ms, cs.objects, cs.max_pause_ns);
+        /* (counted as LT_HOLD_MEMORY) */
     }
     PyGILState_Release(g);
     lt_py_alloc_hook_guard(0);

@@ -25,6 +25,8 @@ static char report[REPORT_MAX];
 static lt_memory last; /* the newest reading: py_* fields only */
 static int have_last;
 static uint32_t age, skip; /* samples since the last reading; samples to skip before the next */
+static uint64_t cost_cpu_ns, cost_objects; /* the last reading's CPU time, and the heap's size then */
+static int have_cost;
 
 /* CPU time of the calling thread, ns (0 when it cannot be read: then no reading is put off). */
 static uint64_t
@@ -72,18 +74,44 @@ lt_py_memstats_init(void)
     lt_memory m;
     memset(&m, 0, sizeof m);
     have_pymalloc = 0;
-    if (read_pymalloc(&m) == 0) {
+    uint64_t c0 = thread_cpu_ns();
+    int rc = read_pymalloc(&m);
+    cost_cpu_ns = thread_cpu_ns() - c0;
+    cost_objects = 0; /* the heap's size is known at the first census */
+    have_cost = 1;
+    if (rc == 0) {
         PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &pymalloc);
         have_pymalloc = 1;
     }
 }
 
+/* Would a reading now hold the GIL past bound_ns? The last one's cost, scaled by the heap's
+ * growth in objects since (a reading walks every arena: it grows with the heap). */
+static int
+too_long(uint64_t objects, uint64_t bound_ns)
+{
+    if (!have_cost || bound_ns == 0)
+        return 0;
+    if (cost_objects == 0)
+        cost_objects = objects; /* the first reading (at import) was of about this heap */
+    double predicted = (double)cost_cpu_ns;
+    if (objects > cost_objects && cost_objects > 0)
+        predicted *= (double)objects / (double)cost_objects;
+    return predicted > (double)bound_ns;
+}
+
 void
-lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms)
+lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms, uint64_t objects, uint64_t bound_ns)
 {
     if (!have_pymalloc)
         return;
-    if (have_last && skip > 0) {
+    if (have_last && too_long(objects, bound_ns)) {
+        age++; /* the last reading stays, older (its cost still known: a smaller heap reads) */
+        if (cost_objects > 0 && objects < cost_objects) {
+            cost_cpu_ns = (uint64_t)((double)cost_cpu_ns * (double)objects / (double)cost_objects);
+            cost_objects = objects;
+        }
+    } else if (have_last && skip > 0) {
         skip--;
         age++;
     } else {
@@ -96,6 +124,9 @@ lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms)
         m.py_read_ns = lt_mono_ns() - t0;
         uint64_t cpu_ns = thread_cpu_ns() - c0;
         lt_hold_end(&hm, LT_HOLD_MEMORY, NULL);
+        cost_cpu_ns = cpu_ns;
+        cost_objects = objects;
+        have_cost = 1;
         if (rc == 0) {
             last = m;
             have_last = 1;

@@ -28,8 +28,13 @@ void lt_py_memstats_init(void);
  * (lt_agent_memory_python). A reading costs about a microsecond per arena; when it takes more
  * than 1% of interval_ms (in the agent thread's CPU time, so a reading descheduled on a busy
  * machine does not count its wait) it is taken every Nth sample instead, N chosen to keep that
- * budget, and the samples in between carry the last reading with its age (py_age, samples). */
-void lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms);
+ * budget, and the samples in between carry the last reading with its age (py_age, samples).
+ * A reading is one hold of the GIL that cannot be cut: it is not taken while the last one's CPU
+ * time, scaled by the heap's growth since (objects: the census's tracked objects, 0 unknown),
+ * would pass bound_ns (max_pause); the last reading then stays, its age growing, until the heap
+ * shrinks back. */
+void lt_py_memstats_collect(lt_agent *a, uint32_t interval_ms, uint64_t objects,
+                            uint64_t bound_ns);
 
 /* In a forked child: the schedule starts again. */
 void lt_py_memstats_after_fork_child(void);
