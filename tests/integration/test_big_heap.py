@@ -101,7 +101,10 @@ class SlicedCensusTest(LeaktopTestCase):
         for py in PYTHONS:
             with self.subTest(python=py):
                 # The program ends after 6 censuses (or 30 s); check ends with it.
+                # Every type in the report (--top), whatever its rank: a first point that was an
+                # estimate taken while the Keep objects were being made can rank them last.
                 report, r = self.check_json("--duration", str(40 * slow), "--interval", "0.05",
+                                            "--top", "100000",
                                             "--", py, prog, str(KEEP), str(30 * slow), "6", str(slow),
                                             env=env, timeout=120 * slow)
                 line = [x for x in r.stderr.splitlines() + r.stdout.splitlines()
@@ -183,7 +186,8 @@ leaker = threading.Thread(target=leak)
 leaker.start()
 threads.append(leaker)
 print("ready", flush=True)
-sys.stdin.readline()  # the test has the agent's answer
+while sys.stdin.readline().strip() == "holds":  # "holds": the figures so far; else: the end
+    print("holds " + json.dumps(leaktop._holds()), flush=True)
 stop.set()
 for t in threads:
     t.join()
@@ -237,13 +241,25 @@ class SlicedWhyAliveTest(LeaktopTestCase):
                                                   LEAKTOP_OPTIONS="max_pause=0.001"),
                                stdin=subprocess.PIPE)
                 self.wait_line(p, "ready", timeout=60 * slow)
-                self.assertTrue(self.ask_why(p.pid, "__main__.Leak", 40 * slow),
-                                "no WHY answer")
+                # When collections kept moving the heap for a whole search (a full collection
+                # every 1.5 s, slower slices under the sanitizers), the answer says so and asks
+                # to try again: the test does, as a user would, up to three times.
+                tries, before = 0, 0
+                while True:
+                    tries += 1
+                    self.assertTrue(self.ask_why(p.pid, "__main__.Leak", 40 * slow),
+                                    "no WHY answer")
+                    p.stdin.write(b"holds\n")
+                    p.stdin.flush()
+                    line = self.wait_line(p, "holds ", timeout=30 * slow)
+                    holds = json.loads(line[len("holds "):])
+                    w = holds["why_last"]
+                    if w["found"] or "try again" not in w["note"] or tries == 3:
+                        break
+                    before = holds["why_alive"]["holds"]
                 p.stdin.write(b"done\n")
                 p.stdin.flush()
-                line = self.wait_line(p, "holds ", timeout=30 * slow)
-                holds = json.loads(line[len("holds "):])
-                w = holds["why_last"]
+                self.wait_line(p, "holds ", timeout=30 * slow)
                 self.assertEqual(w["found"], 1, w)
                 self.assertRegex(w["chain"], r"^__main__\.registry\.entries\[\d+\]", w)
                 # Resumed across many slices, each hold short in CPU time (wall time may
@@ -254,7 +270,7 @@ class SlicedWhyAliveTest(LeaktopTestCase):
                 # lists). On a machine loaded far past its cores a hold's CPU time can still
                 # pass it now and then: one in a hundred at most, and never 10 ms.
                 h = holds["why_alive"]
-                self.assertEqual(h["holds"], w["holds"], holds)
+                self.assertEqual(h["holds"] - before, w["holds"], holds)
                 self.assertLessEqual(h["over_bound"], max(1, h["holds"] // 100), holds)
                 self.assertLess(w["max_pause_cpu_ms"], 10.0, w)
                 sys.stderr.write("why: %d slices, %d holds (%d over 1 ms of CPU), %d restarts, "
