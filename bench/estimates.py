@@ -30,6 +30,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "bench"))
+from big_heap import parse_size  # noqa: E402
 
 CHILD = r'''
 import gc, os, sys, time
@@ -69,16 +71,6 @@ while True:
             f.write("%%d" %% len(leaked))
         os.replace(%(count)r + ".tmp", %(count)r)
 '''
-
-
-def parse_size(text):
-    t = text.strip().upper()
-    mult = 1
-    if t.endswith("M"):
-        mult, t = 1000000, t[:-1]
-    elif t.endswith("K"):
-        mult, t = 1000, t[:-1]
-    return int(float(t) * mult)
 
 
 def main():
