@@ -13,6 +13,7 @@
  *     dropped), the user has no colon, neither part is empty or holds a control character, and
  *     every allocation is freed.
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
