@@ -167,15 +167,6 @@ test)
     say "unit suites: plain, then under ASan/UBSan"
     meson test -C build --print-errorlogs --no-rebuild --suite unit
     asan_unit
-    # The fuzzers' build and bounded runs beside the integration passes, at a lower priority:
-    # they are all CPU, the integration passes mostly wait. Lines marked [fuzz].
-    # Its own process group too, ended with the roots' if the host's part fails.
-    set -m
-    ( nice -n 10 bash -c "set -euo pipefail; $(declare -f say setup fuzz); fuzz" 2>&1 |
-        sed -u 's/^/[fuzz] /' ) &
-    fuzz_pid=$!
-    set +m
-    trap 'kill -TERM -- "-$roots_pid" "-$fuzz_pid" 2>/dev/null || true' EXIT
     # The two integration passes side by side (they mostly wait on the programs they watch):
     # the plain build against every Python, and build-asan against python3, its lines marked
     # [asan]. Each test starts its processes in its own directories, sockets and ports.
@@ -193,7 +184,7 @@ test)
     say "the rest of meson test on the plain build (valgrind)"
     meson test -C build --print-errorlogs --no-rebuild --no-suite unit --no-suite integration
     asan_tui_replay
-    wait "$fuzz_pid" || { say "the fuzzers failed"; exit 1; }
+    fuzz
     roots_ok=yes
     wait "$roots_pid" || roots_ok=""
     trap - EXIT
