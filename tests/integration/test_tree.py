@@ -398,7 +398,7 @@ class TreeTuiTest(TuiTest, TreeCase):
         self.wait_for(lambda: os.path.exists(self.socket_path(p.pid)), what="the agent")
         self.run_in_tmux([LEAKTOP, str(p.pid)])
         self.wait_screen(r"leaktop pid %d" % p.pid)
-        workers, _ = self.wait_workers(3, timeout=5)
+        workers, _ = self.wait_workers(3, timeout=30)  # spawn workers start slowly under load
         self.wait_screen(r"__mp_main__\.Record\s+type\s+in [23] of 3 workers", timeout=15)
         self.keys("q")
         self.wait_screen(r"EXIT=0")
