@@ -123,6 +123,36 @@ task_type(const char *name)
            (strcmp(dot, ".Task") == 0 || strcmp(dot, "._PyTask") == 0);
 }
 
+/* What a pending task keeps, one or a few of each (one coroutine and, before 3.11, one frame per
+ * await level; the future it waits on; its wake-up callback, its context). */
+static int
+task_part(const char *name)
+{
+    static const char *const names[] = {
+        "coroutine", "frame", "generator", "async_generator", "cell", "method",
+        "builtin_function_or_method", "_asyncio.Future", "asyncio.futures.Future",
+        "_asyncio.FutureIter", "_asyncio.TaskWakeupMethWrapper", "_asyncio.TaskStepMethWrapper",
+        "Context", "_contextvars.Context", "contextvars.Context"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* One of a and b is a task type, the other what such tasks keep, growing at one to a few times
+ * the tasks' pace: one leak whatever the chains say (a frame's own is often not asked yet). */
+static int
+kept_by_tasks(const lt_suspect *a, const lt_suspect *b)
+{
+    const lt_suspect *t = task_type(a->name) ? a : task_type(b->name) ? b : NULL;
+    const lt_suspect *o = t == a ? b : a;
+    if (t == NULL || !task_part(o->name) || t->growth_count_per_s <= 0 ||
+        o->growth_count_per_s <= 0)
+        return 0;
+    double r = o->growth_count_per_s / t->growth_count_per_s;
+    return r >= 1 / SAME_PACE && r <= 4 * SAME_PACE;
+}
+
 /* A pending task is kept by the event loop (the future it waits on holds its wake-up, the
  * loop holds that future's callbacks or timer), from no module: no chain from a root, or too
  * many referrers to follow (every task waiting on one Event). What lists it is the loop's task
@@ -329,7 +359,8 @@ type_finding(lt_model *m, const lt_suspect *s, int ns, int i, int *used, lt_leak
             for (int k = 0; k < f->nparts && !used[j]; k++) {
                 const lt_suspect *p = &s[f->parts[k]];
                 const lt_model_why *wp = lt_model_why_get(m, p->name_id);
-                int related = chain_has(wp, s[j].name) || chain_has(wj, p->name);
+                int related = chain_has(wp, s[j].name) || chain_has(wj, p->name) ||
+                              kept_by_tasks(p, &s[j]);
                 if ((related || same_pace(p->growth_count_per_s, s[j].growth_count_per_s)) &&
                     !held_apart(wp, wj)) {
                     add_part(f, j, used);
