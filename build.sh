@@ -20,7 +20,7 @@ BUILD_PKGS="gcc meson ninja-build pkg-config python3 python3-dev check libncurse
 libmicrohttpd-dev"
 TEST_PKGS="clang libclang-rt-14-dev tmux util-linux procps gdb valgrind man-db prometheus
     python3-gunicorn python3-flask mmdebstrap python3-numpy
-    python3-mesonpy python3-build python3-venv pipx dpkg-dev debhelper dh-python lintian"
+    python3-mesonpy python3-build python3-venv patchelf pipx dpkg-dev debhelper dh-python lintian"
 
 say() { printf '==> %s\n' "$*" >&2; }
 

@@ -59,6 +59,8 @@ def wheel_problem():
                 % (SYSTEM_PYTHON, r.stderr.strip().splitlines()[-1:]))
     if not shutil.which("pipx"):
         return "needs pipx (Debian's pipx)"
+    if not shutil.which("patchelf"):
+        return "needs patchelf (meson-python fixes the agent's run path with it)"
     return None
 
 
