@@ -230,11 +230,94 @@ static struct {
     uint64_t longest_hold_ns; /* the longest hold of the GIL by any census since start */
 } cs = {.budget_ppm = LT_PACE_BUDGET_DEFAULT_PPM, .max_pause_ns = 10000000u};
 
+/* ---- the arrivals since the census's mark (py_census.h, type_estimates.h) --------------- */
+
+/* More tracked objects than this joined the lists since the census: estimates from the samples
+ * alone until the next census (counting them each tick would cost more than the census's
+ * budget allows; a steady heap gains far fewer). */
+#define ARRIVALS_MAX 200000u
+
+static struct {
+    lt_py_mark mark;
+    lt_py_walk walk;
+    lt_census census;
+    int census_ready;
+    uint64_t counted, lost, too_many; /* since start: counts made, marks lost, given up */
+    uint64_t last_objects, longest_hold_ns;
+} ar;
+
+static void
+arrivals_forget(void)
+{
+    if (ar.walk.active && ar.census_ready)
+        lt_py_walk_abandon(&ar.walk, &ar.census);
+    ar.walk.active = 0;
+    ar.walk.cursor = NULL;
+    lt_py_mark_forget(&ar.mark);
+    if (ar.census_ready)
+        lt_census_free(&ar.census);
+    ar.census_ready = 0;
+    ar.counted = ar.lost = ar.too_many = ar.last_objects = ar.longest_hold_ns = 0;
+}
+
+/* Count the tracked objects that joined the lists since the mark, into the estimates (at_census:
+ * the count right after the mark was placed, the new baseline's). GIL held on entry and on
+ * return, let go between slices (of the census's size, charged to its budget). A lost mark, a
+ * collection under way or too many arrivals: no arrivals this tick (the first two: none until
+ * the next census's mark). */
+static void
+arrivals_count(lt_agent *a, int at_census)
+{
+    lt_type_est *e = lt_py_type_est();
+    if (!ar.census_ready) {
+        if (lt_census_init(&ar.census, 1) < 0)
+            return;
+        ar.census_ready = 1;
+    }
+    if (lt_py_walk_begin_arrivals(&ar.walk, &ar.census, &ar.mark) < 0) {
+        lt_type_est_arrivals_lost(e);
+        return;
+    }
+    uint64_t slice = cs.max_pause_ns * 2 / 5, grace = cs.max_pause_ns * 3 / 10;
+    for (;;) {
+        lt_hold_mark hm;
+        lt_hold_begin(&hm);
+        int rc = lt_py_walk_slice(&ar.walk, &ar.census, slice, grace);
+        int merged = rc == LT_WALK_DONE && !ar.census.failed &&
+                     lt_census_merge(&ar.census, type_name_id, a) == 0;
+        if (merged && lt_type_est_arrivals(e, ar.census.rows, ar.census.nrows, at_census) == 0)
+            ar.counted++;
+        uint64_t cpu = 0, hold = lt_hold_end(&hm, LT_HOLD_CENSUS, &cpu);
+        if (hold > ar.longest_hold_ns)
+            ar.longest_hold_ns = hold;
+        if (cs.paced)
+            lt_pace_spend(&cs.pace, cpu);
+        int too_many = ar.census.objects > ARRIVALS_MAX;
+        if (rc == LT_WALK_DONE || rc == LT_WALK_LOST || rc == LT_WALK_BUSY || too_many) {
+            ar.last_objects = ar.census.objects;
+            if (rc == LT_WALK_DONE && !merged) {
+                lt_type_est_arrivals_lost(e);
+            } else if (too_many || !ar.mark.valid) {
+                ar.too_many += too_many;
+                ar.lost += !too_many;
+                ar.mark.valid = 0;
+                lt_type_est_arrivals_lost(e);
+            }
+            lt_py_walk_abandon(&ar.walk, &ar.census);
+            return;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        sched_yield();
+        Py_END_ALLOW_THREADS
+    }
+}
+
 /* Forget the census state of an agent that ends (GIL held): the walk's references go, the next
  * agent starts with a full budget. */
 static void
 census_forget(void)
 {
+    arrivals_forget();
     if (cs.census != NULL && cs.walk.active)
         lt_py_walk_abandon(&cs.walk, cs.census);
     cs.census = NULL;
@@ -302,6 +385,8 @@ census_advance(lt_agent *a, int urgent)
         if (publish) {
             lt_census_merge(c, type_name_id, a); /* in the same hold: names need the GIL */
             lt_py_type_est_census_done();
+            /* What joins the lists from now on are the arrivals the estimates count. */
+            lt_py_mark_place(&ar.mark);
         }
         uint64_t cpu = 0, hold = lt_hold_end(&hm, LT_HOLD_CENSUS, &cpu);
         cs.cur_hold_ns += hold;
@@ -315,6 +400,7 @@ census_advance(lt_agent *a, int urgent)
             cs.cur_max_slice_cpu_ns = cpu;
         if (publish) {
             census_finished(c, lt_mono_ns());
+            arrivals_count(a, 1); /* the young lists now: the baseline of the arrivals */
         } else if (rc == LT_WALK_DONE) {
             cs.given_up++;
             lt_py_walk_finish(&cs.walk, c);
@@ -355,7 +441,13 @@ sample_cb(void *ctx, lt_agent *a, lt_sample *s)
     }
     int exiting_now = __atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) != 0;
     PyGILState_STATE g = host_enter();
+    if (ar.mark.marker == NULL && (ar.mark.marker = PyList_New(0)) == NULL)
+        PyErr_Clear(); /* (made here, outside any walk: making it may start a collection) */
+    uint64_t censuses = cs.censuses;
     census_advance(a, !cs.have || exiting_now);
+    /* Between censuses, what arrived since the last one (its mark). */
+    if (cs.have && cs.censuses == censuses && ar.mark.valid && !exiting_now)
+        arrivals_count(a, 0);
     int rc = cs.have ? 0 : -1;
     if (rc == 0) {
         s->census_ns = cs.hold_ns;
@@ -787,8 +879,17 @@ leaktop_census(PyObject *self, PyObject *unused)
         }
         Py_DECREF(v);
     }
+    PyObject *arrivals = Py_BuildValue(
+        "{sKsKsKsKsKsi}", "counted", (unsigned long long)ar.counted, "lost",
+        (unsigned long long)ar.lost, "too_many", (unsigned long long)ar.too_many, "objects",
+        (unsigned long long)ar.last_objects, "longest_hold_ns",
+        (unsigned long long)ar.longest_hold_ns, "marked", ar.mark.valid);
+    if (arrivals == NULL) {
+        Py_DECREF(counts);
+        return NULL;
+    }
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsIsIsisKsN}", "censuses", (unsigned long long)cs.censuses,
+        "{sKsKsKsKsKsKsKsKsKsKsIsIsisKsNsN}", "censuses", (unsigned long long)cs.censuses,
         "max_slice_cpu_ns", (unsigned long long)cs.max_slice_cpu_ns,
         "given_up", (unsigned long long)cs.given_up,
         "started_mono_ns", (unsigned long long)(cs.done_mono_ns - cs.span_ns), "done_mono_ns",
@@ -797,7 +898,7 @@ leaktop_census(PyObject *self, PyObject *unused)
         "hold_ns", (unsigned long long)cs.hold_ns, "max_hold_ns",
         (unsigned long long)cs.max_hold_ns, "slices", cs.slices, "restarts", cs.restarts,
         "exact", cs.exact, "longest_hold_ns", (unsigned long long)cs.longest_hold_ns, "counts",
-        counts);
+        counts, "arrivals", arrivals);
 }
 
 /* The agent's holds of the GIL since it started, for tests and benchmarks: per kind of work

@@ -100,9 +100,16 @@ is_a_head(struct _gc_runtime_state *gc, PyGC_Head *g)
     return (char *)g >= (char *)gc && (char *)g < (char *)(gc + 1);
 }
 
+/* Marks placed so far, and the marker of the last (lt_py_mark_place): a walk whose cursor is
+ * the marker (a walk that visits every object can stop at it) cannot go on from it once the
+ * marker has moved. */
+static uint64_t mark_moves;
+static PyObject *moved_marker;
+
 static void
 snapshot(lt_py_walk *w, struct _gc_runtime_state *gc)
 {
+    w->mark_moves = mark_moves;
     for (int i = 0; i < NUM_GENERATIONS && i < LT_PY_WALK_GENS; i++)
         w->collections[i] = (int64_t)lt_py_gc_collections_of(gc, i);
     w->perm_next = gc->permanent_generation.head._gc_next;
@@ -125,6 +132,8 @@ still_valid(const lt_py_walk *w, struct _gc_runtime_state *gc)
         gc->permanent_generation.head._gc_prev != w->perm_prev)
         return 0;
     if (w->cursor != NULL && lt_py_gc_entry(w->cursor)->_gc_next == 0) /* untracked */
+        return 0;
+    if (w->cursor != NULL && w->cursor == moved_marker && w->mark_moves != mark_moves)
         return 0;
     return 1;
 }
@@ -156,6 +165,7 @@ release_types(lt_census *c)
 static void
 walk_reset(lt_py_walk *w)
 {
+    w->mark = NULL;
     w->phase = 0;
     w->active = 1;
     w->slices = w->restarts = 0;
@@ -248,11 +258,42 @@ walk_some(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc, PyGC_Head *
     return WALK_END;
 }
 
+/* Is the mark where it was put: no collection of generation 2 since, no move of the permanent
+ * list, the marker still tracked? */
+static int
+mark_holds(const lt_py_mark *m, struct _gc_runtime_state *gc)
+{
+    return m->valid && m->marker != NULL &&
+           (int64_t)lt_py_gc_collections_of(gc, 2) == m->collections2 &&
+           gc->permanent_generation.head._gc_next == m->perm_next &&
+           gc->permanent_generation.head._gc_prev == m->perm_prev &&
+           lt_py_gc_entry(m->marker)->_gc_next != 0;
+}
+
 /* The walk cannot go on from where it is: start over, or past a bounded number of restarts,
- * skip what is left of the current list and say the census is not exact. */
+ * skip what is left of the current list and say the census is not exact. (A walk of arrivals
+ * has lost its mark: the caller ends it.) */
 static void
 lost_place(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc)
 {
+    if (w->mark != NULL) {
+        /* From the marker again while it holds; else, or too often, give up (the caller asks
+         * the mark whether it still holds). */
+        if (w->restarts < WALK_MAX_RESTARTS && mark_holds(w->mark, gc)) {
+            w->restarts++;
+            w->phase = 1;
+            if (c != NULL) {
+                lt_census_zero_counts(c);
+                c->last = NULL;
+            }
+            snapshot(w, gc);
+        } else {
+            if (!mark_holds(w->mark, gc))
+                w->mark->valid = 0;
+            w->phase = WALK_LISTS + 1; /* given up */
+        }
+        return;
+    }
     if (w->restarts < WALK_MAX_RESTARTS) {
         restart(w, c, gc);
     } else {
@@ -275,7 +316,11 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
     PyObject *resume = w->cursor;
     if (!still_valid(w, gc)) {
         lost_place(w, c, gc);
-        resume = NULL;
+        resume = w->mark != NULL ? w->mark->marker : NULL;
+    }
+    if (w->mark != NULL && w->phase > WALK_LISTS) {
+        w->active = 0;
+        return LT_WALK_LOST; /* the cursor is dropped by lt_py_walk_abandon */
     }
     /* The old cursor is dropped at the end of the slice, when nothing is in progress: its
      * deallocation may run Python code. */
@@ -299,6 +344,13 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
         int r = walk_some(w, c, gc, head, g, &last, limit);
         if (r == WALK_LOST) {
             lost_place(w, c, gc);
+            if (w->mark != NULL && w->phase > WALK_LISTS) {
+                w->active = 0;
+                w->cursor = old; /* dropped by lt_py_walk_abandon, when nothing is under way */
+                return LT_WALK_LOST;
+            }
+            if (w->mark != NULL)
+                resume = w->mark->marker;
             continue;
         }
         if (r == WALK_STOP)
@@ -327,6 +379,62 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
         w->longest_ns = took;
     Py_XDECREF(old);
     return done ? LT_WALK_DONE : LT_WALK_MORE;
+}
+
+/* ---- the mark, and the arrivals since ------------------------------------------------- */
+
+int
+lt_py_mark_place(lt_py_mark *m)
+{
+    m->valid = 0;
+    if (m->marker == NULL && (m->marker = PyList_New(0)) == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    struct _gc_runtime_state *gc = lt_py_gc_state();
+    if (lt_py_gc_collecting(gc) || lt_py_gc_entry(m->marker)->_gc_next == 0)
+        return -1;
+    lt_py_gc_move_to_tail(lt_py_gc_entry(m->marker), &gc->generations[2].head);
+    mark_moves++;
+    moved_marker = m->marker;
+    m->collections2 = (int64_t)lt_py_gc_collections_of(gc, 2);
+    m->perm_next = gc->permanent_generation.head._gc_next;
+    m->perm_prev = gc->permanent_generation.head._gc_prev;
+    m->valid = 1;
+    return 0;
+}
+
+void
+lt_py_mark_forget(lt_py_mark *m)
+{
+    PyObject *x = m->marker;
+    m->marker = NULL;
+    if (moved_marker == x)
+        moved_marker = NULL;
+    m->valid = 0;
+    Py_XDECREF(x);
+}
+
+int
+lt_py_walk_begin_arrivals(lt_py_walk *w, lt_census *c, lt_py_mark *m)
+{
+    lt_py_walk_begin(w, c);
+    struct _gc_runtime_state *gc = lt_py_gc_state();
+    if (lt_py_gc_collecting(gc) || !mark_holds(m, gc)) {
+        m->valid = 0;
+        w->active = 0;
+        return -1;
+    }
+    /* Generation 2 from the marker on, then 1 and 0: the walk resumes after its cursor, and
+     * is valid as long as the mark holds (the marker's snapshot, not today's). */
+    w->mark = m;
+    w->phase = 1;
+    Py_INCREF(m->marker);
+    w->cursor = m->marker;
+    w->collections[2] = m->collections2;
+    w->perm_next = m->perm_next;
+    w->perm_prev = m->perm_prev;
+    return 0;
 }
 
 int

@@ -35,9 +35,38 @@ typedef struct lt_py_walk {
     void (*restart)(void *arg);
     void *arg;
     int stop; /* set by visit: the walk ends after this object (the slice returns DONE) */
+    struct lt_py_mark *mark; /* a walk of the arrivals since this mark; NULL: from the start */
+    uint64_t mark_moves;     /* marks placed when the cursor was taken (a cursor that is the
+                                marker has moved if a mark was placed since) */
 } lt_py_walk;
 
-enum { LT_WALK_MORE = 0, LT_WALK_DONE = 1, LT_WALK_BUSY = -1 };
+enum { LT_WALK_MORE = 0, LT_WALK_DONE = 1, LT_WALK_BUSY = -1, LT_WALK_LOST = -2 };
+
+/* A mark at the tail of the oldest generation: an empty list of the agent's own, moved there
+ * when a census completes. Collections append their survivors at the tail of the next
+ * generation, so what follows the mark in generation 2, with generations 1 and 0, is every
+ * tracked object that joined the lists since (alive now): the arrivals. The mark is lost when
+ * generation 2 is collected (its objects rearranged) or gc.freeze()/unfreeze() moves lists. */
+typedef struct lt_py_mark {
+    PyObject *marker; /* strong; NULL before the first mark */
+    int valid;
+    int64_t collections2;           /* generation 2's collections when marked */
+    uintptr_t perm_next, perm_prev; /* the permanent list's ends when marked */
+} lt_py_mark;
+
+/* Place the mark (GIL held, not inside a walk's slice). Returns 0, or -1 (the mark is then not
+ * valid) when a collection is in progress or the marker cannot be made. May allocate the
+ * marker (and so start a collection) the first time. */
+int lt_py_mark_place(lt_py_mark *m);
+
+/* Let go of the marker (GIL held). */
+void lt_py_mark_forget(lt_py_mark *m);
+
+/* Start a walk of the arrivals since the mark into c (slices with lt_py_walk_slice, then merge
+ * and lt_py_walk_finish). Returns 0, or -1 when the mark is not valid or lost (then m->valid is
+ * cleared). A slice that finds the mark lost meanwhile returns LT_WALK_LOST, clears m->valid and
+ * ends the walk (abandon it). GIL held. */
+int lt_py_walk_begin_arrivals(lt_py_walk *w, lt_census *c, lt_py_mark *m);
 
 /* Start a new walk into c: the previous walk is abandoned, c's slots emptied (its rows, the last
  * merge, stay). GIL held. */

@@ -99,6 +99,22 @@ lt_py_gc_entry(PyObject *op)
     return (PyGC_Head *)op - 1;
 }
 
+/* Move the tracked entry g to the tail of the list at head (GIL held, no collection running):
+ * it is then the newest entry of that list. The flag bits of each field written stay that
+ * field's own (the collector's "finalized" bit in _gc_prev). */
+static inline void
+lt_py_gc_move_to_tail(PyGC_Head *g, PyGC_Head *head)
+{
+    PyGC_Head *prev = lt_py_gc_prev(g), *next = lt_py_gc_next(g);
+    prev->_gc_next = (uintptr_t)next | (prev->_gc_next & 3);
+    next->_gc_prev = (uintptr_t)prev | (next->_gc_prev & 3);
+    PyGC_Head *last = lt_py_gc_prev(head);
+    last->_gc_next = (uintptr_t)g | (last->_gc_next & 3);
+    g->_gc_prev = (uintptr_t)last | (g->_gc_prev & 3);
+    g->_gc_next = (uintptr_t)head | (g->_gc_next & 3);
+    head->_gc_prev = (uintptr_t)g | (head->_gc_prev & 3);
+}
+
 /* How many collections of generation gen (0 the youngest, 2 the oldest) have finished, as
  * gc.get_stats() counts them (bumped when one ends). A walk in slices goes on from where it
  * stopped only if none of its generation or an older one ran. */

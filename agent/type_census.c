@@ -150,7 +150,8 @@ lt_census_merge(lt_census *c, uint32_t (*name_of)(void *ctx, const void *type), 
     }
     /* Several live types can share one name (a class defined in a function called twice): they
      * are one row, which is what a person reading the table means by that name. */
-    qsort(c->rows, c->nrows, sizeof *c->rows, cmp_rows_by_id);
+    if (c->nrows > 1)
+        qsort(c->rows, c->nrows, sizeof *c->rows, cmp_rows_by_id);
     uint32_t out = 0;
     for (uint32_t i = 0; i < c->nrows; i++) {
         if (out > 0 && c->rows[out - 1].name_id == c->rows[i].name_id) {
@@ -161,7 +162,8 @@ lt_census_merge(lt_census *c, uint32_t (*name_of)(void *ctx, const void *type), 
         }
     }
     c->nrows = out;
-    qsort(c->rows, c->nrows, sizeof *c->rows, cmp_rows_by_bytes);
+    if (c->nrows > 1)
+        qsort(c->rows, c->nrows, sizeof *c->rows, cmp_rows_by_bytes);
     return 0;
 }
 

@@ -51,6 +51,8 @@ lt_type_est_free(lt_type_est *e)
     map_free(&e->cur);
     map_free(&e->now);
     map_free(&e->base);
+    map_free(&e->arr_base);
+    map_free(&e->arr_now);
     lt_free(e->rows);
     uint32_t off = e->type_offset;
     lt_type_est_init(e, off);
@@ -236,8 +238,11 @@ lt_type_est_tally_add(lt_type_est *e, uint32_t kind, uint64_t size, double weigh
     s->count += weight;
     s->bytes += weight * (double)size;
     s->var_all += v;
-    if (e->have_base && seq <= e->base_seq)
+    if (e->have_base && seq <= e->base_seq) {
         s->var_old += v;
+        s->count_old += weight;
+        s->bytes_old += weight * (double)size;
+    }
 }
 
 int
@@ -262,7 +267,10 @@ lt_type_est_rebase(lt_type_est *e, uint64_t seq, const lt_type_row *rows, uint32
         lt_est_sum *s = &e->now.slots[i];
         if (s->name_id == EMPTY_NAME)
             continue;
-        s->var_old = s->var_all; /* against the new baseline, every sample of it is old */
+        /* against the new baseline, every sample of it is old */
+        s->var_old = s->var_all;
+        s->count_old = s->count;
+        s->bytes_old = s->bytes;
         lt_est_sum *b = map_get(&e->base, s->name_id, 1);
         if (b == NULL) {
             map_clear(&e->base);
@@ -280,6 +288,7 @@ lt_type_est_rebase(lt_type_est *e, uint64_t seq, const lt_type_row *rows, uint32
         }
         double u = (double)rows[i].count - b->count - 3.0 * sqrt(b->var_all);
         b->unsampled = u > 0 ? u : 0;
+        b->tracked = 1;
     }
     e->base_seq = seq;
     e->have_base = 1;
@@ -298,6 +307,49 @@ cmp_rows(const void *a, const void *b)
     return x->name_id < y->name_id ? -1 : x->name_id > y->name_id;
 }
 
+int
+lt_type_est_arrivals(lt_type_est *e, const lt_type_row *rows, uint32_t nrows, int at_census)
+{
+    lt_est_map *m = at_census ? &e->arr_base : &e->arr_now;
+    map_clear(m);
+    e->arr_fresh = 0;
+    if (at_census)
+        e->have_arr_base = 0;
+    for (uint32_t i = 0; i < nrows; i++) {
+        lt_est_sum *s = map_get(m, rows[i].name_id, 1);
+        if (s == NULL) {
+            lt_type_est_arrivals_lost(e);
+            return -1;
+        }
+        s->count += (double)rows[i].count;
+        s->bytes += (double)rows[i].bytes;
+    }
+    if (at_census) {
+        e->have_arr_base = 1;
+        /* This tick's count is the census's: nothing arrived since. */
+        map_clear(&e->arr_now);
+        for (uint32_t i = 0; e->arr_base.slots != NULL && i <= e->arr_base.mask; i++)
+            if (e->arr_base.slots[i].name_id != EMPTY_NAME) {
+                lt_est_sum *d = map_get(&e->arr_now, e->arr_base.slots[i].name_id, 1);
+                if (d == NULL) {
+                    lt_type_est_arrivals_lost(e);
+                    return -1;
+                }
+                *d = e->arr_base.slots[i];
+            }
+    }
+    e->arr_fresh = e->have_arr_base;
+    return 0;
+}
+
+void
+lt_type_est_arrivals_lost(lt_type_est *e)
+{
+    map_clear(&e->arr_base);
+    map_clear(&e->arr_now);
+    e->have_arr_base = e->arr_fresh = 0;
+}
+
 /* Append one row; 0, or -1 when out of memory. */
 static int
 push_row(lt_type_est *e, uint32_t name_id, const lt_est_sum *now, const lt_est_sum *base)
@@ -310,6 +362,18 @@ push_row(lt_type_est *e, uint32_t name_id, const lt_est_sum *now, const lt_est_s
     double dc = now->count - base->count, db = now->bytes - base->bytes;
     /* Came since the baseline, and went since (alive then, not now). */
     double came = now->var_all - now->var_old, went = base->var_all - now->var_old;
+    const lt_est_sum *a = e->arr_fresh ? map_get(&e->arr_now, name_id, 0) : NULL;
+    const lt_est_sum *a0 = e->arr_fresh ? map_get(&e->arr_base, name_id, 0) : NULL;
+    if (e->arr_fresh && (base->tracked || a != NULL || a0 != NULL)) {
+        /* What came is counted: the arrivals since the mark; what went, sampled. */
+        if (a == NULL)
+            a = &zero;
+        if (a0 == NULL)
+            a0 = &zero;
+        dc = (a->count - a0->count) - (base->count - now->count_old);
+        db = (a->bytes - a0->bytes) - (base->bytes - now->bytes_old);
+        came = 0;
+    }
     double var = (came > 0 ? came : 0) + (went > 0 ? went : 0);
     int64_t c = (int64_t)llround(dc), b = (int64_t)llround(db);
     uint64_t sd = (uint64_t)llround(sqrt(var));
@@ -347,6 +411,19 @@ lt_type_est_rows(lt_type_est *e, uint32_t max_rows)
             push_row(e, s->name_id, NULL, s) < 0)
             break;
     }
+    /* Types with arrivals and no sample at either time. */
+    lt_est_map *arr[2] = {&e->arr_now, &e->arr_base};
+    for (int k = 0; e->arr_fresh && k < 2; k++)
+        for (uint32_t i = 0; arr[k]->slots != NULL && i <= arr[k]->mask; i++) {
+            uint32_t id = arr[k]->slots[i].name_id;
+            if (id == EMPTY_NAME || map_get(&e->now, id, 0) != NULL ||
+                map_get(&e->base, id, 0) != NULL ||
+                (k == 1 && map_get(&e->arr_now, id, 0) != NULL))
+                continue;
+            if (push_row(e, id, NULL, NULL) < 0)
+                break;
+        }
+    e->arr_fresh = 0;
     if (e->nrows > 1)
         qsort(e->rows, e->nrows, sizeof *e->rows, cmp_rows);
     if (max_rows != 0 && e->nrows > max_rows)
@@ -359,8 +436,8 @@ lt_type_est_bytes(const lt_type_est *e)
 {
     size_t b = (e->types ? ((size_t)e->types_mask + 1) * sizeof *e->types : 0) +
                (size_t)e->rows_cap * sizeof *e->rows;
-    const lt_est_map *maps[3] = {&e->cur, &e->now, &e->base};
-    for (int i = 0; i < 3; i++)
+    const lt_est_map *maps[5] = {&e->cur, &e->now, &e->base, &e->arr_base, &e->arr_now};
+    for (int i = 0; i < 5; i++)
         if (maps[i]->slots)
             b += ((size_t)maps[i]->mask + 1) * sizeof *maps[i]->slots;
     return b;

@@ -180,6 +180,13 @@ START_TEST(test_merge_by_name)
     ck_assert_uint_eq(c.rows[0].name_id, 4);
     ck_assert_uint_eq(c.rows[0].count, 1);
     lt_census_free(&c);
+
+    /* A walk that met nothing (the arrivals of a quiet tick) merges into no rows, before any
+     * row was ever made (under UBSan: no sort of a null table). */
+    ck_assert_int_eq(lt_census_init(&c, 1), 0);
+    ck_assert_int_eq(lt_census_merge(&c, name_of, NULL), 0);
+    ck_assert_uint_eq(c.nrows, 0);
+    lt_census_free(&c);
 }
 END_TEST
 

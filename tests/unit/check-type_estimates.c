@@ -133,6 +133,61 @@ START_TEST(test_deltas_and_noise_since_the_baseline)
 }
 END_TEST
 
+/* With arrivals counted: what came is exact (A: 20 more tracked objects, none sampled; C: a type
+ * made since the census), what went is sampled (B's sample died), and a type the collector does
+ * not track (name 12: no census row, no arrivals) keeps the samples' estimate. */
+START_TEST(test_arrivals_count_what_came)
+{
+    lt_type_est e;
+    learn_three(&e);
+    const uint32_t A = 10 + LT_KIND_NAME0, B = 11 + LT_KIND_NAME0, S = 12 + LT_KIND_NAME0;
+    uint32_t k0[] = {A, B};
+    double w0[] = {100, 50};
+    uint64_t s0[] = {1, 2};
+    tally(&e, k0, w0, s0, 2);
+    lt_type_row census[] = {{10, 200, 9600}, {11, 5000, 240000}};
+    /* At the census's mark: 30 A in the young lists. */
+    lt_type_row young0[] = {{10, 30, 1440}};
+    ck_assert_int_eq(lt_type_est_arrivals(&e, young0, 1, 1), 0);
+    lt_type_est_rebase(&e, 2, census, 2);
+    ck_assert_uint_eq(lt_type_est_rows(&e, 0), 0);
+    /* Later: A's sample lives; B's died; a sample of the untracked type came; 50 A and 7 C (name
+     * 13) are in the lists since the mark. */
+    uint32_t k1[] = {A, S};
+    double w1[] = {100, 40};
+    uint64_t s1[] = {1, 3};
+    tally(&e, k1, w1, s1, 2);
+    lt_type_row young1[] = {{10, 50, 2400}, {13, 7, 700}};
+    ck_assert_int_eq(lt_type_est_arrivals(&e, young1, 2, 0), 0);
+    ck_assert_uint_eq(lt_type_est_rows(&e, 0), 4);
+    const lt_est_row *a = row_of(&e, 10), *b = row_of(&e, 11), *c = row_of(&e, 13),
+                     *u = row_of(&e, 12);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(u);
+    ck_assert_int_eq(a->count_delta, 20);
+    ck_assert_int_eq(a->bytes_delta, 960);
+    ck_assert_uint_eq(a->count_sd, 0); /* nothing of A went: exact */
+    ck_assert_int_eq(b->count_delta, -50);
+    ck_assert_uint_eq(b->count_sd, (uint64_t)llround(sqrt(50.0 * 49)));
+    ck_assert_int_eq(c->count_delta, 7);
+    ck_assert_uint_eq(c->count_sd, 0);
+    ck_assert_int_eq(u->count_delta, 40);
+    ck_assert_uint_eq(u->count_sd, (uint64_t)llround(sqrt(40.0 * 39)));
+    /* A tick without arrivals counted: the samples alone (A's unsampled 20 are not seen). */
+    tally(&e, k1, w1, s1, 2);
+    lt_type_est_rows(&e, 0);
+    ck_assert_ptr_null(row_of(&e, 10));
+    /* Lost mark: the same until the next census's. */
+    lt_type_est_arrivals_lost(&e);
+    ck_assert_int_eq(lt_type_est_arrivals(&e, young1, 2, 0), 0);
+    lt_type_est_rows(&e, 0);
+    ck_assert_ptr_null(row_of(&e, 13));
+    lt_type_est_free(&e);
+}
+END_TEST
+
 static Suite *
 estimates_suite(void)
 {
@@ -140,6 +195,7 @@ estimates_suite(void)
     TCase *tc = lt_test_tcase(s, "estimates");
     tcase_add_test(tc, test_classify_by_type_and_size);
     tcase_add_test(tc, test_deltas_and_noise_since_the_baseline);
+    tcase_add_test(tc, test_arrivals_count_what_came);
     return s;
 }
 
