@@ -8,7 +8,10 @@
 # A root without any Python the agent supports still builds and checks the viewer and the agent's
 # plain-C core (unit suite); the integration suite needs an agent and says it is left out.
 set -eu
-dir=${1:?usage: tests/roots/suites.sh BUILD_DIR}
+dir=${1:?usage: tests/roots/suites.sh BUILD_DIR [INTEGRATION_TEST...]}
+shift
+# Integration tests to run (default: the whole suite).
+tests=("$@")
 cd "$(dirname "$0")/../.."
 . /etc/os-release
 say() { printf '==> %s\n' "$*" >&2; }
@@ -33,7 +36,12 @@ if ls "$dir"/agent/leaktop*.so >/dev/null 2>&1; then
     # host's suites): at 2,880 its trend, projected over a day from a third of the run, was
     # three times as sensitive to the agent's bounded wobble (sid, 3.14: +27 KB net over the
     # run, 5.02-5.11 MB medians, projected to 1.4 MB a day).
-    meson test -C "$dir" --print-errorlogs --no-rebuild --suite integration --num-processes 1
+    if [ ${#tests[@]} -gt 0 ]; then
+        say "integration tests: ${tests[*]}"
+        meson test -C "$dir" --print-errorlogs --no-rebuild --num-processes 1 "${tests[@]}"
+    else
+        meson test -C "$dir" --print-errorlogs --no-rebuild --suite integration --num-processes 1
+    fi
 else
     say "no Python in this root is one the agent supports: the integration suite is left out"
 fi
