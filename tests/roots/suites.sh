@@ -10,8 +10,7 @@
 set -eu
 dir=${1:?usage: tests/roots/suites.sh BUILD_DIR [INTEGRATION_TEST...]}
 shift
-# Integration tests to run (default: the whole suite).
-tests=("$@")
+# What is left in "$@": the integration tests to run (none named: the whole suite).
 cd "$(dirname "$0")/../.."
 . /etc/os-release
 say() { printf '==> %s\n' "$*" >&2; }
@@ -36,9 +35,9 @@ if ls "$dir"/agent/leaktop*.so >/dev/null 2>&1; then
     # host's suites): at 2,880 its trend, projected over a day from a third of the run, was
     # three times as sensitive to the agent's bounded wobble (sid, 3.14: +27 KB net over the
     # run, 5.02-5.11 MB medians, projected to 1.4 MB a day).
-    if [ ${#tests[@]} -gt 0 ]; then
-        say "integration tests: ${tests[*]}"
-        meson test -C "$dir" --print-errorlogs --no-rebuild --num-processes 1 "${tests[@]}"
+    if [ $# -gt 0 ]; then
+        say "integration tests: $*"
+        meson test -C "$dir" --print-errorlogs --no-rebuild --num-processes 1 "$@"
     else
         meson test -C "$dir" --print-errorlogs --no-rebuild --suite integration --num-processes 1
     fi
