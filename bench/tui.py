@@ -66,6 +66,9 @@ MEM_GROWTH_BYTES, MEM_GROWTH_FRACTION = 1 << 20, 0.02
 SERVICE = r'''
 import os, sys, time
 import leaktop
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine_load import say_busy  # noqa: E402
 leaktop.start(interval=float(sys.argv[1]))
 
 class Marker:           # one more every 5 ms: every sample sees a count of its own
@@ -88,30 +91,6 @@ while True:
     i += 1
     time.sleep(0.005)
 '''
-
-
-def busy_cpus():
-    """CPUs other work kept busy over one second (from /proc/stat); None without /proc."""
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v[:8]), v[3] + v[4]
-    try:
-        t0, i0 = snap()
-        time.sleep(1.0)
-        t1, i1 = snap()
-    except (OSError, ValueError):
-        return None
-    return (os.cpu_count() or 1) * (1.0 - (i1 - i0) / max(1, t1 - t0))
-
-
-def say_busy(when):
-    busy = busy_cpus()
-    if busy is not None:
-        print("machine %s: %.2f of %d CPUs busy%s" % (
-            when, busy, os.cpu_count() or 1,
-            "  <-- WARNING: a busy machine makes these figures noisy" if busy > 0.5 else ""))
-        sys.stdout.flush()
 
 
 def cpu_ticks(pid):
