@@ -274,8 +274,8 @@ write_text(const lt_report *r, FILE *f)
             any_est |= t->estimated;
         }
         if (any_est)
-            fputs("  (~: estimated since the last census from the allocation sampler's live "
-                  "samples)\n", f);
+            fputs("  (~: estimated since the last census: the objects that arrived since "
+                  "counted, those that died sampled)\n", f);
     }
     write_sites(r, f);
     (void)c;

@@ -448,7 +448,7 @@ lt_suspects_find(const lt_model *m, uint32_t first, lt_suspect *out, int max)
         if (x->estimated) {
             size_t len = strlen(x->reason);
             snprintf(x->reason + len, sizeof x->reason - len,
-                     "; estimated since the last census (sampled, +-%.0f objects)", sd);
+                     "; estimated since the last census (+-%.0f objects)", sd);
         }
     }
 

@@ -37,7 +37,7 @@ lt_view_types_build(lt_ui *ui, lt_table *t)
         if (fabs(rate) < 0.05)
             rate = 0; /* no "-0.0" */
         uint64_t bytes = s->bytes[slot] == LT_UNKNOWN ? 0 : s->bytes[slot];
-        /* An estimate between censuses (the sampler's live samples since the last one) reads
+        /* An estimate between censuses (the arrivals and the sampled deaths since) reads
          * "~12,340": plain ASCII, distinct without colour. */
         int est = lt_type_estimated(s, slot);
         lt_fmt_count(r->cells[1] + est, LT_TABLE_CELL - est, count);
