@@ -19,9 +19,15 @@ from harness import (CMD_PING, CMD_STOP, FRAME_BYE, FRAME_HELLO, FRAME_HISTORY_E
 # A program with the agent started from its own code; it prints a numbered line every 20 ms so a
 # test can prove its output is intact, and exits by itself after a number of lines.
 TICKER = r'''
-import os, sys, time
+import os, socket, sys, time
 import leaktop
 leaktop.start(interval=0.1)
+# Ready once the agent serves: it has then swept the stale sockets it found at start (its thread
+# does that before it accepts anyone), so a socket left after this is not swept by this one.
+c = socket.socket(socket.AF_UNIX)
+c.connect(leaktop.socket_path())
+c.recv(8)
+c.close()
 print("ready %d %s" % (os.getpid(), leaktop.socket_path()), flush=True)
 for i in range(int(sys.argv[1])):
     junk = [dict(i=i) for _ in range(200)]
