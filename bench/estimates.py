@@ -17,6 +17,10 @@ decide it: how many of the leaked blocks the sampler is expected to hold after S
 the instances themselves (what a type estimate sees) and for everything a Record allocates
 (what a site sees), beside the noise floor a suspect must clear.
 
+By default the leak starts once a census begun after the heap was built has completed (a service
+whose heap was built long ago: the census's mark is then placed on the full heap, and what
+arrives after it is counted exactly); --no-settle starts it at once.
+
 Needs about 3-4 GB for 20 M objects and several minutes (the heap is built with the sampler on).
 Exit status 0 when the run completed (named or not: the verdict is printed), 1 on a failed
 child, 2 on a bad command line. Standard library only.
@@ -34,7 +38,7 @@ sys.path.insert(0, os.path.join(REPO, "bench"))
 from big_heap import parse_size  # noqa: E402
 
 CHILD = r'''
-import gc, os, sys, time
+import gc, json, os, sys, time
 sys.path.insert(0, %(bench)r)
 import leaktop
 leaktop.start(**eval("dict(%(options)s)"))
@@ -57,7 +61,16 @@ parts = own + sys.getsizeof(r.path) + sys.getsizeof(r.started) + sys.getsizeof(r
 if sys.version_info < (3, 11):
     parts += sys.getsizeof(r.__dict__)
 leaked = []
-print("ready %%d %%d %%d %%d" %% (os.getpid(), len(gc.get_objects()), own, parts), flush=True)
+# A service's heap was built long ago: wait (unless --no-settle) for a census that started after
+# the heap was, as one does at some point within its period (the budget's spacing).
+built_ns = time.monotonic_ns()
+waited = 0.0
+if %(settle)r:
+    while (leaktop._census() or {}).get("started_mono_ns", 0) < built_ns:
+        time.sleep(0.5)
+    waited = (time.monotonic_ns() - built_ns) / 1e9
+print("ready %%d %%d %%d %%d %%.0f" %% (os.getpid(), len(gc.get_objects()), own, parts, waited),
+      flush=True)
 t0, i = time.monotonic(), 0
 while True:
     i += 1
@@ -68,7 +81,7 @@ while True:
     leaked.append(Record(i))
     if i %% 20 == 0:
         with open(%(count)r + ".tmp", "w") as f:
-            f.write("%%d" %% len(leaked))
+            f.write("%%d %%s" %% (len(leaked), json.dumps((leaktop._census() or {}).get("arrivals"))))
         os.replace(%(count)r + ".tmp", %(count)r)
 '''
 
@@ -82,6 +95,10 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--options", default="", help="leaktop.start() keywords, e.g. budget=0.1")
+    ap.add_argument("--no-settle", dest="settle", action="store_false",
+                    help="start leaking as soon as the heap is built, not after the first "
+                         "census that follows (the counts then stay those of a census taken "
+                         "while the heap was growing, until the next)")
     args = ap.parse_args()
     if not glob.glob(os.path.join(args.build, "agent", "leaktop.cpython-*.so")):
         print("estimates.py: no agent in %s (build it first)" % args.build, file=sys.stderr)
@@ -92,7 +109,8 @@ def main():
     prog = os.path.join(tmp, "child.py")
     with open(prog, "w") as f:
         f.write(CHILD % {"bench": os.path.join(REPO, "bench"), "options": args.options,
-                         "size": parse_size(args.size), "rate": args.rate, "count": count_file})
+                         "size": parse_size(args.size), "rate": args.rate, "count": count_file,
+                         "settle": args.settle})
     env = dict(os.environ, PYTHONPATH=os.path.join(args.build, "agent"))
     t0 = time.monotonic()
     child = subprocess.Popen([args.python, prog], env=env, stdout=subprocess.PIPE, text=True)
@@ -102,12 +120,14 @@ def main():
             print("estimates.py: the child failed", file=sys.stderr)
             return 1
         pid, objects, own, parts = (int(x) for x in line[1:5])
-        built = time.monotonic() - t0
+        settled = float(line[5])
+        built = time.monotonic() - t0 - settled
         r = subprocess.run([os.path.join(args.build, "leaktop"), "check", "--pid", str(pid),
                             "--duration", str(args.duration), "--json"], capture_output=True,
                            text=True, timeout=args.duration + 300)
         with open(count_file) as f:
-            held = int(f.read())
+            held, arrivals = f.read().split(" ", 1)
+        held, arrivals = int(held), json.loads(arrivals)
         if r.returncode not in (0, 1):
             print("estimates.py: check failed: %s" % r.stderr, file=sys.stderr)
             return 1
@@ -127,8 +147,11 @@ def main():
     print("%s, %s tracked objects (gc.get_objects), heap built in %.0f s; leak %.0f Record/s, "
           "check --duration %.0f" % (args.python, format(objects, ","), built, args.rate,
                                      args.duration))
+    print("waited %.0f s for a census begun after the heap was built (--no-settle: none)"
+          % settled)
     print("census: counts %.0f s old at the report, exact %s, budget %s" % (
         rep["agent"]["counts_age_s"], rep["agent"]["counts_exact"], args.options or "default"))
+    print("arrivals since the census's mark: %s" % arrivals)
     print("sampler: mean interval %s bytes" % format(interval, ","))
     if interval:
         print("expected samples of the %.0f leaked in %.0f s: their own blocks (%d B each, what "
@@ -142,7 +165,7 @@ def main():
     print("named: type %s, a Record line %s (%s), findings %s" % (
         "yes" if named_type else "no", "yes" if named_site else "no",
         ", ".join("%s:%s" % (os.path.basename(s["file"]), s["line"]) for s in named_site),
-        [x.get("sentence", "")[:80] for x in leaks][:3]))
+        [x.get("summary", "")[:100] for x in leaks][:3]))
     print("suspects: %s" % [(s["kind"], s["name"][-50:]) for s in rep["suspects"]][:8])
     return 0
 
