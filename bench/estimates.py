@@ -81,8 +81,11 @@ while True:
     leaked.append(Record(i))
     if i %% 20 == 0:
         with open(%(count)r + ".tmp", "w") as f:
-            f.write("%%d %%s" %% (len(leaked), json.dumps((leaktop._census() or {}).get("arrivals"))))
+            f.write("%%d %%d %%s" %% (len(leaked), time.monotonic_ns(),
+                                   json.dumps((leaktop._census() or {}).get("arrivals"))))
         os.replace(%(count)r + ".tmp", %(count)r)
+        with open(%(count)r + ".log", "a") as f:
+            f.write("%%d %%d\n" %% (len(leaked), time.monotonic_ns()))
 '''
 
 
@@ -122,12 +125,19 @@ def main():
         pid, objects, own, parts = (int(x) for x in line[1:5])
         settled = float(line[5])
         built = time.monotonic() - t0 - settled
+        watch_ns = time.monotonic_ns()
         r = subprocess.run([os.path.join(args.build, "leaktop"), "check", "--pid", str(pid),
                             "--duration", str(args.duration), "--json"], capture_output=True,
                            text=True, timeout=args.duration + 300)
         with open(count_file) as f:
-            held, arrivals = f.read().split(" ", 1)
+            held, _, arrivals = f.read().split(" ", 2)
         held, arrivals = int(held), json.loads(arrivals)
+        # How many were held when the watch ended (check waits for the agent's answers after
+        # it, minutes on a big heap, before it reports).
+        end_ns = watch_ns + args.duration * 1e9
+        with open(count_file + ".log") as f:
+            at_end = max([int(n) for n, at in (line.split() for line in f) if int(at) <= end_ns]
+                         or [0])
         if r.returncode not in (0, 1):
             print("estimates.py: check failed: %s" % r.stderr, file=sys.stderr)
             return 1
@@ -160,8 +170,9 @@ def main():
                                    parts, leaked_s * parts / interval))
         print("a site must rise by 4 intervals (%s B) at least; a type's estimate by 3 sd: at "
               "least 9 samples when none die" % format(4 * interval, ","))
-    print("Record: estimate %s (sd %s, estimated %s), true %d (read after the report)" % (
-        rec.get("count"), rec.get("count_sd"), rec.get("estimated"), held))
+    print("Record: estimate %s (sd %s, estimated %s), true %d at the end of the watch (%d when "
+          "the report came)" % (rec.get("count"), rec.get("count_sd"), rec.get("estimated"),
+                                at_end, held))
     print("named: type %s, a Record line %s (%s), findings %s" % (
         "yes" if named_type else "no", "yes" if named_site else "no",
         ", ".join("%s:%s" % (os.path.basename(s["file"]), s["line"]) for s in named_site),
