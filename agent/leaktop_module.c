@@ -233,9 +233,10 @@ static struct {
 /* ---- the arrivals since the census's mark (py_census.h, type_estimates.h) --------------- */
 
 /* More tracked objects than this joined the lists since the census: estimates from the samples
- * alone until the next census (counting them each tick would cost more than the census's
- * budget allows; a steady heap gains far fewer). */
-#define ARRIVALS_MAX 200000u
+ * alone until the next census. Counting them each tick may take half the census's budget for a
+ * tick (at the last census's CPU time per object), and never less than ARRIVALS_FLOOR objects
+ * (a millisecond or two); a steady heap gains far fewer. */
+#define ARRIVALS_FLOOR 20000u
 
 static struct {
     lt_py_mark mark;
@@ -265,10 +266,24 @@ arrivals_forget(void)
  * return, let go between slices (of the census's size, charged to its budget). A lost mark, a
  * collection under way or too many arrivals: no arrivals this tick (the first two: none until
  * the next census's mark). */
+static uint64_t
+arrivals_max(void)
+{
+    double per_object = cs.objects > 0 && cs.cpu_ns > 0 ? (double)cs.cpu_ns / (double)cs.objects
+                                                        : 100.0;
+    if (per_object < 10.0)
+        per_object = 10.0;
+    /* interval_ms * budget_ppm is the budget's nanoseconds per tick */
+    double half_tick_ns = (double)agent_cfg.interval_ms * (double)cs.budget_ppm / 2.0;
+    double n = half_tick_ns / per_object;
+    return n > ARRIVALS_FLOOR ? (uint64_t)n : ARRIVALS_FLOOR;
+}
+
 static void
 arrivals_count(lt_agent *a, int at_census)
 {
     lt_type_est *e = lt_py_type_est();
+    uint64_t max_objects = arrivals_max();
     if (!ar.census_ready) {
         if (lt_census_init(&ar.census, 1) < 0)
             return;
@@ -292,7 +307,7 @@ arrivals_count(lt_agent *a, int at_census)
             ar.longest_hold_ns = hold;
         if (cs.paced)
             lt_pace_spend(&cs.pace, cpu);
-        int too_many = ar.census.objects > ARRIVALS_MAX;
+        int too_many = ar.census.objects > max_objects;
         if (rc == LT_WALK_DONE || rc == LT_WALK_LOST || rc == LT_WALK_BUSY || too_many) {
             ar.last_objects = ar.census.objects;
             if (rc == LT_WALK_DONE && !merged) {
