@@ -213,12 +213,13 @@ lt_py_walk_finish(lt_py_walk *w, lt_census *c)
     lt_py_walk_abandon(w, c);
 }
 
-/* Start over from the first list: counts to zero (types stay held), or the visitor told. */
+/* Start over from the first list (a walk of arrivals: from its marker, in generation 2): counts
+ * to zero (types stay held), or the visitor told. */
 static void
 restart(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc)
 {
     w->restarts++;
-    w->phase = 0;
+    w->phase = w->mark != NULL ? 1 : 0;
     if (c != NULL) {
         lt_census_zero_counts(c);
         c->last = NULL;
@@ -270,6 +271,14 @@ mark_holds(const lt_py_mark *m, struct _gc_runtime_state *gc)
            lt_py_gc_entry(m->marker)->_gc_next != 0;
 }
 
+/* Where a walk that starts over resumes: after the marker for a walk of arrivals, else at the
+ * head of its first list (NULL). */
+static inline PyObject *
+restart_point(const lt_py_walk *w)
+{
+    return w->mark != NULL ? w->mark->marker : NULL;
+}
+
 /* The walk cannot go on from where it is: start over, or past a bounded number of restarts,
  * skip what is left of the current list and say the census is not exact. (A walk of arrivals
  * has lost its mark: the caller ends it.) */
@@ -280,13 +289,7 @@ lost_place(lt_py_walk *w, lt_census *c, struct _gc_runtime_state *gc)
         /* From the marker again while it holds; else, or too often, give up (the caller asks
          * the mark whether it still holds). */
         if (w->restarts < WALK_MAX_RESTARTS && mark_holds(w->mark, gc)) {
-            w->restarts++;
-            w->phase = 1;
-            if (c != NULL) {
-                lt_census_zero_counts(c);
-                c->last = NULL;
-            }
-            snapshot(w, gc);
+            restart(w, c, gc);
         } else {
             if (!mark_holds(w->mark, gc))
                 w->mark->valid = 0;
@@ -316,7 +319,7 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
     PyObject *resume = w->cursor;
     if (!still_valid(w, gc)) {
         lost_place(w, c, gc);
-        resume = w->mark != NULL ? w->mark->marker : NULL;
+        resume = restart_point(w);
     }
     if (w->mark != NULL && w->phase > WALK_LISTS) {
         w->active = 0;
@@ -349,8 +352,7 @@ lt_py_walk_slice(lt_py_walk *w, lt_census *c, uint64_t slice_ns, uint64_t young_
                 w->cursor = old; /* dropped by lt_py_walk_abandon, when nothing is under way */
                 return LT_WALK_LOST;
             }
-            if (w->mark != NULL)
-                resume = w->mark->marker;
+            resume = restart_point(w);
             continue;
         }
         if (r == WALK_STOP)
