@@ -2,7 +2,7 @@
 """Big heaps: what the census costs the host at 1 M, 5 M and 20 M GC-tracked objects.
 
     python3 bench/big_heap.py [BUILD_DIR] [--pythons python3,...|pyenv] [--sizes 1M,5M,20M]
-                              [--seconds 20] [--census-wait 300]
+                              [--seconds 20] [--census-wait 300] [--rounds 5]
 
 BUILD_DIR (or $LEAKTOP_BUILD) is a meson build directory holding agent/leaktop.cpython-*.so;
 the default is `build` at the repository root. One command prints the whole comparison table.
@@ -18,6 +18,13 @@ generation, and then, in that one process, runs the same host for --seconds in e
   tracemalloc  tracemalloc.start(1)
   get_objects  a thread counting collections.Counter(type(o) for o in gc.get_objects()) every
                P seconds, P the census period leaktop reached
+Throughput side by side: this machine's speed drifts by 5-50% from one window to the next, so
+first come --rounds rounds of each leaktop configuration, each window between two none windows
+and compared with their mean (the median of those ratios is the figure): leaktop's defaults, and
+the census alone (sample_bytes=0, no allocator hooks: what the heap's size costs, apart from
+what every allocation costs). Each leaktop window starts after its first census (the one not
+spaced out). Stalls are compared over the same windows: longest, p99, p99.9, over 10 ms a minute.
+
 The host is a main thread running a pure-Python loop (its iterations per second are the
 throughput) and a thread timing time.sleep(0.001): its overshoot is the stall a thread inside
 the host sees (longest and 99th percentile). CPython itself makes a waiting thread wait up to a
@@ -155,7 +162,9 @@ class Host(object):
         self.stop.set()
         th.join()
         s = sorted(self.stalls) or [0.0]
-        return it / took, s[-1] * 1e3, s[int(len(s) * 0.99)] * 1e3, took
+        over = sum(1 for x in s if x > 0.010)
+        return (it / took, s[-1] * 1e3, s[int(len(s) * 0.99)] * 1e3, took,
+                s[int(len(s) * 0.999)] * 1e3, over)
 
 
 # ---- the viewer: why-alive and TYPE_SITES through the socket -----------------------------------
@@ -209,7 +218,10 @@ def ask(path, type_name, timeout):
 
 
 def get_objects_census(stop, period, out):
-    while not stop.wait(period):
+    """Count every object with gc.get_objects() every period s, the first at half a period."""
+    wait = period / 2
+    while not stop.wait(wait):
+        wait = period
         t0 = time.perf_counter()
         collections.Counter(type(o) for o in gc.get_objects())
         out.append(time.perf_counter() - t0)
@@ -233,7 +245,24 @@ def run_child(args):
     def none():
         nones.append(host.run(args.seconds))
 
+    # Throughput and stalls, side by side: rounds of none and leaktop, each leaktop window between
+    # two none windows, so what drifts on the machine (another tenant, the kernel's memory
+    # scans) drifts for both. A leaktop window starts after its first census (the one that is
+    # not spaced out) and runs at the budget's pace, as it does from then on.
+    # Two leaktop configurations take turns: the defaults, and the census alone (no sampler, so
+    # no allocator hooks: what the heap's size costs, apart from what every allocation costs).
     none()
+    rounds = []
+    for i in range(2 * args.rounds):
+        mode = "leaktop" if i % 2 == 0 else "census"
+        leaktop.start(**({} if mode == "leaktop" else {"sample_bytes": 0}))
+        while leaktop._census() is None:
+            time.sleep(0.05)
+        r = host.run(args.seconds)
+        leaktop.stop()
+        rounds.append([mode, r])
+        none()
+    res["rounds"] = rounds
     # leaktop: wait for the first census (at full speed), then measure until one more census
     # has finished within the budget.
     leaktop.start()
@@ -275,7 +304,7 @@ def run_child(args):
     stop, times = threading.Event(), []
     th = threading.Thread(target=get_objects_census, args=(stop, period or 10.0, times))
     th.start()
-    res["get_objects"] = host.run(max(args.seconds, 2.5 * (period or 10.0)))
+    res["get_objects"] = host.run(max(args.seconds, period or 10.0))
     stop.set()
     th.join()
     res["get_objects_times"] = times
@@ -316,8 +345,33 @@ def pythons_of(spec):
 
 
 def fmt_row(name, r, bar):
-    ips, worst, p99, _ = r
-    return "  %-12s %9.0f  %6.3fx  %8.1f  %7.1f" % (name, ips, bar / ips if ips else 0, worst, p99)
+    ips, worst, p99, took, p999, over = r
+    return "  %-12s %9.0f  %6.3fx  %8.1f  %7.1f  %7.1f  %8.1f" % (
+        name, ips, bar / ips if ips else 0, worst, p99, p999, 60.0 * over / max(took, 1e-9))
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2.0 if n else 0.0
+
+
+def paired(res, mode):
+    """Each round of mode against the mean of the none windows before and after it: the ratios,
+    their median, and the stalls of those windows (mode's, none's) taken together."""
+    k = len(res["rounds"])
+    nones = res["none"][:k + 1]
+    idx = [i for i in range(k) if res["rounds"][i][0] == mode]
+    lts = [res["rounds"][i][1] for i in idx]
+    ratios = [(nones[i][0] + nones[i + 1][0]) / 2.0 / res["rounds"][i][1][0] for i in idx]
+    nones = [nones[j] for i in idx for j in (i, i + 1)]
+
+    def stalls(ws):
+        took = sum(w[3] for w in ws)
+        return {"worst": max(w[1] for w in ws), "p99": median([w[2] for w in ws]),
+                "p999": median([w[4] for w in ws]),
+                "over10_per_min": 60.0 * sum(w[5] for w in ws) / max(took, 1e-9)}
+    return ratios, median(ratios), stalls(lts), stalls(nones)
 
 
 def report(res):
@@ -329,10 +383,14 @@ def report(res):
                                        res["build_s"], res["load_before"][0],
                                        res["load_before"][1], res["load_after"][0],
                                        res["load_after"][1]))
-    print("  %-12s %9s  %7s  %8s  %7s" % ("mode", "iter/s", "slower", "stall ms", "p99 ms"))
+    print("  %-12s %9s  %7s  %8s  %7s  %7s  %8s" % ("mode", "iter/s", "slower", "stall ms",
+                                                 "p99 ms", "p99.9", ">10ms/min"))
+    k = len(res["rounds"])
     for i, n in enumerate(nones):
         print(fmt_row("none #%d" % (i + 1), n, bar))
-    print(fmt_row("leaktop", res["leaktop"], bar))
+        if i < k:
+            print(fmt_row("%s #%d" % (res["rounds"][i][0], i // 2 + 1), res["rounds"][i][1], bar))
+    print(fmt_row("leaktop long", res["leaktop"], bar))
     print(fmt_row("tracemalloc", res["tracemalloc"], bar))
     print(fmt_row("get_objects", res["get_objects"], bar))
     stall_none = max(n[1] for n in nones)
@@ -373,10 +431,23 @@ def report(res):
               k["types"], k["nodes_leaktop"], k["nodes_ref"],
               json.dumps(k["diff"], sort_keys=True) if k["diff"] else "none", q["slices"],
               q["max_hold_ns"] / 1e6, q["max_slice_cpu_ns"] / 1e6))
-    ratio = bar / res["leaktop"][0]
+    for mode, what in (("leaktop", "leaktop's defaults"),
+                       ("census", "the census alone (sample_bytes=0: no allocator hooks)")):
+        ratios, r, st_lt, st_none = paired(res, mode)
+        if mode == "leaktop":
+            ratio = r
+        else:
+            census_ratio = r
+        print("  side by side, %s: %d rounds, each against the none windows around it: slower "
+              "by %s, median %.3fx; stalls, %s vs none: longest %.1f vs %.1f ms, p99 %.1f vs "
+              "%.1f ms, p99.9 %.1f vs %.1f ms, over 10 ms %.1f vs %.1f a minute"
+              % (what, len(ratios), " ".join("%.3f" % x for x in ratios), r, mode,
+                 st_lt["worst"], st_none["worst"], st_lt["p99"], st_none["p99"], st_lt["p999"],
+                 st_none["p999"], st_lt["over10_per_min"], st_none["over10_per_min"]))
     ok = ratio <= 1.02 and c["exact"] and c["longest_hold_ns"] <= 10e6 and k["nodes_leaktop"] == k["nodes_ref"]
-    print("  target (within 2%%, holds <= 10 ms, Node exact): %s (%.3fx, %.2f ms)" % (
-        "met" if ok else "MISSED", ratio, c["longest_hold_ns"] / 1e6))
+    print("  target (within 2%%, holds <= 10 ms, Node exact): %s (%.3fx, %.2f ms); the census "
+          "alone %.3fx" % ("met" if ok else "MISSED", ratio, c["longest_hold_ns"] / 1e6,
+                            census_ratio))
 
 
 def main():
@@ -387,6 +458,7 @@ def main():
     ap.add_argument("--sizes", default="1M,5M,20M")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--census-wait", type=float, default=300.0)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--child-size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--ask", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -411,7 +483,8 @@ def main():
     for py in pythons_of(args.pythons):
         for size in sizes:
             cmd = [py, os.path.abspath(__file__), args.build, "--child-size", str(size),
-                   "--seconds", str(args.seconds), "--census-wait", str(args.census_wait)]
+                   "--seconds", str(args.seconds), "--census-wait", str(args.census_wait),
+                   "--rounds", str(args.rounds)]
             r = subprocess.run(cmd, capture_output=True, text=True)
             line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
             if r.returncode != 0 or not line:
