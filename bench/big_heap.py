@@ -245,12 +245,10 @@ def run_child(args):
     def none():
         nones.append(host.run(args.seconds))
 
-    # Throughput and stalls, side by side: rounds of none and leaktop, each leaktop window between
-    # two none windows, so what drifts on the machine (another tenant, the kernel's memory
-    # scans) drifts for both. A leaktop window starts after its first census (the one that is
-    # not spaced out) and runs at the budget's pace, as it does from then on.
-    # Two leaktop configurations take turns: the defaults, and the census alone (no sampler, so
-    # no allocator hooks: what the heap's size costs, apart from what every allocation costs).
+    # Throughput and stalls, side by side: each leaktop window between two none windows, so what
+    # drifts on the machine (another tenant, the kernel's memory scans) drifts for both. Two
+    # configurations take turns: the defaults, and the census alone (no sampler, so no allocator
+    # hooks). A window starts after its first census (the one not spaced out).
     none()
     rounds = []
     for i in range(2 * args.rounds):
@@ -431,23 +429,22 @@ def report(res):
               k["types"], k["nodes_leaktop"], k["nodes_ref"],
               json.dumps(k["diff"], sort_keys=True) if k["diff"] else "none", q["slices"],
               q["max_hold_ns"] / 1e6, q["max_slice_cpu_ns"] / 1e6))
+    medians = {}
     for mode, what in (("leaktop", "leaktop's defaults"),
                        ("census", "the census alone (sample_bytes=0: no allocator hooks)")):
         ratios, r, st_lt, st_none = paired(res, mode)
-        if mode == "leaktop":
-            ratio = r
-        else:
-            census_ratio = r
+        medians[mode] = r
         print("  side by side, %s: %d rounds, each against the none windows around it: slower "
               "by %s, median %.3fx; stalls, %s vs none: longest %.1f vs %.1f ms, p99 %.1f vs "
               "%.1f ms, p99.9 %.1f vs %.1f ms, over 10 ms %.1f vs %.1f a minute"
               % (what, len(ratios), " ".join("%.3f" % x for x in ratios), r, mode,
                  st_lt["worst"], st_none["worst"], st_lt["p99"], st_none["p99"], st_lt["p999"],
                  st_none["p999"], st_lt["over10_per_min"], st_none["over10_per_min"]))
+    ratio = medians["leaktop"]
     ok = ratio <= 1.02 and c["exact"] and c["longest_hold_ns"] <= 10e6 and k["nodes_leaktop"] == k["nodes_ref"]
     print("  target (within 2%%, holds <= 10 ms, Node exact): %s (%.3fx, %.2f ms); the census "
           "alone %.3fx" % ("met" if ok else "MISSED", ratio, c["longest_hold_ns"] / 1e6,
-                            census_ratio))
+                            medians["census"]))
 
 
 def main():
@@ -466,6 +463,9 @@ def main():
     if args.ask:
         ask(args.ask[0], args.ask[1], 240.0)
         return 0
+    if args.rounds < 1:
+        print("big_heap.py: --rounds takes a number of rounds, 1 or more", file=sys.stderr)
+        return 2
     if args.child_size:
         run_child(args)
         return 0
