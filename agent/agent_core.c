@@ -15,6 +15,7 @@
 #include "leaktop/mem.h"
 #include "leaktop/sockpath.h"
 #include "leaktop/version.h"
+#include "fork_gate.h"
 #include "mem_stats.h"
 #include "proc_self.h"
 
@@ -137,6 +138,19 @@ announce_traces(lt_agent *a)
 /* Estimate rows (SAMPLE 1.2) a history sample keeps. */
 #define HISTORY_EST_ROWS 32u
 
+/* ---- the fork gate ---------------------------------------------------------------------- */
+
+/* The agent thread holds the fork gate (fork_gate.h) whenever it runs, but while it blocks in
+ * poll and while it is in a host callback (they take the GIL). */
+static int
+poll_ungated(struct pollfd *pfd, nfds_t n, int timeout_ms)
+{
+    lt_fork_gate_leave();
+    int rc = poll(pfd, n, timeout_ms);
+    lt_fork_gate_enter();
+    return rc;
+}
+
 /* ---- one tick ------------------------------------------------------------------------- */
 
 static void
@@ -146,7 +160,10 @@ take_sample(lt_agent *a)
     memset(&s, 0, sizeof s);
     a->sites_ready = 0;
     a->memory_python = 0;
-    if (a->ops.sample(a->ops.ctx, a, &s) < 0) {
+    lt_fork_gate_leave();
+    int rc = a->ops.sample(a->ops.ctx, a, &s);
+    lt_fork_gate_enter();
+    if (rc < 0) {
         /* strings and tracebacks interned before the skip are real */
         if (announce_strings(a) == 0)
             announce_traces(a);
@@ -351,7 +368,9 @@ answer_type_sites(lt_agent *a, lt_client *c, uint32_t name_id)
     }
     lt_type_sites ts;
     lt_type_sites_init(&ts);
+    lt_fork_gate_leave();
     int rc = a->ops.type_sites(a->ops.ctx, a->strings.text[name_id], &ts);
+    lt_fork_gate_enter();
     lt_type_site_total top[LT_AGENT_TYPE_SITES];
     lt_type_site_row rows[LT_AGENT_TYPE_SITES];
     uint32_t n = rc == 0 ? lt_type_sites_top(&ts, top, LT_AGENT_TYPE_SITES) : 0, nrows = 0;
@@ -434,9 +453,15 @@ handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uin
             uint32_t id = m.u.command.arg;
             lt_why_msg w;
             memset(&w, 0, sizeof w);
-            if (id >= a->strings.n || id == LT_STRTAB_OVERFLOW_ID) {
+            int searched = -1; /* -1: no such name, 0: failed, 1: done */
+            if (id < a->strings.n && id != LT_STRTAB_OVERFLOW_ID) {
+                lt_fork_gate_leave();
+                searched = a->ops.why_alive(a->ops.ctx, a->strings.text[id], &w) < 0 ? 0 : 1;
+                lt_fork_gate_enter();
+            }
+            if (searched < 0) {
                 reply(c, code, -1, 0, "unknown type name id");
-            } else if (a->ops.why_alive(a->ops.ctx, a->strings.text[id], &w) < 0) {
+            } else if (!searched) {
                 reply(c, code, -1, 0, "out of memory");
             } else {
                 w.name_id = id;
@@ -452,7 +477,9 @@ handle_frame(lt_agent *a, lt_client *c, uint16_t type, uint16_t flags, const uin
         } else if (code == LT_CMD_GC_COLLECT && a->ops.command != NULL) {
             int64_t value = 0;
             char msg[256] = "";
+            lt_fork_gate_leave();
             int st = a->ops.command(a->ops.ctx, code, &value, msg, sizeof msg);
+            lt_fork_gate_enter();
             reply(c, code, st, value, msg);
         } else {
             reply(c, code, -1, 0, "unknown command");
@@ -544,7 +571,7 @@ say_goodbye(lt_agent *a)
         uint64_t now = lt_mono_ns();
         if (n == 0 || now >= deadline)
             break;
-        poll(pfd, n, (int)((deadline - now) / 1000000u) + 1);
+        poll_ungated(pfd, n, (int)((deadline - now) / 1000000u) + 1);
     }
 }
 
@@ -563,7 +590,7 @@ linger_for_first_viewer(lt_agent *a)
         pfd[n++] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
         for (uint32_t i = 0; i < a->nclients && n < 65; i++)
             pfd[n++] = (struct pollfd){.fd = a->clients[i].fd, .events = POLLIN};
-        if (poll(pfd, n, (int)((deadline - now) / 1000000u) + 1) <= 0)
+        if (poll_ungated(pfd, n, (int)((deadline - now) / 1000000u) + 1) <= 0)
             continue;
         for (nfds_t i = 1; i < n; i++)
             if (pfd[i].revents)
@@ -594,8 +621,10 @@ static void *
 agent_main(void *arg)
 {
     lt_agent *a = arg;
+    __atomic_store_n(&a->thread_running, 1, __ATOMIC_RELEASE);
     uint64_t interval = (uint64_t)a->cfg.interval_ms * 1000000ull;
     uint64_t next = lt_mono_ns();
+    lt_fork_gate_enter();
     struct pollfd *pfd = lt_calloc(a->cfg.max_clients + 2, sizeof *pfd);
     sweep_stale_sockets(a);
     while (pfd != NULL && __atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 0) {
@@ -620,7 +649,7 @@ agent_main(void *arg)
             pfd[n++] = (struct pollfd){.fd = a->clients[i].fd, .events = ev};
         }
         int timeout = (int)((next - now + 999999u) / 1000000u);
-        int rc = poll(pfd, n, timeout);
+        int rc = poll_ungated(pfd, n, timeout);
         if (rc <= 0)
             continue;
         if (pfd[0].revents) {
@@ -650,8 +679,11 @@ agent_main(void *arg)
     /* The process is exiting: viewers get its last state, so even a short run has an end. */
     if (exiting)
         take_sample(a);
-    if (__atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 2 && a->ops.stopping != NULL)
+    if (__atomic_load_n(&a->stop_flag, __ATOMIC_ACQUIRE) == 2 && a->ops.stopping != NULL) {
+        lt_fork_gate_leave();
         a->ops.stopping(a->ops.ctx);
+        lt_fork_gate_enter();
+    }
     say_goodbye(a);
     for (uint32_t i = 0; i < a->nclients; i++)
         lt_client_close(&a->clients[i]);
@@ -662,6 +694,7 @@ agent_main(void *arg)
         a->listen_fd = -1;
         unlink(a->socket_path);
     }
+    lt_fork_gate_leave();
     if (a->ops.thread_exit != NULL)
         a->ops.thread_exit(a->ops.ctx);
     __atomic_store_n(&a->finished, 1, __ATOMIC_RELEASE);
@@ -805,6 +838,13 @@ lt_agent_start(const lt_agent_config *cfg, const lt_agent_ops *ops, const lt_age
         goto fail;
     }
     a->thread_started = 1;
+    /* A new thread's start-up allocates (its stack's attributes, a sanitizer's thread record)
+     * before the fork gate can cover it: the caller, who holds the GIL, returns after it, so
+     * that no os.fork() copies it half done (bounded: a thread that never runs is waited 5 s). */
+    for (int i = 0; i < 100000 && !__atomic_load_n(&a->thread_running, __ATOMIC_ACQUIRE); i++) {
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
     return a;
 
 fail:

@@ -92,6 +92,7 @@ struct lt_agent {
     int listen_fd, wake_rd, wake_wr;
     pthread_t thread;
     int thread_started; /* pthread_create succeeded and not yet joined */
+    int thread_running; /* atomic: the thread runs its own code (its start-up is over) */
     int stop_flag;      /* atomic: 1 when the controller asks the thread to end */
     int bye_reason;     /* atomic: LT_BYE_* sent to viewers when ending */
     int finished;       /* atomic: the thread has left its loop */

@@ -21,6 +21,7 @@
 #include "leaktop/version.h"
 #include "py_alloc_hook.h"
 #include "census_pace.h"
+#include "fork_gate.h"
 #include "gil_holds.h"
 #include "py_census.h"
 #include "py_memstats.h"
@@ -128,11 +129,14 @@ static int agent_tstate_kept;
 static PyGILState_STATE
 host_enter(void)
 {
+    if (agent_tstate_kept)
+        return PyGILState_Ensure();
+    /* The first time makes the thread state (an allocation without the GIL): in the fork gate. */
+    lt_fork_gate_enter();
     PyGILState_STATE g = PyGILState_Ensure();
-    if (!agent_tstate_kept) {
-        PyGILState_Ensure(); /* the extra level: the thread state outlives this call */
-        agent_tstate_kept = 1;
-    }
+    PyGILState_Ensure(); /* the extra level: the thread state outlives this call */
+    agent_tstate_kept = 1;
+    lt_fork_gate_leave();
     return g;
 }
 
@@ -973,6 +977,29 @@ leaktop_atexit(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* os.register_at_fork(before=...): the agent thread finishes what it does without the GIL and
+ * waits (fork_gate.h), the GIL let go meanwhile. */
+static PyObject *
+leaktop_before_fork(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_BEGIN_ALLOW_THREADS
+    lt_fork_gate_close();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* os.register_at_fork(after_in_parent=...): the agent thread goes on. */
+static PyObject *
+leaktop_after_fork_parent(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    lt_fork_gate_open();
+    Py_RETURN_NONE;
+}
+
 /* os.register_at_fork(after_in_child=...): the child has no agent thread. Forget the parent's
  * agent (its socket file stays the parent's) and, if one ran, start a new one for this pid. */
 static PyObject *
@@ -980,6 +1007,7 @@ leaktop_after_fork_child(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
+    lt_fork_gate_reset_in_child();
     /* First the sampler: its lock may have been copied held, and its tables are freed before
      * the memory count restarts from zero. */
     lt_py_alloc_hook_after_fork_child();
@@ -1022,6 +1050,8 @@ static PyMethodDef methods[] = {
     {"_census", leaktop_census, METH_NOARGS, NULL},
     {"_holds", leaktop_holds, METH_NOARGS, NULL},
     {"_atexit", leaktop_atexit, METH_NOARGS, NULL},
+    {"_before_fork", leaktop_before_fork, METH_NOARGS, NULL},
+    {"_after_fork_parent", leaktop_after_fork_parent, METH_NOARGS, NULL},
     {"_after_fork_child", leaktop_after_fork_child, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -1075,13 +1105,16 @@ PyInit_leaktop(void)
 
     PyObject *args = NULL, *kw = NULL;
     PyObject *exit_fn = PyObject_GetAttrString(m, "_atexit");
+    PyObject *before_fn = PyObject_GetAttrString(m, "_before_fork");
+    PyObject *parent_fn = PyObject_GetAttrString(m, "_after_fork_parent");
     PyObject *fork_fn = PyObject_GetAttrString(m, "_after_fork_child");
     int rc = -1;
-    if (exit_fn && fork_fn && (args = PyTuple_Pack(1, exit_fn)) != NULL &&
+    if (exit_fn && before_fn && parent_fn && fork_fn && (args = PyTuple_Pack(1, exit_fn)) != NULL &&
         call_and_drop("atexit", "register", args, NULL) == 0) {
         Py_CLEAR(args);
         args = PyTuple_New(0);
-        kw = Py_BuildValue("{sO}", "after_in_child", fork_fn);
+        kw = Py_BuildValue("{sOsOsO}", "before", before_fn, "after_in_parent", parent_fn,
+                           "after_in_child", fork_fn);
         if (args && kw && call_and_drop("os", "register_at_fork", args, kw) == 0)
             rc = 0;
     }
@@ -1089,6 +1122,8 @@ PyInit_leaktop(void)
     Py_XDECREF(kw);
     Py_XDECREF(exit_fn);
     Py_XDECREF(fork_fn);
+    Py_XDECREF(parent_fn);
+    Py_XDECREF(before_fn);
     if (rc < 0)
         goto fail;
     return m;

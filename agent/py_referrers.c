@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "agent_core.h" /* lt_mono_ns */
+#include "fork_gate.h"
 #include "gil_holds.h"
 #include "leaktop/mem.h"
 #include "py_census.h"
@@ -814,8 +815,10 @@ search_from(search *s, PyObject *start, double start_ms, double budget_ms, lt_wh
         hold_done(s);
         int mapped;
         Py_BEGIN_ALLOW_THREADS
+        lt_fork_gate_enter();
         map_free(&s->frontier);
         mapped = map_init(&s->frontier, cap);
+        lt_fork_gate_leave();
         Py_END_ALLOW_THREADS
         lt_hold_begin(&s->hold);
         if (mapped < 0)
@@ -923,11 +926,13 @@ lt_py_why_alive(const char *type_name, double budget_ms, uint64_t max_pause_ns,
     /* The search's memory (megabytes, zeroed) is made with the GIL let go. */
     hold_done(&s);
     Py_BEGIN_ALLOW_THREADS
+    lt_fork_gate_enter();
     s.want = lt_calloc(1, sizeof *s.want); /* ~4 KiB: not on the agent thread's stack */
     s.next = lt_malloc(s.next_cap * sizeof *s.next);
     s.level = lt_malloc(s.next_cap * sizeof *s.level);
     s.next_held = lt_calloc(LT_WHY_START, sizeof *s.next_held);
     mapped = map_init(&s.seen, 1u << 18);
+    lt_fork_gate_leave();
     Py_END_ALLOW_THREADS
     lt_hold_begin(&s.hold);
     if (s.want != NULL)

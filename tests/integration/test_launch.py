@@ -6,6 +6,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -163,6 +164,60 @@ time.sleep(30)
         self.assertEqual(counts.get("__main__.Thing"), 4321)  # the final sample at exit
         self.assertEqual(report["process"]["exit_code"], 3)
         self.assertLess(report["duration_s"], 15)
+
+    def test_forks_while_the_agent_works_never_hang_a_child(self):
+        # A fork copies every lock as it is: one the agent thread held at that moment (inside an
+        # allocator that does not guard fork(), such as ASan's) stays held in the child forever.
+        # start() returns once the agent thread's start-up is over, and the fork gate keeps the
+        # thread out of its work at fork(). Fork right after start() and then over and over
+        # while a viewer takes frames and the agent samples every 10 ms: every child, and the
+        # agent thread it starts, must allocate and exit in time.
+        prog = self.write("forks.py", r'''
+import os, sys, time
+import leaktop
+leaktop.start(interval=0.01, sample_bytes=1024)
+hung = 0
+for i in range(int(sys.argv[1])):
+    if i == 1:
+        os.write(1, b"forking\n")
+        while not os.path.exists(sys.argv[2]):   # the viewer is connected
+            time.sleep(0.01)
+    junk = [bytearray(64) for _ in range(2000)]   # the agent samples it meanwhile
+    pid = os.fork()
+    if pid == 0:
+        keep = [bytes(100) for _ in range(5000)]   # the child allocates at once
+        sys.exit(0)   # and its exit joins its own agent thread, which must be running
+    deadline = time.monotonic() + 20
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            hung += 1
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.001)
+os.write(1, ("done %d hung\n" % hung).encode())
+''')
+        flag = os.path.join(self.tmp, "viewer-on")
+        p = self.spawn([PYTHONS[0], prog, "150", flag], env=self.agent_env())
+        self.wait_line(p, "forking")
+        sock = self.connect(p.pid)   # a viewer, said hello, whose frames are read throughout
+        sock.settimeout(None)
+        got = []
+
+        def drain():
+            while True:
+                try:
+                    data = sock.recv(1 << 16)
+                except OSError:
+                    return
+                if not data:
+                    return
+                got.append(len(data))
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        self.wait_for(lambda: sum(got) > 0, what="the agent's first frames")
+        open(flag, "w").close()
+        self.assertEqual(self.wait_line(p, "done", timeout=240), "done 0 hung")
 
     def test_fork_child_has_its_own_agent(self):
         prog = self.write("forker.py", r'''
