@@ -233,7 +233,8 @@ lt_census_rank_history(lt_census *c, lt_type_row *out, uint32_t max)
 
     uint32_t n = 0;
     if (c->nrows <= max) {
-        memcpy(out, c->rows, c->nrows * sizeof *out);
+        if (c->nrows > 0) /* an empty census may have no table at all */
+            memcpy(out, c->rows, c->nrows * sizeof *out);
         n = c->nrows;
     } else {
         uint8_t *chosen = lt_calloc(c->nrows, 1);

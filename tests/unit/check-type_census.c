@@ -74,6 +74,17 @@ START_TEST(test_add_counts_by_pointer)
 }
 END_TEST
 
+/* A viewer's history before any census: nothing to rank, and no table to read (UBSan). */
+START_TEST(test_rank_history_of_an_empty_census)
+{
+    lt_census c;
+    ck_assert_int_eq(lt_census_init(&c, 10), 0);
+    lt_type_row out[4];
+    ck_assert_uint_eq(lt_census_rank_history(&c, out, 4), 0);
+    lt_census_free(&c);
+}
+END_TEST
+
 START_TEST(test_growth_past_1024)
 {
     lt_census c;
@@ -342,6 +353,7 @@ census_suite(void)
     Suite *s = suite_create("type_census");
     TCase *tc = lt_test_tcase(s, "census");
     tcase_add_test(tc, test_add_counts_by_pointer);
+    tcase_add_test(tc, test_rank_history_of_an_empty_census);
     tcase_add_test(tc, test_growth_past_1024);
     tcase_add_test(tc, test_growth_out_of_memory);
     tcase_add_test(tc, test_merge_by_name);
